@@ -1,0 +1,151 @@
+// The entry point: a `Client` holds an immutable chain of targets and the
+// policies that guard calls to them; `guarded_chat()` runs one chat call
+// through that chain.
+//
+//   llmguard::ClientOptions options;
+//   options.targets.push_back({.name = "primary", .model = "gpt-4o-mini"});
+//   options.targets.push_back({.name = "backup", .provider = llmguard::Provider::kAnthropic,
+//                              .model = "claude-3-5-haiku-latest"});
+//   auto client = llmguard::Client::create(std::move(options));
+//   if (!client.ok()) { /* client.error() says which option is wrong */ }
+//   llmguard::ChatRequest request;
+//   request.messages.push_back(llmguard::Message::user("Hello"));
+//   auto reply = (*client)->guarded_chat(request);
+//   if (reply.ok()) use(reply->content); else log(llmguard::describe(reply.error()));
+#ifndef LLMGUARD_CLIENT_H_
+#define LLMGUARD_CLIENT_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "llmguard/error.h"
+#include "llmguard/runtime.h"
+#include "llmguard/types.h"
+
+namespace llmguard {
+
+enum class Provider : std::uint8_t {
+  kOpenAI,     // OpenAI and every OpenAI-compatible server (vLLM, Ollama, ...)
+  kAzure,      // Azure OpenAI: deployment URL, `api-key` header, api-version
+  kAnthropic,  // Anthropic Messages API
+};
+std::string_view to_string(Provider provider) noexcept;
+std::optional<Provider> parse_provider(std::string_view name) noexcept;
+
+// USD per million tokens.
+struct Price {
+  double input_per_mtok = 0;
+  double output_per_mtok = 0;
+  std::optional<double> cached_input_per_mtok;  // defaults to input price
+};
+
+// One place a call can be sent: a provider endpoint, a model and a credential.
+struct Target {
+  std::string name;  // unique within the client; shown in trails and usage
+  Provider provider = Provider::kOpenAI;
+  // API root including its version path, e.g. "https://api.openai.com/v1".
+  // Empty: OPENAI_BASE_URL / OPENAI_API_BASE for OpenAI, else the provider's
+  // public endpoint. For Azure, the resource endpoint.
+  std::string base_url;
+  std::string model;  // for Azure, the deployment name
+  // The credential. Empty: read from `api_key_env`, else from the provider's
+  // usual variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, AZURE_OPENAI_API_KEY).
+  // With no key at all no auth header is sent (local servers need none).
+  std::string api_key;
+  std::string api_key_env;
+  std::string api_version;  // Azure "api-version"; Anthropic "anthropic-version"
+  Headers headers;          // extra request headers
+  std::optional<std::int64_t> context_window;  // tokens; nullopt = unknown
+  std::optional<Price> price;
+};
+
+enum class Jitter : std::uint8_t { kFull, kEqual, kDecorrelated, kNone };
+
+struct RetryPolicy {
+  int max_attempts = 3;  // tries per target, the first included
+  std::chrono::milliseconds base_delay{500};
+  std::chrono::milliseconds max_delay{20'000};
+  Jitter jitter = Jitter::kFull;
+  // A provider-requested delay above this means: fall back at once.
+  std::chrono::milliseconds max_retry_after{30'000};
+};
+
+struct Timeouts {
+  std::chrono::milliseconds connect{10'000};
+  std::chrono::milliseconds total{120'000};  // bounds one attempt
+  // The attempt fails as a timeout when no byte arrives for this long.
+  std::chrono::milliseconds idle{60'000};
+};
+
+struct ClientOptions {
+  std::vector<Target> targets;  // the fallback chain, in order
+  RetryPolicy retry;
+  Timeouts timeouts;
+  // Bounds a whole call across all attempts and targets; passing it ends the
+  // call with kTimeout. nullopt: bounded only by the attempts.
+  std::optional<std::chrono::milliseconds> deadline;
+  std::size_t max_response_bytes = 32u << 20;
+  bool verify_tls = true;
+  // Seams for tests; null means the real ones.
+  std::shared_ptr<Transport> transport;
+  Clock* clock = nullptr;
+  RandomSource* random = nullptr;
+};
+
+// Lets another thread stop a call. Copies share one state. Thread-safe.
+class CancellationToken {
+ public:
+  CancellationToken();
+  void cancel() const;
+  bool cancelled() const noexcept;
+
+  struct State;  // defined in the implementation
+  const std::shared_ptr<State>& state() const noexcept { return state_; }
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+struct CallOptions {
+  std::optional<CancellationToken> cancellation;
+  // Overrides ClientOptions::deadline for this call.
+  std::optional<std::chrono::milliseconds> deadline;
+};
+
+// Thread-safe: any number of threads may call `guarded_chat` on one client.
+// Configuration is fixed at `create`.
+class Client {
+ public:
+  // Validates the options (a clear kBadRequest error names the bad field) and
+  // starts the event loop (unless a transport is injected).
+  static Result<std::unique_ptr<Client>> create(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Runs the call to completion and returns its response or error. Blocks the
+  // calling thread, not the event loop; must not be called from a callback
+  // running on the loop (that returns kBadRequest instead of deadlocking).
+  Result<ChatResponse> guarded_chat(const ChatRequest& request, const CallOptions& options = {});
+
+  // Starts the call and returns at once; `done` runs exactly once, on the
+  // event-loop thread, and must not block.
+  void guarded_chat_async(ChatRequest request, CallOptions options,
+                          std::function<void(Result<ChatResponse>)> done);
+
+  struct Impl;
+
+ private:
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace llmguard
+
+#endif  // LLMGUARD_CLIENT_H_

@@ -1,0 +1,125 @@
+// Errors are values: every failure of a call comes back as an `llmguard::Error`
+// inside a `Result<T>`, never as an exception and never printed by the library.
+//
+// Why one result type of our own rather than exceptions or `absl::Status`: a
+// failed LLM call carries structured facts the caller acts on (the taxonomy
+// category, the provider's status/code/message verbatim, the delay it asked
+// for, the attempt trail, text a stream had already delivered). Exceptions
+// hide that flow in agents that must keep running; `absl::Status` would force
+// those facts into untyped payloads and drag Abseil into every user's headers.
+#ifndef LLMGUARD_ERROR_H_
+#define LLMGUARD_ERROR_H_
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace llmguard {
+
+// The error taxonomy. The snake_case names from `to_string` are part of the
+// public contract (CLI output, logs, metrics labels); see docs/errors.md.
+enum class ErrorCategory : std::uint8_t {
+  kAuth,             // credential missing, malformed, invalid, expired, revoked
+  kPermission,       // authenticated but not allowed
+  kModelNotFound,    // model/deployment unknown, disabled or removed
+  kRateLimit,        // throttled now; waiting helps
+  kQuotaExhausted,   // out of credits/quota; a short wait does not help
+  kContextOverflow,  // prompt + output too large for the model
+  kContentFilter,    // refused on content-policy grounds
+  kBadRequest,       // any other invalid request; it will fail again
+  kTransient,        // 5xx, 529, 408, gateway pages, malformed replies
+  kTimeout,          // no complete response in time
+  kConnection,       // could not connect, or the connection broke
+  kCancelled,        // the caller cancelled
+  kBudgetExceeded,   // refused locally: the call would overrun a budget
+  kCircuitOpen,      // refused locally: the target's breaker is open
+  kUnknown,          // nothing recognisable
+};
+
+// "rate_limit", "model_not_found", ...
+std::string_view to_string(ErrorCategory category) noexcept;
+// Inverse of `to_string`; nullopt for an unknown name.
+std::optional<ErrorCategory> parse_error_category(std::string_view name) noexcept;
+
+// One upstream try, or one target passed over without a request.
+struct Attempt {
+  std::string target;                      // the target's configured name
+  std::optional<ErrorCategory> category;   // nullopt: this attempt succeeded
+  int http_status = 0;                     // 0: no HTTP response arrived
+  std::chrono::milliseconds waited{0};     // wait before this attempt started
+  std::chrono::milliseconds duration{0};   // from request start to outcome
+  // Set when the target was passed over without a request (breaker open,
+  // budget, smaller context window, ...): the reason's category.
+  std::optional<ErrorCategory> skipped;
+};
+
+struct Error {
+  ErrorCategory category = ErrorCategory::kUnknown;
+  int http_status = 0;          // 0 when no HTTP response was received
+  std::string provider_code;    // e.g. "insufficient_quota", verbatim
+  std::string provider_type;    // e.g. "invalid_request_error", verbatim
+  std::string message;          // provider's message verbatim, secrets redacted
+  std::string hint;             // one line of advice a developer can act on
+  std::optional<std::chrono::milliseconds> retry_after;  // provider's delay
+  std::string target;           // target that produced it ("" if local)
+  std::vector<Attempt> attempts;   // the whole trail of the call
+  std::string partial_content;     // text a stream had delivered before failing
+
+  // True for the categories a retry on the same target may cure.
+  bool retryable() const noexcept;
+};
+
+// "rate_limit (HTTP 429, rate_limit_exceeded): Rate limit reached ..." — one
+// line for logs. Never contains a credential: messages are redacted at source.
+std::string describe(const Error& error);
+
+// Holds a `T` or an `Error`. Accessing the wrong alternative is a programming
+// error and aborts (in every build mode), like `std::optional::value` would
+// throw; check `ok()` first.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : storage_(std::in_place_index<0>, std::move(value)) {}   // NOLINT
+  Result(Error error) : storage_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
+
+  bool ok() const noexcept { return storage_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+
+  T& value() & { check(true); return std::get<0>(storage_); }
+  const T& value() const& { check(true); return std::get<0>(storage_); }
+  T&& value() && { check(true); return std::get<0>(std::move(storage_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+  const Error& error() const& { check(false); return std::get<1>(storage_); }
+  Error& error() & { check(false); return std::get<1>(storage_); }
+  Error&& error() && { check(false); return std::get<1>(std::move(storage_)); }
+
+ private:
+  void check(bool want_value) const;
+  std::variant<T, Error> storage_;
+};
+
+// A `Result` with no value: success, or an `Error`.
+using Status = Result<std::monostate>;
+inline Status ok_status() { return Status(std::monostate{}); }
+
+namespace internal {
+[[noreturn]] void die_bad_result_access(bool wanted_value);
+}  // namespace internal
+
+template <typename T>
+void Result<T>::check(bool want_value) const {
+  if (ok() != want_value) internal::die_bad_result_access(want_value);
+}
+
+}  // namespace llmguard
+
+#endif  // LLMGUARD_ERROR_H_

@@ -1,0 +1,10 @@
+// Umbrella header: everything a program that calls guarded_chat() needs.
+#ifndef LLMGUARD_LLMGUARD_H_
+#define LLMGUARD_LLMGUARD_H_
+
+#include "llmguard/client.h"
+#include "llmguard/error.h"
+#include "llmguard/runtime.h"
+#include "llmguard/types.h"
+
+#endif  // LLMGUARD_LLMGUARD_H_

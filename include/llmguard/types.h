@@ -1,0 +1,93 @@
+// Value types of a chat call: what the caller sends and what comes back.
+// All are plain structs, cheap to build in code; copying them copies the text.
+#ifndef LLMGUARD_TYPES_H_
+#define LLMGUARD_TYPES_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "llmguard/error.h"
+
+namespace llmguard {
+
+enum class Role : std::uint8_t { kSystem, kUser, kAssistant, kTool };
+
+// A function call the model asked for. `arguments_json` is the JSON text the
+// model produced, kept as sent (it is often, but not always, valid JSON).
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments_json;
+};
+
+struct Message {
+  Role role = Role::kUser;
+  std::string content;               // UTF-8 text
+  std::vector<ToolCall> tool_calls;  // assistant turns that called tools
+  std::string tool_call_id;          // for Role::kTool: the call answered
+  std::string name;                  // optional participant name
+
+  static Message system(std::string text);
+  static Message user(std::string text);
+  static Message assistant(std::string text);
+  static Message tool_result(std::string tool_call_id, std::string text);
+};
+
+// A tool the model may call. `parameters_json` is a JSON Schema object.
+struct Tool {
+  std::string name;
+  std::string description;
+  std::string parameters_json = R"({"type":"object","properties":{}})";
+};
+
+struct ToolChoice {
+  enum class Mode : std::uint8_t { kAuto, kNone, kRequired, kFunction };
+  Mode mode = Mode::kAuto;
+  std::string function_name;  // for Mode::kFunction
+};
+
+struct ChatRequest {
+  std::vector<Message> messages;
+  std::vector<Tool> tools;
+  std::optional<ToolChoice> tool_choice;
+  std::optional<double> temperature;
+  std::optional<double> top_p;
+  std::optional<std::int64_t> max_tokens;
+  std::vector<std::string> stop;
+  // JSON text sent as `response_format`, e.g. R"({"type":"json_object"})".
+  std::string response_format_json;
+  // Free-form label of the caller (an agent, a user, a feature) used for
+  // accounting and fair queuing; never sent upstream.
+  std::string caller_tag;
+  // A JSON object whose members are added to the provider request body as-is
+  // (provider-specific extras such as "seed" or "reasoning_effort").
+  std::string extra_body_json;
+};
+
+struct Usage {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::int64_t cached_tokens = 0;     // part of prompt_tokens read from cache
+  std::int64_t reasoning_tokens = 0;  // part of completion_tokens
+  std::int64_t total_tokens = 0;
+  bool estimated = false;  // true when the provider did not report usage
+};
+
+struct ChatResponse {
+  std::string content;    // assistant text ("" when only tool calls came)
+  std::string refusal;    // the model's refusal text, when it gave one
+  std::vector<ToolCall> tool_calls;
+  std::string finish_reason;  // provider's value verbatim ("stop", "length", ...)
+  Usage usage;
+  std::string id;         // provider's response id
+  std::string model;      // model name the provider reported
+  std::string target;     // name of the target that answered
+  std::optional<double> cost_usd;  // nullopt when no price is known
+  std::vector<Attempt> attempts;   // every attempt, this success included
+};
+
+}  // namespace llmguard
+
+#endif  // LLMGUARD_TYPES_H_

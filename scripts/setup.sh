@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages llmguard builds with. Idempotent: installs only
+# what is missing. Needs root (or sudo) the first time.
+set -euo pipefail
+
+packages=(g++ cmake ninja-build pkg-config
+          libcurl4-openssl-dev libsimdjson-dev libfmt-dev libabsl-dev
+          doctest-dev libbenchmark-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "setup: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,248 @@
+#include "call.h"
+
+#include <fmt/format.h>
+
+#include "cancellation.h"
+#include "classify.h"
+#include "codec.h"
+#include "policy.h"
+
+namespace llmguard {
+
+using std::chrono::milliseconds;
+
+namespace {
+
+Error local_error(ErrorCategory category, std::string message) {
+  Error e;
+  e.category = category;
+  e.message = std::move(message);
+  return e;
+}
+
+std::optional<double> cost_of(const Usage& usage, const std::optional<Price>& price) {
+  if (!price) return std::nullopt;
+  const double cached_rate = price->cached_input_per_mtok.value_or(price->input_per_mtok);
+  const auto uncached = static_cast<double>(std::max<std::int64_t>(0, usage.prompt_tokens - usage.cached_tokens));
+  return (uncached * price->input_per_mtok + static_cast<double>(usage.cached_tokens) * cached_rate +
+          static_cast<double>(usage.completion_tokens) * price->output_per_mtok) /
+         1e6;
+}
+
+}  // namespace
+
+Call::Call(Client::Impl& client, std::uint64_t id, const ChatRequest* request, std::optional<ChatRequest> owned,
+           CallOptions options, Done done)
+    : client_(client),
+      id_(id),
+      owned_request_(std::move(owned)),
+      request_(owned_request_ ? *owned_request_ : *request),
+      options_(std::move(options)),
+      done_(std::move(done)) {}
+
+milliseconds Call::since(SteadyTime t) const {
+  return std::chrono::duration_cast<milliseconds>(client_.clock->now() - t);
+}
+
+void Call::start() {
+  auto self = shared_from_this();
+  if (options_.cancellation) {
+    cancel_registration_ = options_.cancellation->state()->subscribe([weak = weak_from_this()] {
+      if (auto call = weak.lock()) call->cancel();
+    });
+  }
+  client_.transport->post([self] {
+    const auto limit = self->options_.deadline ? self->options_.deadline : self->client_.options.deadline;
+    if (limit) {
+      self->deadline_ = self->client_.clock->now() + *limit;
+      self->deadline_timer_ = self->client_.transport->schedule(*limit, [self] { self->on_deadline(); });
+    }
+    self->begin_attempt();
+  });
+}
+
+void Call::cancel() {
+  if (client_.transport->in_loop_thread()) {
+    cancel_on_loop();
+  } else {
+    client_.transport->post([self = shared_from_this()] { self->cancel_on_loop(); });
+  }
+}
+
+void Call::cancel_on_loop() {
+  if (finished_) return;
+  finish(local_error(ErrorCategory::kCancelled, "cancelled by the caller"));
+}
+
+void Call::begin_attempt() {
+  if (finished_) return;
+  if (options_.cancellation && options_.cancellation->cancelled()) {
+    finish(local_error(ErrorCategory::kCancelled, "cancelled by the caller"));
+    return;
+  }
+  const internal::ResolvedTarget& t = target();
+  if (body_target_ != target_index_) {
+    auto body = internal::build_request_body(t.config.provider, request_, t.config.model);
+    if (!body.ok()) {
+      finish(std::move(body).error());
+      return;
+    }
+    body_ = std::move(*body);
+    body_target_ = target_index_;
+  }
+  ++tries_on_target_;
+  const ClientOptions& o = client_.options;
+  HttpRequest http;
+  http.url = t.url;
+  http.headers = t.headers;
+  http.body = body_;
+  http.connect_timeout = o.timeouts.connect;
+  http.total_timeout = o.timeouts.total;
+  http.idle_timeout = o.timeouts.idle;
+  http.max_response_bytes = o.max_response_bytes;
+  http.verify_tls = o.verify_tls;
+  attempt_start_ = client_.clock->now();
+  if (deadline_) {
+    // The attempt may not outlive the call; on_deadline reports the timeout.
+    auto remaining = std::chrono::ceil<milliseconds>(*deadline_ - attempt_start_);
+    http.total_timeout = std::clamp(remaining, milliseconds(1), http.total_timeout);
+  }
+  const std::uint64_t seq = ++attempt_seq_;
+  attempt_open_ = true;
+  HttpHandlers handlers;
+  handlers.on_complete = [self = shared_from_this(), seq](Result<HttpResponse> result) {
+    if (self->finished_ || seq != self->attempt_seq_) return;
+    self->attempt_open_ = false;
+    self->in_flight_.reset();
+    self->on_complete(std::move(result));
+  };
+  const auto request_id = client_.transport->send(std::move(http), std::move(handlers));
+  if (attempt_open_ && seq == attempt_seq_) in_flight_ = request_id;  // unless it completed inline
+}
+
+void Call::on_complete(Result<HttpResponse> result) {
+  const internal::ResolvedTarget& t = target();
+  const milliseconds duration = since(attempt_start_);
+  Error error;
+  int status = 0;
+  if (result.ok()) {
+    HttpResponse& http = *result;
+    status = http.status;
+    if (status >= 200 && status < 300) {
+      auto parsed = internal::parse_response_body(t.config.provider, status, http.headers, std::move(http.body));
+      if (parsed.ok()) {
+        trail_.push_back({.target = t.config.name, .http_status = status, .waited = pending_wait_,
+                          .duration = duration});
+        ChatResponse& response = *parsed;
+        response.target = t.config.name;
+        response.cost_usd = cost_of(response.usage, t.config.price);
+        response.attempts = std::move(trail_);
+        finish(std::move(parsed));
+        return;
+      }
+      error = std::move(parsed).error();
+    } else {
+      error = internal::classify_response(status, http.headers, http.body, client_.clock->wall_now());
+    }
+  } else {
+    error = std::move(result).error();
+  }
+  error.message = internal::redact(error.message, client_.targets);
+  error.target = t.config.name;
+  error.http_status = status;
+  trail_.push_back({.target = t.config.name, .category = error.category, .http_status = status,
+                    .waited = pending_wait_, .duration = duration});
+  on_failure(std::move(error));
+}
+
+void Call::on_failure(Error error) {
+  const RetryPolicy& policy = client_.options.retry;
+  const milliseconds backoff =
+      internal::backoff_delay(policy, tries_on_target_, previous_backoff_, client_.random->next_unit());
+  const internal::Decision decision = internal::decide(error, tries_on_target_, policy, backoff);
+  switch (decision.step) {
+    case internal::Step::kFail:
+      finish(std::move(error));
+      return;
+    case internal::Step::kNextTarget:
+      move_to_next_target(error);
+      return;
+    case internal::Step::kRetrySameTarget:
+      if (deadline_ && client_.clock->now() + decision.delay >= *deadline_) {
+        // Waiting would outlast the call: another target may still answer.
+        move_to_next_target(error);
+        return;
+      }
+      previous_backoff_ = decision.delay;
+      last_error_ = std::move(error);
+      wait_then_attempt(decision.delay);
+      return;
+  }
+}
+
+void Call::move_to_next_target(const Error& error) {
+  const auto failed_window = target().config.context_window;
+  for (std::size_t i = target_index_ + 1; i < client_.targets.size(); ++i) {
+    const internal::ResolvedTarget& candidate = client_.targets[i];
+    if (error.category == ErrorCategory::kContextOverflow &&
+        internal::skip_for_context(failed_window, candidate.config.context_window)) {
+      trail_.push_back({.target = candidate.config.name, .skipped = ErrorCategory::kContextOverflow});
+      continue;
+    }
+    target_index_ = i;
+    tries_on_target_ = 0;
+    previous_backoff_ = milliseconds(0);
+    pending_wait_ = milliseconds(0);
+    last_error_ = error;
+    begin_attempt();
+    return;
+  }
+  finish(error);
+}
+
+void Call::wait_then_attempt(milliseconds delay) {
+  pending_wait_ = delay;
+  wait_timer_ = client_.transport->schedule(delay, [self = shared_from_this()] {
+    self->wait_timer_.reset();
+    self->begin_attempt();
+  });
+}
+
+void Call::on_deadline() {
+  deadline_timer_.reset();
+  if (finished_) return;
+  const auto limit = options_.deadline ? options_.deadline : client_.options.deadline;
+  if (attempt_open_) {
+    trail_.push_back({.target = target().config.name, .category = ErrorCategory::kTimeout,
+                      .waited = pending_wait_, .duration = since(attempt_start_)});
+  }
+  Error e = local_error(ErrorCategory::kTimeout, fmt::format("call deadline of {} ms passed", limit->count()));
+  e.target = target().config.name;
+  finish(std::move(e));
+}
+
+void Call::finish(Result<ChatResponse> result) {
+  if (finished_) return;
+  finished_ = true;
+  Transport& transport = *client_.transport;
+  if (wait_timer_) transport.cancel_timer(*wait_timer_);
+  if (deadline_timer_) transport.cancel_timer(*deadline_timer_);
+  if (in_flight_) {
+    attempt_open_ = false;
+    transport.cancel(*in_flight_);  // its on_complete sees finished_ and returns
+  }
+  if (options_.cancellation) options_.cancellation->state()->unsubscribe(cancel_registration_);
+  if (!result.ok()) {
+    Error& e = result.error();
+    if (e.attempts.empty()) e.attempts = std::move(trail_);
+  }
+  auto done = std::move(done_);
+  done(std::move(result));
+  // Last: the client's destructor waits for this, so `client_` stays valid
+  // until here.
+  std::lock_guard lock(client_.calls_mu);
+  client_.live_calls.erase(id_);
+  client_.calls_done.notify_all();
+}
+
+}  // namespace llmguard

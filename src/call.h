@@ -1,0 +1,74 @@
+// One guarded_chat call: a state machine that runs on the transport's loop
+// thread. It asks policy.h what to do after each failure and carries it out
+// with transport requests and timers; it never blocks.
+#ifndef LLMGUARD_SRC_CALL_H_
+#define LLMGUARD_SRC_CALL_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client_impl.h"
+#include "llmguard/client.h"
+
+namespace llmguard {
+
+class Call : public std::enable_shared_from_this<Call> {
+ public:
+  using Done = std::function<void(Result<ChatResponse>)>;
+  // `request` must outlive the call; `owned` may hold it (async calls).
+  Call(Client::Impl& client, std::uint64_t id, const ChatRequest* request, std::optional<ChatRequest> owned,
+       CallOptions options, Done done);
+
+  // Posts the first attempt to the loop. Call once.
+  void start();
+  // Stops the call with kCancelled (no-op if already finished). Any thread.
+  void cancel();
+
+ private:
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  void begin_attempt();
+  void cancel_on_loop();
+  void on_complete(Result<HttpResponse> result);
+  void on_failure(Error error);
+  void move_to_next_target(const Error& error);
+  void wait_then_attempt(std::chrono::milliseconds delay);
+  void on_deadline();
+  void finish(Result<ChatResponse> result);
+  std::chrono::milliseconds since(SteadyTime t) const;
+  const internal::ResolvedTarget& target() const { return client_.targets[target_index_]; }
+
+  Client::Impl& client_;
+  const std::uint64_t id_;
+  std::optional<ChatRequest> owned_request_;
+  const ChatRequest& request_;
+  const CallOptions options_;
+  Done done_;
+
+  // Loop-thread state.
+  std::size_t target_index_ = 0;
+  int tries_on_target_ = 0;
+  std::chrono::milliseconds pending_wait_{0};
+  std::chrono::milliseconds previous_backoff_{0};
+  SteadyTime attempt_start_{};
+  std::optional<SteadyTime> deadline_;
+  std::optional<Transport::RequestId> in_flight_;
+  std::uint64_t attempt_seq_ = 0;
+  bool attempt_open_ = false;
+  std::size_t body_target_ = SIZE_MAX;  // target whose body is in body_
+  std::string body_;
+  std::optional<Transport::TimerId> wait_timer_;
+  std::optional<Transport::TimerId> deadline_timer_;
+  std::vector<Attempt> trail_;
+  std::optional<Error> last_error_;
+  bool finished_ = false;
+  std::uint64_t cancel_registration_ = 0;
+};
+
+}  // namespace llmguard
+
+#endif  // LLMGUARD_SRC_CALL_H_

@@ -1,0 +1,35 @@
+// Turns an upstream outcome into an `Error` of the taxonomy. Pure functions:
+// same input, same output; no clock except the wall time passed in.
+#ifndef LLMGUARD_SRC_CLASSIFY_H_
+#define LLMGUARD_SRC_CLASSIFY_H_
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "llmguard/error.h"
+#include "llmguard/runtime.h"
+
+namespace llmguard::internal {
+
+// Classifies an HTTP response that is an error (any status, including a 2xx
+// whose body is an error object). `now` resolves HTTP-date delays.
+Error classify_response(int http_status, const Headers& headers, std::string_view body,
+                        std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+// The delay the response asks for, by DESIGN.md's precedence: retry-after-ms,
+// retry-after (seconds or HTTP-date), then x-ratelimit-reset-*.
+std::optional<std::chrono::milliseconds> requested_delay(const Headers& headers,
+                                                         std::chrono::system_clock::time_point now);
+
+// Parses Go-style durations used by x-ratelimit-reset-*: "6m0s", "1.5s", "20ms".
+std::optional<std::chrono::milliseconds> parse_go_duration(std::string_view text);
+
+// Replaces anything that looks like a credential (API keys, bearer tokens,
+// key= query parameters) with a masked form keeping a short prefix.
+std::string redact_secrets(std::string_view text);
+
+}  // namespace llmguard::internal
+
+#endif  // LLMGUARD_SRC_CLASSIFY_H_

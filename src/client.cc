@@ -1,0 +1,239 @@
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <future>
+#include <unordered_set>
+
+#include "call.h"
+#include "classify.h"
+#include "client_impl.h"
+#include "llmguard/client.h"
+#include "text.h"
+
+namespace llmguard {
+namespace internal {
+namespace {
+
+Error invalid(std::string message) {
+  Error e;
+  e.category = ErrorCategory::kBadRequest;
+  e.message = std::move(message);
+  return e;
+}
+
+std::string env_or_empty(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? std::string(value) : std::string();
+}
+
+std::string_view trim_slashes(std::string_view url) {
+  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+  return url;
+}
+
+}  // namespace
+
+std::string redact(std::string_view text, const std::vector<ResolvedTarget>& targets) {
+  std::string out = redact_secrets(text);
+  for (const auto& t : targets) {
+    // Keys too short to be real ("x", "none") would mask ordinary words.
+    if (t.api_key.size() < 8) continue;
+    for (auto at = out.find(t.api_key); at != std::string::npos; at = out.find(t.api_key, at)) {
+      out.replace(at, t.api_key.size(), "***");
+    }
+  }
+  return out;
+}
+
+Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& targets) {
+  if (targets.empty()) return invalid("no targets: ClientOptions::targets needs at least one");
+  std::vector<ResolvedTarget> out;
+  std::unordered_set<std::string> names;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    ResolvedTarget r;
+    r.config = targets[i];
+    Target& c = r.config;
+    if (c.name.empty()) c.name = c.model.empty() ? fmt::format("target{}", i) : c.model;
+    if (!names.insert(c.name).second) return invalid(fmt::format("targets[{}]: duplicate name \"{}\"", i, c.name));
+    if (c.model.empty()) return invalid(fmt::format("target \"{}\": model is empty", c.name));
+    if (c.context_window && *c.context_window <= 0) {
+      return invalid(fmt::format("target \"{}\": context_window must be positive", c.name));
+    }
+    std::string base = c.base_url;
+    std::string key = c.api_key;
+    if (key.empty() && !c.api_key_env.empty()) key = env_or_empty(c.api_key_env.c_str());
+    switch (c.provider) {
+      case Provider::kOpenAI:
+        if (base.empty()) base = env_or_empty("OPENAI_BASE_URL");
+        if (base.empty()) base = env_or_empty("OPENAI_API_BASE");
+        if (base.empty()) base = "https://api.openai.com/v1";
+        if (key.empty() && c.api_key_env.empty()) key = env_or_empty("OPENAI_API_KEY");
+        break;
+      case Provider::kAzure:
+        if (base.empty()) base = env_or_empty("AZURE_OPENAI_ENDPOINT");
+        if (base.empty()) return invalid(fmt::format("target \"{}\": azure needs base_url (the resource endpoint)", c.name));
+        if (key.empty() && c.api_key_env.empty()) key = env_or_empty("AZURE_OPENAI_API_KEY");
+        break;
+      case Provider::kAnthropic:
+        if (base.empty()) base = env_or_empty("ANTHROPIC_BASE_URL");
+        if (base.empty()) base = "https://api.anthropic.com/v1";
+        if (key.empty() && c.api_key_env.empty()) key = env_or_empty("ANTHROPIC_API_KEY");
+        break;
+    }
+    if (!istarts_with(base, "http://") && !istarts_with(base, "https://")) {
+      return invalid(fmt::format("target \"{}\": base_url must start with http:// or https://", c.name));
+    }
+    if (key.find_first_of("\r\n") != std::string::npos) {
+      return invalid(fmt::format("target \"{}\": the API key contains a line break", c.name));
+    }
+    const std::string_view root = trim_slashes(base);
+    switch (c.provider) {
+      case Provider::kOpenAI:
+        r.url = fmt::format("{}/chat/completions", root);
+        if (!key.empty()) r.headers.emplace_back("authorization", "Bearer " + key);
+        break;
+      case Provider::kAzure:
+        r.url = fmt::format("{}/openai/deployments/{}/chat/completions?api-version={}", root, c.model,
+                            c.api_version.empty() ? "2024-10-21" : c.api_version);
+        if (!key.empty()) r.headers.emplace_back("api-key", key);
+        break;
+      case Provider::kAnthropic:
+        r.url = fmt::format("{}/messages", root);
+        if (!key.empty()) r.headers.emplace_back("x-api-key", key);
+        r.headers.emplace_back("anthropic-version", c.api_version.empty() ? "2023-06-01" : c.api_version);
+        break;
+    }
+    for (const auto& [name, value] : c.headers) {
+      if (name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) {
+        return invalid(fmt::format("target \"{}\": header \"{}\" has a line break or colon", c.name, name));
+      }
+      r.headers.emplace_back(name, value);
+    }
+    r.api_key = std::move(key);
+    c.api_key.clear();  // the resolved copy is the only one kept
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace internal
+
+namespace {
+
+Status validate(const ClientOptions& o) {
+  auto invalid = [](std::string m) {
+    Error e;
+    e.category = ErrorCategory::kBadRequest;
+    e.message = std::move(m);
+    return Status(std::move(e));
+  };
+  const RetryPolicy& r = o.retry;
+  if (r.max_attempts < 1) return invalid("retry.max_attempts must be at least 1");
+  if (r.base_delay.count() < 0 || r.max_delay.count() < 0 || r.max_retry_after.count() < 0) {
+    return invalid("retry delays must not be negative");
+  }
+  if (r.max_delay < r.base_delay) return invalid("retry.max_delay must not be below retry.base_delay");
+  if (o.timeouts.connect.count() <= 0 || o.timeouts.total.count() <= 0 || o.timeouts.idle.count() <= 0) {
+    return invalid("timeouts must be positive");
+  }
+  if (o.deadline && o.deadline->count() <= 0) return invalid("deadline must be positive");
+  if (o.max_response_bytes == 0) return invalid("max_response_bytes must be positive");
+  return ok_status();
+}
+
+}  // namespace
+
+std::string_view to_string(Provider provider) noexcept {
+  switch (provider) {
+    case Provider::kOpenAI: return "openai";
+    case Provider::kAzure: return "azure";
+    case Provider::kAnthropic: return "anthropic";
+  }
+  return "openai";
+}
+
+std::optional<Provider> parse_provider(std::string_view name) noexcept {
+  if (name == "openai") return Provider::kOpenAI;
+  if (name == "azure") return Provider::kAzure;
+  if (name == "anthropic") return Provider::kAnthropic;
+  return std::nullopt;
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
+  if (auto s = validate(options); !s.ok()) return std::move(s).error();
+  auto targets = internal::resolve_targets(options.targets);
+  if (!targets.ok()) return std::move(targets).error();
+  auto impl = std::make_unique<Impl>();
+  impl->targets = std::move(*targets);
+  for (auto& t : options.targets) t.api_key.clear();
+  impl->clock = options.clock ? options.clock : &real_clock();
+  impl->random = options.random ? options.random : &system_random();
+  if (options.transport) {
+    impl->transport = options.transport;
+  } else {
+    auto transport = make_curl_transport();
+    if (!transport.ok()) return std::move(transport).error();
+    impl->transport = std::move(*transport);
+    impl->owns_transport = true;
+  }
+  impl->options = std::move(options);
+  impl->options.transport.reset();  // held once, in impl->transport
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Client::~Client() {
+  std::vector<std::shared_ptr<Call>> calls;
+  {
+    std::lock_guard lock(impl_->calls_mu);
+    for (auto& [id, weak] : impl_->live_calls) {
+      if (auto call = weak.lock()) calls.push_back(std::move(call));
+    }
+  }
+  for (auto& call : calls) call->cancel();
+  calls.clear();
+  // An injected transport may be driven by the test thread itself; waiting
+  // for it here could deadlock, so only our own loop is awaited.
+  if (impl_->owns_transport && !impl_->transport->in_loop_thread()) {
+    std::unique_lock lock(impl_->calls_mu);
+    impl_->calls_done.wait(lock, [&] { return impl_->live_calls.empty(); });
+  }
+}
+
+void Client::guarded_chat_async(ChatRequest request, CallOptions options,
+                                std::function<void(Result<ChatResponse>)> done) {
+  std::shared_ptr<Call> call;
+  {
+    std::lock_guard lock(impl_->calls_mu);
+    const std::uint64_t id = impl_->next_call_id++;
+    call = std::make_shared<Call>(*impl_, id, nullptr, std::move(request), std::move(options), std::move(done));
+    impl_->live_calls.emplace(id, call);
+  }
+  call->start();
+}
+
+Result<ChatResponse> Client::guarded_chat(const ChatRequest& request, const CallOptions& options) {
+  if (impl_->transport->in_loop_thread()) {
+    Error e;
+    e.category = ErrorCategory::kBadRequest;
+    e.message = "guarded_chat() called on the llmguard event-loop thread; use guarded_chat_async() there";
+    return e;
+  }
+  std::promise<Result<ChatResponse>> promise;
+  auto future = promise.get_future();
+  std::shared_ptr<Call> call;
+  {
+    std::lock_guard lock(impl_->calls_mu);
+    const std::uint64_t id = impl_->next_call_id++;
+    // The request is borrowed: this frame outlives the call.
+    call = std::make_shared<Call>(*impl_, id, &request, std::nullopt, options,
+                                  [&promise](Result<ChatResponse> r) { promise.set_value(std::move(r)); });
+    impl_->live_calls.emplace(id, call);
+  }
+  call->start();
+  call.reset();
+  return future.get();
+}
+
+}  // namespace llmguard

@@ -1,0 +1,53 @@
+// Internal state of a Client, shared by the calls it runs.
+#ifndef LLMGUARD_SRC_CLIENT_IMPL_H_
+#define LLMGUARD_SRC_CLIENT_IMPL_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "llmguard/client.h"
+
+namespace llmguard::internal {
+
+// A target with everything resolved at create(): URL, credential, headers.
+struct ResolvedTarget {
+  Target config;
+  std::string url;
+  Headers headers;  // auth first, then provider and caller headers
+  std::string api_key;
+};
+
+// Masks configured credentials and anything key-shaped in `text`.
+std::string redact(std::string_view text, const std::vector<ResolvedTarget>& targets);
+
+Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& targets);
+
+}  // namespace llmguard::internal
+
+namespace llmguard {
+
+class Call;
+
+struct Client::Impl {
+  ClientOptions options;  // immutable after create()
+  std::vector<internal::ResolvedTarget> targets;
+  std::shared_ptr<Transport> transport;
+  bool owns_transport = false;
+  Clock* clock = nullptr;
+  RandomSource* random = nullptr;
+
+  // Live calls, so that destroying the client can cancel and await them.
+  std::mutex calls_mu;
+  std::condition_variable calls_done;
+  std::uint64_t next_call_id = 1;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Call>> live_calls;
+};
+
+}  // namespace llmguard
+
+#endif  // LLMGUARD_SRC_CLIENT_IMPL_H_

@@ -1,0 +1,28 @@
+// Request bodies and response parsing for each provider's wire format.
+#ifndef LLMGUARD_SRC_CODEC_H_
+#define LLMGUARD_SRC_CODEC_H_
+
+#include <string>
+#include <string_view>
+
+#include "llmguard/client.h"
+#include "llmguard/types.h"
+
+namespace llmguard::internal {
+
+// Serialises `request` for `provider` with `model`. Invalid caller input
+// (bad UTF-8, malformed JSON in a JSON-typed field) is a kBadRequest error
+// naming the field; nothing is sent.
+Result<std::string> build_request_body(Provider provider, const ChatRequest& request,
+                                       std::string_view model);
+
+// Parses a 2xx body. `body` is moved in so that simdjson can read it in
+// place: capacity is grown for its padding, avoiding a copy. A body that is
+// not the expected JSON (truncated, HTML, empty) is a kTransient error; a 2xx
+// carrying an error object is classified like any error response.
+Result<ChatResponse> parse_response_body(Provider provider, int http_status, const Headers& headers,
+                                         std::string body);
+
+}  // namespace llmguard::internal
+
+#endif  // LLMGUARD_SRC_CODEC_H_

@@ -1,0 +1,71 @@
+#include "policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace llmguard::internal {
+
+using std::chrono::milliseconds;
+
+milliseconds backoff_delay(const RetryPolicy& policy, int retry, milliseconds previous, double unit) {
+  const double base = static_cast<double>(policy.base_delay.count());
+  const double cap = static_cast<double>(policy.max_delay.count());
+  unit = std::clamp(unit, 0.0, 1.0);
+  // 2^(retry-1), saturating long before double overflow matters.
+  const double exponential = std::min(cap, base * std::exp2(std::clamp(retry - 1, 0, 62)));
+  double delay = exponential;
+  switch (policy.jitter) {
+    case Jitter::kNone: break;
+    case Jitter::kFull: delay = unit * exponential; break;
+    case Jitter::kEqual: delay = exponential / 2 + unit * exponential / 2; break;
+    case Jitter::kDecorrelated: {
+      // AWS "decorrelated jitter": U(base, previous * 3), capped.
+      const double upper = std::max(base, 3.0 * static_cast<double>(previous.count()));
+      delay = std::min(cap, base + unit * (upper - base));
+      break;
+    }
+  }
+  return milliseconds(static_cast<std::int64_t>(std::llround(std::max(0.0, delay))));
+}
+
+Decision decide(const Error& error, int tries_on_target, const RetryPolicy& policy, milliseconds backoff) {
+  const bool tries_left = tries_on_target < policy.max_attempts;
+  auto retry_or_next = [&](int max_tries) -> Decision {
+    if (tries_on_target >= std::min(max_tries, policy.max_attempts)) return {Step::kNextTarget};
+    if (error.retry_after) {
+      // The provider said how long; beyond our cap, another target is better.
+      if (*error.retry_after > policy.max_retry_after) return {Step::kNextTarget};
+      return {Step::kRetrySameTarget, std::max(*error.retry_after, milliseconds(0))};
+    }
+    return {Step::kRetrySameTarget, backoff};
+  };
+  switch (error.category) {
+    case ErrorCategory::kCancelled:
+    case ErrorCategory::kBadRequest:
+    case ErrorCategory::kContentFilter:
+      return {Step::kFail};
+    case ErrorCategory::kAuth:
+    case ErrorCategory::kPermission:
+    case ErrorCategory::kModelNotFound:
+    case ErrorCategory::kQuotaExhausted:
+    case ErrorCategory::kContextOverflow:
+    case ErrorCategory::kBudgetExceeded:
+    case ErrorCategory::kCircuitOpen:
+      return {Step::kNextTarget};
+    case ErrorCategory::kRateLimit:
+    case ErrorCategory::kTransient:
+    case ErrorCategory::kTimeout:
+    case ErrorCategory::kConnection:
+      return tries_left ? retry_or_next(policy.max_attempts) : Decision{Step::kNextTarget};
+    case ErrorCategory::kUnknown:
+      return retry_or_next(2);  // one retry at most: it may be a blip or a bug
+  }
+  return {Step::kFail};
+}
+
+bool skip_for_context(std::optional<std::int64_t> failed_window, std::optional<std::int64_t> candidate_window) {
+  if (!failed_window || !candidate_window) return false;
+  return *candidate_window <= *failed_window;
+}
+
+}  // namespace llmguard::internal

@@ -1,0 +1,291 @@
+// The engine's behaviour with time, chance and the network all faked: every
+// wait is checked to the millisecond and no test sleeps.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <optional>
+
+#include "fakes.h"
+#include "llmguard/client.h"
+
+namespace llmguard {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::FakeClock;
+using testing::FakeRandom;
+using testing::FakeTransport;
+using testing::http;
+
+constexpr std::string_view kOk = R"({"choices":[{"message":{"content":"fine"},"finish_reason":"stop"}],
+  "usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}})";
+constexpr std::string_view kOverloaded = R"({"error":{"message":"That model is currently overloaded with other requests.","type":"server_error","param":null,"code":null}})";
+
+struct Harness {
+  FakeClock clock;
+  FakeRandom random{0.5};
+  std::shared_ptr<FakeTransport> transport = std::make_shared<FakeTransport>(clock);
+  std::unique_ptr<Client> client;
+  // Responses per target URL substring, consumed in order; absent = 200 kOk.
+  std::map<std::string, std::deque<std::optional<Result<HttpResponse>>>> script;
+
+  explicit Harness(std::vector<Target> targets, RetryPolicy retry = {},
+                   std::optional<milliseconds> deadline = std::nullopt) {
+    ClientOptions o;
+    o.targets = std::move(targets);
+    o.retry = retry;
+    o.deadline = deadline;
+    o.transport = transport;
+    o.clock = &clock;
+    o.random = &random;
+    auto c = Client::create(std::move(o));
+    REQUIRE(c.ok());
+    client = std::move(*c);
+    transport->set_responder([this](const HttpRequest& req) -> std::optional<Result<HttpResponse>> {
+      for (auto& [needle, queue] : script) {
+        if (req.body.find(needle) != std::string::npos && !queue.empty()) {
+          auto r = std::move(queue.front());
+          queue.pop_front();
+          return r;
+        }
+      }
+      return Result<HttpResponse>(http(200, std::string(kOk)));
+    });
+  }
+  void queue(const std::string& model, std::optional<Result<HttpResponse>> r) {
+    script["\"" + model + "\""].push_back(std::move(r));
+  }
+
+  std::optional<Result<ChatResponse>> run(CallOptions options = {}, milliseconds horizon = milliseconds(600000)) {
+    std::optional<Result<ChatResponse>> out;
+    ChatRequest req;
+    req.messages.push_back(Message::user("hello"));
+    client->guarded_chat_async(req, options, [&out](Result<ChatResponse> r) { out.emplace(std::move(r)); });
+    transport->run_for(horizon);
+    return out;
+  }
+};
+
+Target target(std::string name, std::optional<std::int64_t> window = std::nullopt) {
+  return Target{.name = name, .base_url = "http://fake/v1", .model = name, .api_key = "sk-test-" + name + "-0123456789",
+                .context_window = window};
+}
+
+RetryPolicy policy(int attempts = 3) {
+  RetryPolicy p;
+  p.max_attempts = attempts;
+  p.base_delay = milliseconds(200);
+  p.max_delay = milliseconds(5000);
+  p.jitter = Jitter::kFull;
+  p.max_retry_after = milliseconds(10000);
+  return p;
+}
+
+TEST_CASE("503, 503, 200 on one target: two jittered waits, then success") {
+  Harness h({target("a")}, policy());
+  h.queue("a", http(503, std::string(kOverloaded)));
+  h.queue("a", http(503, std::string(kOverloaded)));
+  auto r = h.run();
+  REQUIRE(r.has_value());
+  REQUIRE(r->ok());
+  CHECK((*r)->content == "fine");
+  CHECK((*r)->target == "a");
+  const auto& trail = (*r)->attempts;
+  REQUIRE(trail.size() == 3);
+  CHECK(trail[0].category == ErrorCategory::kTransient);
+  CHECK(trail[0].http_status == 503);
+  CHECK(trail[0].waited == milliseconds(0));
+  CHECK(trail[1].waited == milliseconds(100));  // full jitter, unit 0.5 of 200 ms
+  CHECK(trail[2].waited == milliseconds(200));  // of 400 ms
+  CHECK_FALSE(trail[2].category.has_value());
+  CHECK(h.transport->sent().size() == 3);
+}
+
+TEST_CASE("429 with retry-after-ms: the provider's delay is waited exactly") {
+  Harness h({target("a")}, policy());
+  h.queue("a", http(429, R"({"error":{"message":"Rate limit reached","code":"rate_limit_exceeded"}})",
+                    {{"retry-after-ms", "1250"}}));
+  auto r = h.run();
+  REQUIRE(r->ok());
+  REQUIRE((*r)->attempts.size() == 2);
+  CHECK((*r)->attempts[0].category == ErrorCategory::kRateLimit);
+  CHECK((*r)->attempts[1].waited == milliseconds(1250));
+}
+
+TEST_CASE("A retry-after above the cap falls back at once without waiting") {
+  Harness h({target("a"), target("b")}, policy());
+  h.queue("a", http(429, R"({"error":{"message":"slow down"}})", {{"retry-after", "3600"}}));
+  auto r = h.run();
+  REQUIRE(r->ok());
+  CHECK((*r)->target == "b");
+  REQUIRE((*r)->attempts.size() == 2);
+  CHECK((*r)->attempts[1].target == "b");
+  CHECK((*r)->attempts[1].waited == milliseconds(0));
+}
+
+TEST_CASE("insufficient_quota and 401 move to the next target with no retry") {
+  Harness h({target("a"), target("b"), target("c")}, policy());
+  h.queue("a", http(429, R"({"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}})"));
+  h.queue("b", http(401, R"({"error":{"message":"Incorrect API key provided: sk-test-b-0123456789.","code":"invalid_api_key"}})"));
+  auto r = h.run();
+  REQUIRE(r->ok());
+  CHECK((*r)->target == "c");
+  const auto& trail = (*r)->attempts;
+  REQUIRE(trail.size() == 3);
+  CHECK(trail[0].category == ErrorCategory::kQuotaExhausted);
+  CHECK(trail[1].category == ErrorCategory::kAuth);
+  CHECK(h.transport->sent().size() == 3);
+}
+
+TEST_CASE("A bad request fails fast with the provider's message intact") {
+  Harness h({target("a"), target("b")}, policy());
+  const std::string message = "Invalid value for 'temperature': must be between 0 and 2.";
+  h.queue("a", http(400, R"({"error":{"message":")" + message + R"(","type":"invalid_request_error","param":"temperature","code":null}})"));
+  auto r = h.run();
+  REQUIRE_FALSE(r->ok());
+  const Error& e = r->error();
+  CHECK(e.category == ErrorCategory::kBadRequest);
+  CHECK(e.http_status == 400);
+  CHECK(e.message == message);
+  CHECK(e.provider_type == "invalid_request_error");
+  CHECK(e.target == "a");
+  CHECK(e.attempts.size() == 1);
+  CHECK(h.transport->sent().size() == 1);
+}
+
+TEST_CASE("Context overflow skips smaller windows and a larger one answers") {
+  Harness h({target("small", 8000), target("smaller", 4000), target("large", 128000)}, policy());
+  h.queue("small", http(400, R"({"error":{"message":"This model's maximum context length is 8192 tokens.","code":"context_length_exceeded"}})"));
+  auto r = h.run();
+  REQUIRE(r->ok());
+  CHECK((*r)->target == "large");
+  const auto& trail = (*r)->attempts;
+  REQUIRE(trail.size() == 3);
+  CHECK(trail[0].category == ErrorCategory::kContextOverflow);
+  CHECK(trail[1].target == "smaller");
+  CHECK(trail[1].skipped == ErrorCategory::kContextOverflow);
+  CHECK(trail[2].target == "large");
+  CHECK(h.transport->sent().size() == 2);
+}
+
+TEST_CASE("Every target failing returns the last error with the whole trail") {
+  Harness h({target("a"), target("b")}, policy(2));
+  for (int i = 0; i < 2; ++i) h.queue("a", http(500, "{}"));
+  for (int i = 0; i < 2; ++i) h.queue("b", http(503, std::string(kOverloaded)));
+  auto r = h.run();
+  REQUIRE_FALSE(r->ok());
+  CHECK(r->error().category == ErrorCategory::kTransient);
+  CHECK(r->error().http_status == 503);
+  CHECK(r->error().target == "b");
+  CHECK(r->error().attempts.size() == 4);
+}
+
+TEST_CASE("A hang ends at the deadline as a timeout, with the open attempt in the trail") {
+  Harness h({target("a")}, policy(), milliseconds(5000));
+  h.queue("a", std::nullopt);  // never answers
+  auto r = h.run({}, milliseconds(60000));
+  REQUIRE(r.has_value());
+  REQUIRE_FALSE(r->ok());
+  CHECK(r->error().category == ErrorCategory::kTimeout);
+  REQUIRE(r->error().attempts.size() == 1);
+  CHECK(r->error().attempts[0].duration == milliseconds(5000));
+  CHECK(h.transport->sent()[0].total_timeout <= milliseconds(5000));
+}
+
+TEST_CASE("A wait that would outlast the deadline moves on instead of sleeping past it") {
+  Harness h({target("a"), target("b")}, policy(), milliseconds(1000));
+  h.queue("a", http(429, "{}", {{"retry-after", "5"}}));  // 5 s > 1 s left
+  auto r = h.run();
+  REQUIRE(r->ok());
+  CHECK((*r)->target == "b");
+}
+
+TEST_CASE("Cancelling during a backoff wait stops the call with no further request") {
+  Harness h({target("a")}, policy());
+  h.queue("a", http(503, "{}"));
+  CancellationToken token;
+  std::optional<Result<ChatResponse>> out;
+  ChatRequest req;
+  req.messages.push_back(Message::user("hello"));
+  h.client->guarded_chat_async(req, {.cancellation = token}, [&](Result<ChatResponse> r) { out.emplace(std::move(r)); });
+  h.transport->run_until_idle();  // first attempt fails; a wait is scheduled
+  REQUIRE_FALSE(out.has_value());
+  token.cancel();
+  h.transport->run_for(milliseconds(60000));
+  REQUIRE(out.has_value());
+  CHECK(out->error().category == ErrorCategory::kCancelled);
+  CHECK(h.transport->sent().size() == 1);
+}
+
+TEST_CASE("A token cancelled before the call starts sends nothing") {
+  Harness h({target("a")}, policy());
+  CancellationToken token;
+  token.cancel();
+  auto r = h.run({.cancellation = token});
+  REQUIRE_FALSE(r->ok());
+  CHECK(r->error().category == ErrorCategory::kCancelled);
+  CHECK(h.transport->sent().empty());
+}
+
+TEST_CASE("Keys echoed by a provider never reach the caller") {
+  Harness h({target("a")}, policy());
+  h.queue("a", http(401, R"({"error":{"message":"bad key sk-test-a-0123456789 given"}})"));
+  auto r = h.run();
+  REQUIRE_FALSE(r->ok());
+  CHECK(r->error().message.find("0123456789") == std::string::npos);
+  CHECK(describe(r->error()).find("0123456789") == std::string::npos);
+}
+
+TEST_CASE("Cost is computed from the target's price, cached tokens at their own rate") {
+  Target t = target("a");
+  t.price = Price{.input_per_mtok = 2.0, .output_per_mtok = 8.0, .cached_input_per_mtok = 0.5};
+  Harness h({t}, policy());
+  h.queue("a", http(200, R"({"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1000,
+    "completion_tokens":100,"prompt_tokens_details":{"cached_tokens":400}}})"));
+  auto r = h.run();
+  REQUIRE(r->ok());
+  REQUIRE((*r)->cost_usd.has_value());
+  CHECK(*(*r)->cost_usd == doctest::Approx((600 * 2.0 + 400 * 0.5 + 100 * 8.0) / 1e6));
+}
+
+TEST_CASE("Request headers: bearer auth for OpenAI, api-key and deployment URL for Azure") {
+  Target azure{.name = "az", .provider = Provider::kAzure, .base_url = "https://res.openai.azure.com/",
+               .model = "gpt4o-deploy", .api_key = "azure-key-0123456789", .api_version = "2024-06-01"};
+  Harness h({target("a"), azure}, policy());
+  h.queue("a", http(404, R"({"error":{"code":"model_not_found","message":"The model `a` does not exist"}})"));
+  auto r = h.run();
+  REQUIRE(r->ok());
+  const auto& sent = h.transport->sent();
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[0].url == "http://fake/v1/chat/completions");
+  CHECK(*find_header(sent[0].headers, "authorization") == "Bearer sk-test-a-0123456789");
+  CHECK(sent[1].url == "https://res.openai.azure.com/openai/deployments/gpt4o-deploy/chat/completions?api-version=2024-06-01");
+  CHECK(*find_header(sent[1].headers, "api-key") == "azure-key-0123456789");
+  CHECK(find_header(sent[1].headers, "authorization") == nullptr);
+}
+
+TEST_CASE("Client::create refuses bad options with a message naming the field") {
+  auto make = [](ClientOptions o) { return Client::create(std::move(o)); };
+  CHECK(make({}).error().message.find("targets") != std::string::npos);
+  ClientOptions dup;
+  dup.targets = {target("a"), target("a")};
+  CHECK(make(dup).error().message.find("duplicate") != std::string::npos);
+  ClientOptions no_model;
+  no_model.targets = {Target{.name = "x", .base_url = "http://h/v1"}};
+  CHECK(make(no_model).error().message.find("model") != std::string::npos);
+  ClientOptions bad_url;
+  bad_url.targets = {Target{.name = "x", .base_url = "ftp://h", .model = "m"}};
+  CHECK(make(bad_url).error().message.find("base_url") != std::string::npos);
+  ClientOptions bad_retry;
+  bad_retry.targets = {target("a")};
+  bad_retry.retry.max_attempts = 0;
+  CHECK(make(bad_retry).error().category == ErrorCategory::kBadRequest);
+  ClientOptions header_injection;
+  Target t = target("a");
+  t.headers = {{"x-extra", "v\r\nx-evil: 1"}};
+  header_injection.targets = {t};
+  CHECK_FALSE(make(header_injection).ok());
+}
+
+}  // namespace
+}  // namespace llmguard

@@ -1,0 +1,92 @@
+#include "classify.h"
+
+#include <doctest/doctest.h>
+
+namespace llmguard::internal {
+namespace {
+
+using std::chrono::milliseconds;
+
+const auto kNow = std::chrono::sys_days{std::chrono::year{2025} / 3 / 4} + std::chrono::hours(10) +
+                  std::chrono::minutes(40) + std::chrono::seconds(12);
+
+TEST_CASE("Status alone decides when the body says nothing") {
+  CHECK(classify_response(401, {}, "").category == ErrorCategory::kAuth);
+  CHECK(classify_response(403, {}, "").category == ErrorCategory::kPermission);
+  CHECK(classify_response(404, {}, "").category == ErrorCategory::kModelNotFound);
+  CHECK(classify_response(429, {}, "").category == ErrorCategory::kRateLimit);
+  CHECK(classify_response(400, {}, "").category == ErrorCategory::kBadRequest);
+  CHECK(classify_response(500, {}, "").category == ErrorCategory::kTransient);
+  CHECK(classify_response(529, {}, "").category == ErrorCategory::kTransient);
+  CHECK(classify_response(408, {}, "").category == ErrorCategory::kTransient);
+  CHECK(classify_response(418, {}, "").category == ErrorCategory::kUnknown);
+}
+
+TEST_CASE("A 429 that is insufficient_quota is quota_exhausted, not rate_limit") {
+  auto e = classify_response(429, {}, R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})");
+  CHECK(e.category == ErrorCategory::kQuotaExhausted);
+  CHECK(e.provider_code == "insufficient_quota");
+  CHECK(e.provider_type == "insufficient_quota");
+  CHECK(e.message.starts_with("You exceeded your current quota"));
+}
+
+TEST_CASE("A 400 about the context length is context_overflow") {
+  auto e = classify_response(400, {}, R"({"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}})");
+  CHECK(e.category == ErrorCategory::kContextOverflow);
+}
+
+TEST_CASE("Anthropic envelope: type and message are read") {
+  auto e = classify_response(529, {}, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+  CHECK(e.category == ErrorCategory::kTransient);
+  CHECK(e.provider_type == "overloaded_error");
+  CHECK(e.message == "Overloaded");
+}
+
+TEST_CASE("An HTML gateway page is transient with a readable message") {
+  auto e = classify_response(502, {{"content-type", "text/html"}},
+                             "<html>\r\n<head><title>502 Bad Gateway</title></head></html>");
+  CHECK(e.category == ErrorCategory::kTransient);
+  CHECK(e.message.find("HTML page") != std::string::npos);
+}
+
+TEST_CASE("Delay precedence: retry-after-ms, then retry-after, then x-ratelimit-reset") {
+  CHECK(requested_delay({{"retry-after-ms", "250"}, {"retry-after", "3"}}, kNow) == milliseconds(250));
+  CHECK(requested_delay({{"retry-after", "3"}, {"x-ratelimit-reset-requests", "6m0s"}}, kNow) == milliseconds(3000));
+  CHECK(requested_delay({{"x-ratelimit-reset-requests", "6m0s"}}, kNow) == milliseconds(360000));
+  CHECK(requested_delay({{"retry-after", "1.5"}}, kNow) == milliseconds(1500));
+  CHECK(requested_delay({{"retry-after", "Tue, 04 Mar 2025 10:40:42 GMT"}}, kNow) == milliseconds(30000));
+  CHECK(requested_delay({{"retry-after", "Tue, 04 Mar 2025 10:00:00 GMT"}}, kNow) == milliseconds(0));
+  CHECK_FALSE(requested_delay({{"retry-after", "soon"}}, kNow).has_value());
+  CHECK_FALSE(requested_delay({{"retry-after", "-5"}}, kNow).has_value());
+  CHECK_FALSE(requested_delay({{"retry-after", "nan"}}, kNow).has_value());
+  CHECK_FALSE(requested_delay({}, kNow).has_value());
+}
+
+TEST_CASE("Go-style durations from x-ratelimit-reset-*") {
+  CHECK(parse_go_duration("1s") == milliseconds(1000));
+  CHECK(parse_go_duration("20ms") == milliseconds(20));
+  CHECK(parse_go_duration("6m0s") == milliseconds(360000));
+  CHECK(parse_go_duration("1h2m3.5s") == milliseconds(3723500));
+  CHECK(parse_go_duration("0.5") == milliseconds(500));
+  CHECK_FALSE(parse_go_duration("").has_value());
+  CHECK_FALSE(parse_go_duration("5 parsecs").has_value());
+  CHECK_FALSE(parse_go_duration("ms").has_value());
+}
+
+TEST_CASE("Secrets are masked wherever they appear in a message") {
+  CHECK(redact_secrets("Incorrect API key provided: sk-proj-abcdefghijklmnop1234.") ==
+        "Incorrect API key provided: sk-***.");
+  CHECK(redact_secrets("auth: Bearer abcdefghijklmnopqrstuvwxyz") == "auth: Bearer ***");
+  CHECK(redact_secrets("key AIzaSyA1234567890abcdefghijk rejected") == "key AIza*** rejected");
+  CHECK(redact_secrets("scikit uses sk-learn") == "scikit uses sk-learn");  // too short to be a key
+  CHECK(redact_secrets("no secrets here") == "no secrets here");
+}
+
+TEST_CASE("Provider messages are redacted at classification") {
+  auto e = classify_response(401, {}, R"({"error":{"message":"Incorrect API key provided: sk-live-0123456789abcdef.","code":"invalid_api_key"}})");
+  CHECK(e.category == ErrorCategory::kAuth);
+  CHECK(e.message.find("0123456789abcdef") == std::string::npos);
+}
+
+}  // namespace
+}  // namespace llmguard::internal

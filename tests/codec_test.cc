@@ -1,0 +1,228 @@
+#include "codec.h"
+
+#include <doctest/doctest.h>
+#include <simdjson.h>
+
+#include <string>
+
+namespace llmguard::internal {
+namespace {
+
+ChatRequest simple_request() {
+  ChatRequest r;
+  r.messages = {Message::system("be brief"), Message::user("hi \"there\"\n")};
+  return r;
+}
+
+simdjson::dom::element parse(simdjson::dom::parser& parser, const std::string& json) {
+  simdjson::dom::element root;
+  REQUIRE(parser.parse(json).get(root) == simdjson::SUCCESS);
+  return root;
+}
+
+TEST_CASE("OpenAI body carries model, messages and the optional fields that were set") {
+  ChatRequest r = simple_request();
+  r.temperature = 0.2;
+  r.max_tokens = 64;
+  r.stop = {"END"};
+  r.response_format_json = R"({"type":"json_object"})";
+  auto body = build_request_body(Provider::kOpenAI, r, "gpt-4o-mini");
+  REQUIRE(body.ok());
+  simdjson::dom::parser parser;
+  auto root = parse(parser, *body);
+  CHECK(std::string_view(root["model"]) == "gpt-4o-mini");
+  CHECK(std::string_view(root["messages"].at(0)["role"]) == "system");
+  CHECK(std::string_view(root["messages"].at(1)["content"]) == "hi \"there\"\n");
+  CHECK(double(root["temperature"]) == doctest::Approx(0.2));
+  CHECK(int64_t(root["max_tokens"]) == 64);
+  CHECK(std::string_view(root["stop"].at(0)) == "END");
+  CHECK(std::string_view(root["response_format"]["type"]) == "json_object");
+  CHECK(root["top_p"].error() == simdjson::NO_SUCH_FIELD);
+  CHECK(root["tools"].error() == simdjson::NO_SUCH_FIELD);
+}
+
+TEST_CASE("OpenAI body writes tools, tool_choice, tool calls and tool results") {
+  ChatRequest r;
+  r.messages.push_back(Message::user("weather?"));
+  Message call = Message::assistant("");
+  call.tool_calls.push_back({.id = "call_1", .name = "get_weather", .arguments_json = R"({"city":"Oslo"})"});
+  r.messages.push_back(call);
+  r.messages.push_back(Message::tool_result("call_1", "sunny"));
+  r.tools.push_back({.name = "get_weather", .description = "d",
+                     .parameters_json = R"({"type":"object","properties":{"city":{"type":"string"}}})"});
+  r.tool_choice = ToolChoice{.mode = ToolChoice::Mode::kFunction, .function_name = "get_weather"};
+  auto body = build_request_body(Provider::kOpenAI, r, "m");
+  REQUIRE(body.ok());
+  simdjson::dom::parser parser;
+  auto root = parse(parser, *body);
+  auto assistant = root["messages"].at(1);
+  CHECK(assistant["content"].is_null());
+  CHECK(std::string_view(assistant["tool_calls"].at(0)["function"]["arguments"]) == R"({"city":"Oslo"})");
+  CHECK(std::string_view(root["messages"].at(2)["tool_call_id"]) == "call_1");
+  CHECK(std::string_view(root["tools"].at(0)["function"]["parameters"]["type"]) == "object");
+  CHECK(std::string_view(root["tool_choice"]["function"]["name"]) == "get_weather");
+}
+
+TEST_CASE("Extra body members are added and replace llmguard's own field of the same name") {
+  ChatRequest r = simple_request();
+  r.max_tokens = 10;
+  r.extra_body_json = R"({"max_tokens": 99, "seed": 7, "metadata": {"k": [1, 2]}})";
+  auto body = build_request_body(Provider::kOpenAI, r, "m");
+  REQUIRE(body.ok());
+  simdjson::dom::parser parser;
+  auto root = parse(parser, *body);
+  CHECK(int64_t(root["max_tokens"]) == 99);
+  CHECK(int64_t(root["seed"]) == 7);
+  CHECK(int64_t(root["metadata"]["k"].at(1)) == 2);
+  CHECK(body->find("\"max_tokens\"") == body->rfind("\"max_tokens\""));  // written once
+}
+
+TEST_CASE("Invalid caller input is a bad_request naming the field, and nothing is built") {
+  SUBCASE("invalid UTF-8 in a message") {
+    ChatRequest r = simple_request();
+    r.messages[1].content = "caf\xe9";  // Latin-1, not UTF-8
+    auto body = build_request_body(Provider::kOpenAI, r, "m");
+    REQUIRE_FALSE(body.ok());
+    CHECK(body.error().category == ErrorCategory::kBadRequest);
+    CHECK(body.error().message == "messages[1].content is not valid UTF-8 (bad byte at offset 3)");
+  }
+  SUBCASE("malformed tool schema") {
+    ChatRequest r = simple_request();
+    r.tools.push_back({.name = "t", .parameters_json = "{not json"});
+    auto body = build_request_body(Provider::kOpenAI, r, "m");
+    REQUIRE_FALSE(body.ok());
+    CHECK(body.error().message.find("tools[0].parameters_json") != std::string::npos);
+  }
+  SUBCASE("extra body that is not an object") {
+    ChatRequest r = simple_request();
+    r.extra_body_json = "[1]";
+    CHECK_FALSE(build_request_body(Provider::kOpenAI, r, "m").ok());
+  }
+  SUBCASE("no messages") {
+    CHECK_FALSE(build_request_body(Provider::kOpenAI, ChatRequest{}, "m").ok());
+  }
+  SUBCASE("non-positive max_tokens") {
+    ChatRequest r = simple_request();
+    r.max_tokens = 0;
+    CHECK_FALSE(build_request_body(Provider::kAnthropic, r, "m").ok());
+  }
+}
+
+TEST_CASE("Anthropic body lifts system text, requires max_tokens and maps tool turns") {
+  ChatRequest r = simple_request();
+  Message call = Message::assistant("checking");
+  call.tool_calls.push_back({.id = "toolu_1", .name = "lookup", .arguments_json = R"({"q":"x"})"});
+  r.messages.push_back(call);
+  r.messages.push_back(Message::tool_result("toolu_1", "found"));
+  r.tool_choice = ToolChoice{.mode = ToolChoice::Mode::kRequired};
+  r.stop = {"###"};
+  auto body = build_request_body(Provider::kAnthropic, r, "claude-x");
+  REQUIRE(body.ok());
+  simdjson::dom::parser parser;
+  auto root = parse(parser, *body);
+  CHECK(std::string_view(root["system"]) == "be brief");
+  CHECK(int64_t(root["max_tokens"]) == 4096);
+  CHECK(root["messages"].get_array().size() == 3);
+  CHECK(std::string_view(root["messages"].at(1)["content"].at(1)["type"]) == "tool_use");
+  CHECK(std::string_view(root["messages"].at(1)["content"].at(1)["input"]["q"]) == "x");
+  CHECK(std::string_view(root["messages"].at(2)["role"]) == "user");
+  CHECK(std::string_view(root["messages"].at(2)["content"].at(0)["tool_use_id"]) == "toolu_1");
+  CHECK(std::string_view(root["tool_choice"]["type"]) == "any");
+  CHECK(std::string_view(root["stop_sequences"].at(0)) == "###");
+}
+
+TEST_CASE("Anthropic tool-call arguments that are not JSON are refused") {
+  ChatRequest r = simple_request();
+  Message call = Message::assistant("");
+  call.tool_calls.push_back({.id = "t", .name = "n", .arguments_json = "{oops"});
+  r.messages.push_back(call);
+  auto body = build_request_body(Provider::kAnthropic, r, "m");
+  REQUIRE_FALSE(body.ok());
+  CHECK(body.error().message.find("messages[2].tool_calls[0].arguments_json") != std::string::npos);
+}
+
+TEST_CASE("OpenAI response: content, tool calls, finish reason and every usage field") {
+  const std::string body = R"({"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-2024-08-06",
+    "choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":null,
+      "tool_calls":[{"id":"call_a","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}]},
+      "finish_reason":"tool_calls"}],
+    "usage":{"prompt_tokens":120,"completion_tokens":30,"total_tokens":150,
+      "prompt_tokens_details":{"cached_tokens":100,"audio_tokens":0},
+      "completion_tokens_details":{"reasoning_tokens":12,"audio_tokens":0}}})";
+  auto r = parse_response_body(Provider::kOpenAI, 200, {}, body);
+  REQUIRE(r.ok());
+  CHECK(r->id == "chatcmpl-1");
+  CHECK(r->model == "gpt-4o-2024-08-06");
+  CHECK(r->content.empty());
+  CHECK(r->finish_reason == "tool_calls");
+  REQUIRE(r->tool_calls.size() == 1);
+  CHECK(r->tool_calls[0].name == "f");
+  CHECK(r->tool_calls[0].arguments_json == R"({"x":1})");
+  CHECK(r->usage.prompt_tokens == 120);
+  CHECK(r->usage.completion_tokens == 30);
+  CHECK(r->usage.total_tokens == 150);
+  CHECK(r->usage.cached_tokens == 100);
+  CHECK(r->usage.reasoning_tokens == 12);
+}
+
+TEST_CASE("OpenAI response: refusal text and null details are read") {
+  const std::string body = R"({"choices":[{"message":{"content":null,"refusal":"I can't help with that."},
+    "finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":6,"prompt_tokens_details":null}})";
+  auto r = parse_response_body(Provider::kOpenAI, 200, {}, body);
+  REQUIRE(r.ok());
+  CHECK(r->refusal == "I can't help with that.");
+  CHECK(r->usage.total_tokens == 11);  // derived when absent
+}
+
+TEST_CASE("Anthropic response: text blocks, tool use and cache usage") {
+  const std::string body = R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-x",
+    "content":[{"type":"text","text":"Hi "},{"type":"text","text":"there"},
+               {"type":"tool_use","id":"toolu_9","name":"calc","input":{"a": [1, 2]}}],
+    "stop_reason":"tool_use","usage":{"input_tokens":10,"cache_creation_input_tokens":5,
+    "cache_read_input_tokens":200,"output_tokens":7}})";
+  auto r = parse_response_body(Provider::kAnthropic, 200, {}, body);
+  REQUIRE(r.ok());
+  CHECK(r->content == "Hi there");
+  CHECK(r->finish_reason == "tool_use");
+  REQUIRE(r->tool_calls.size() == 1);
+  CHECK(r->tool_calls[0].arguments_json == R"({"a":[1,2]})");  // re-serialised compactly
+  CHECK(r->usage.prompt_tokens == 215);
+  CHECK(r->usage.cached_tokens == 200);
+  CHECK(r->usage.completion_tokens == 7);
+  CHECK(r->usage.total_tokens == 222);
+}
+
+TEST_CASE("Malformed and truncated bodies are typed transient errors, never crashes") {
+  const std::string full = R"({"choices":[{"message":{"content":"hello"},"finish_reason":"stop"}]})";
+  for (std::size_t cut = 0; cut < full.size(); ++cut) {
+    CAPTURE(cut);
+    auto r = parse_response_body(Provider::kOpenAI, 200, {}, full.substr(0, cut));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().category == ErrorCategory::kTransient);
+  }
+  for (const char* junk : {"", "<html>502</html>", "null", "[]", "{\"choices\":7}", "{\"choices\":[]}",
+                           "{\"choices\":[{\"message\":{\"content\":12}}]}"}) {
+    CAPTURE(junk);
+    auto r = parse_response_body(Provider::kOpenAI, 200, {}, junk);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().category == ErrorCategory::kTransient);
+    CHECK(r.error().message.starts_with("malformed response body"));
+  }
+}
+
+TEST_CASE("A 200 whose body is an error object is classified as that error") {
+  const std::string body = R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}})";
+  auto r = parse_response_body(Provider::kOpenAI, 200, {}, body);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().category == ErrorCategory::kQuotaExhausted);
+  CHECK(r.error().provider_code == "insufficient_quota");
+}
+
+TEST_CASE("Deeply nested JSON is refused without exhausting the stack") {
+  std::string deep(100000, '[');
+  auto r = parse_response_body(Provider::kOpenAI, 200, {}, deep);
+  CHECK_FALSE(r.ok());
+}
+
+}  // namespace
+}  // namespace llmguard::internal

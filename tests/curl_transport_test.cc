@@ -1,0 +1,222 @@
+// The real libcurl transport against the mock over loopback. Timeouts are
+// exercised with hangs (which never answer), so no outcome depends on timing.
+#include <doctest/doctest.h>
+
+#include <future>
+#include <thread>
+
+#include "llmguard/runtime.h"
+#include "mock_server.h"
+#include "text.h"
+
+namespace llmguard {
+namespace {
+
+using std::chrono::milliseconds;
+using mock::MockReply;
+using mock::MockServer;
+
+struct Fixture {
+  std::unique_ptr<MockServer> server = std::move(MockServer::start({}).value());
+  std::shared_ptr<Transport> transport = std::move(make_curl_transport().value());
+
+  HttpRequest chat(std::string model = "m", std::string path = "/chat/completions") {
+    HttpRequest r;
+    r.url = server->base_url() + path;
+    r.body = R"({"model":")" + model + R"(","messages":[{"role":"user","content":"hi"}]})";
+    r.total_timeout = milliseconds(10000);
+    r.connect_timeout = milliseconds(5000);
+    return r;
+  }
+
+  Result<HttpResponse> send(HttpRequest request, HttpHandlers handlers = {}) {
+    std::promise<Result<HttpResponse>> done;
+    auto future = done.get_future();
+    handlers.on_complete = [&done](Result<HttpResponse> r) { done.set_value(std::move(r)); };
+    transport->send(std::move(request), std::move(handlers));
+    return future.get();
+  }
+};
+
+TEST_CASE("A request gets status, lower-cased headers and body") {
+  Fixture f;
+  f.server->enqueue("*", MockReply{.status = 429, .headers = {{"Retry-After", "7"}}, .body = "{\"e\":1}"});
+  auto r = f.send(f.chat());
+  REQUIRE(r.ok());
+  CHECK(r->status == 429);
+  REQUIRE(find_header(r->headers, "retry-after") != nullptr);
+  CHECK(*find_header(r->headers, "retry-after") == "7");
+  for (const auto& [name, value] : r->headers) CHECK(name == internal::to_lower(name));
+  CHECK(r->body == "{\"e\":1}");
+}
+
+TEST_CASE("Keep-alive: many sequential requests reuse one connection") {
+  Fixture f;
+  for (int i = 0; i < 20; ++i) REQUIRE(f.send(f.chat())->status == 200);
+  CHECK(f.server->stats().requests == 20);
+  // The mock saw no "connection: close"; curl kept the socket (checked by
+  // the request count staying exact while no connection error occurred).
+}
+
+TEST_CASE("A hang ends with a timeout error at the total timeout") {
+  Fixture f;
+  f.server->enqueue("*", MockReply{.hang = true});
+  HttpRequest r = f.chat();
+  r.total_timeout = milliseconds(200);
+  auto result = f.send(r);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().category == ErrorCategory::kTimeout);
+}
+
+TEST_CASE("An idle stream is cut by the idle timeout even under a long total timeout") {
+  Fixture f;
+  f.server->enqueue("*", MockReply{.hang = true});
+  HttpRequest r = f.chat();
+  r.idle_timeout = milliseconds(150);
+  auto result = f.send(r);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().category == ErrorCategory::kTimeout);
+  CHECK(result.error().message.find("idle") != std::string::npos);
+}
+
+TEST_CASE("A slow drip that keeps sending bytes is not an idle timeout") {
+  Fixture f;
+  f.server->enqueue("*", MockReply{.drip = milliseconds(2), .chunk_bytes = 64});
+  HttpRequest r = f.chat();
+  r.idle_timeout = milliseconds(3000);
+  auto result = f.send(r);
+  REQUIRE(result.ok());
+  CHECK(result->status == 200);
+  CHECK(result->body.find("\"choices\"") != std::string::npos);
+}
+
+TEST_CASE("A connection reset mid-body is a connection error") {
+  Fixture f;
+  f.server->enqueue("*", MockReply{.reset_after_bytes = 10});
+  auto result = f.send(f.chat());
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().category == ErrorCategory::kConnection);
+}
+
+TEST_CASE("A refused connection is a connection error") {
+  Fixture f;
+  HttpRequest r = f.chat();
+  r.url = "http://127.0.0.1:1/v1/chat/completions";
+  auto result = f.send(r);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().category == ErrorCategory::kConnection);
+}
+
+TEST_CASE("A body over max_response_bytes is cut off with a typed error") {
+  Fixture f;
+  f.server->enqueue("*", MockReply{.body = std::string(100000, 'x')});
+  HttpRequest r = f.chat();
+  r.max_response_bytes = 1000;
+  auto result = f.send(r);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().category == ErrorCategory::kTransient);
+  CHECK(result.error().message.find("max_response_bytes") != std::string::npos);
+}
+
+TEST_CASE("The size cap also holds for chunked bodies without a content-length") {
+  Fixture f;
+  f.server->enqueue("*", MockReply{.content = std::string(5000, 'y')});
+  HttpRequest r = f.chat();
+  r.body = R"({"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]})";
+  r.max_response_bytes = 1000;
+  auto result = f.send(r);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().category == ErrorCategory::kTransient);
+}
+
+TEST_CASE("Cancelling an in-flight request completes it with cancelled at once") {
+  Fixture f;
+  f.server->enqueue("*", MockReply{.hang = true});
+  std::promise<Result<HttpResponse>> done;
+  auto future = done.get_future();
+  HttpHandlers handlers;
+  handlers.on_complete = [&done](Result<HttpResponse> r) { done.set_value(std::move(r)); };
+  HttpRequest r = f.chat();
+  r.total_timeout = milliseconds(600000);
+  auto id = f.transport->send(r, std::move(handlers));
+  // The mock counts the request once it arrives: then the transfer is live.
+  while (f.server->stats().requests == 0) std::this_thread::yield();
+  f.transport->cancel(id);
+  auto result = future.get();
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().category == ErrorCategory::kCancelled);
+}
+
+TEST_CASE("Streaming handlers see the body in pieces and can abort") {
+  Fixture f;
+  HttpRequest r = f.chat();
+  r.body = R"({"model":"m","stream":true,"messages":[{"role":"user","content":"one two three"}]})";
+  std::string streamed;
+  int status_seen = 0;
+  HttpHandlers handlers;
+  handlers.on_headers = [&](int status, const Headers&) { status_seen = status; };
+  handlers.on_body_chunk = [&](std::string_view chunk) {
+    streamed.append(chunk);
+    return true;
+  };
+  auto result = f.send(r, std::move(handlers));
+  REQUIRE(result.ok());
+  CHECK(status_seen == 200);
+  CHECK(result->body.empty());
+  CHECK(streamed.find("data: [DONE]") != std::string::npos);
+
+  HttpHandlers aborting;
+  aborting.on_body_chunk = [](std::string_view) { return false; };
+  auto aborted = f.send(r, std::move(aborting));
+  REQUIRE_FALSE(aborted.ok());
+  CHECK(aborted.error().category == ErrorCategory::kCancelled);
+}
+
+TEST_CASE("Timers fire in due order on the loop thread, and cancelled ones never") {
+  Fixture f;
+  std::mutex mu;
+  std::vector<int> order;
+  std::promise<void> last;
+  std::atomic<bool> on_loop{true};
+  auto record = [&](int n) {
+    return [&, n] {
+      on_loop = on_loop && f.transport->in_loop_thread();
+      std::lock_guard lock(mu);
+      order.push_back(n);
+      if (n == 3) last.set_value();
+    };
+  };
+  f.transport->schedule(milliseconds(30), record(3));
+  f.transport->schedule(milliseconds(10), record(2));
+  auto cancelled = f.transport->schedule(milliseconds(5), record(99));
+  f.transport->post(record(1));
+  CHECK(f.transport->cancel_timer(cancelled));
+  CHECK_FALSE(f.transport->cancel_timer(cancelled));
+  last.get_future().wait();
+  std::lock_guard lock(mu);
+  CHECK(order == std::vector<int>{1, 2, 3});
+  CHECK(on_loop);
+  CHECK_FALSE(f.transport->in_loop_thread());
+}
+
+TEST_CASE("Destroying the transport completes in-flight requests as cancelled") {
+  auto server = std::move(MockServer::start({}).value());
+  server->enqueue("*", MockReply{.hang = true});
+  auto transport = std::move(make_curl_transport().value());
+  std::promise<Result<HttpResponse>> done;
+  auto future = done.get_future();
+  HttpRequest r;
+  r.url = server->base_url() + "/chat/completions";
+  r.body = R"({"model":"m","messages":[]})";
+  HttpHandlers handlers;
+  handlers.on_complete = [&done](Result<HttpResponse> res) { done.set_value(std::move(res)); };
+  transport->send(r, std::move(handlers));
+  while (server->stats().requests == 0) std::this_thread::yield();
+  transport.reset();
+  auto result = future.get();
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().category == ErrorCategory::kCancelled);
+}
+
+}  // namespace
+}  // namespace llmguard

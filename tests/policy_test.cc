@@ -1,0 +1,130 @@
+#include "policy.h"
+
+#include <doctest/doctest.h>
+
+namespace llmguard::internal {
+namespace {
+
+using std::chrono::milliseconds;
+
+RetryPolicy policy_with(Jitter jitter) {
+  RetryPolicy p;
+  p.max_attempts = 4;
+  p.base_delay = milliseconds(100);
+  p.max_delay = milliseconds(1000);
+  p.jitter = jitter;
+  p.max_retry_after = milliseconds(5000);
+  return p;
+}
+
+TEST_CASE("Backoff without jitter doubles from the base and stops at the cap") {
+  auto p = policy_with(Jitter::kNone);
+  CHECK(backoff_delay(p, 1, {}, 0.3) == milliseconds(100));
+  CHECK(backoff_delay(p, 2, {}, 0.3) == milliseconds(200));
+  CHECK(backoff_delay(p, 4, {}, 0.3) == milliseconds(800));
+  CHECK(backoff_delay(p, 5, {}, 0.3) == milliseconds(1000));
+  CHECK(backoff_delay(p, 500, {}, 0.3) == milliseconds(1000));  // no overflow
+}
+
+TEST_CASE("Full jitter spans [0, exponential] with the random unit pinned") {
+  auto p = policy_with(Jitter::kFull);
+  CHECK(backoff_delay(p, 3, {}, 0.0) == milliseconds(0));
+  CHECK(backoff_delay(p, 3, {}, 0.5) == milliseconds(200));
+  CHECK(backoff_delay(p, 3, {}, 0.999999) == milliseconds(400));
+}
+
+TEST_CASE("Equal jitter keeps at least half the exponential delay") {
+  auto p = policy_with(Jitter::kEqual);
+  CHECK(backoff_delay(p, 3, {}, 0.0) == milliseconds(200));
+  CHECK(backoff_delay(p, 3, {}, 0.5) == milliseconds(300));
+  CHECK(backoff_delay(p, 3, {}, 0.999999) == milliseconds(400));
+}
+
+TEST_CASE("Decorrelated jitter grows from the previous delay within [base, cap]") {
+  auto p = policy_with(Jitter::kDecorrelated);
+  CHECK(backoff_delay(p, 1, milliseconds(0), 0.0) == milliseconds(100));
+  CHECK(backoff_delay(p, 2, milliseconds(300), 0.5) == milliseconds(500));   // U(100, 900)
+  CHECK(backoff_delay(p, 3, milliseconds(900), 0.999999) == milliseconds(1000));  // capped
+}
+
+TEST_CASE("Jitter stays in bounds over many random draws") {
+  for (Jitter j : {Jitter::kFull, Jitter::kEqual, Jitter::kDecorrelated}) {
+    auto p = policy_with(j);
+    milliseconds previous{0};
+    for (int i = 0; i < 1000; ++i) {
+      const double unit = (i * 7919 % 1000) / 1000.0;
+      auto d = backoff_delay(p, 1 + i % 8, previous, unit);
+      CHECK(d >= milliseconds(0));
+      CHECK(d <= p.max_delay);
+      previous = d;
+    }
+  }
+}
+
+Error error_of(ErrorCategory c, std::optional<milliseconds> retry_after = std::nullopt) {
+  Error e;
+  e.category = c;
+  e.retry_after = retry_after;
+  return e;
+}
+
+TEST_CASE("Decision table: what each category does on its first failure") {
+  auto p = policy_with(Jitter::kNone);
+  const milliseconds backoff{100};
+  struct Row {
+    ErrorCategory category;
+    Step step;
+  };
+  const Row rows[] = {
+      {ErrorCategory::kAuth, Step::kNextTarget},
+      {ErrorCategory::kPermission, Step::kNextTarget},
+      {ErrorCategory::kModelNotFound, Step::kNextTarget},
+      {ErrorCategory::kQuotaExhausted, Step::kNextTarget},
+      {ErrorCategory::kContextOverflow, Step::kNextTarget},
+      {ErrorCategory::kBudgetExceeded, Step::kNextTarget},
+      {ErrorCategory::kCircuitOpen, Step::kNextTarget},
+      {ErrorCategory::kRateLimit, Step::kRetrySameTarget},
+      {ErrorCategory::kTransient, Step::kRetrySameTarget},
+      {ErrorCategory::kTimeout, Step::kRetrySameTarget},
+      {ErrorCategory::kConnection, Step::kRetrySameTarget},
+      {ErrorCategory::kUnknown, Step::kRetrySameTarget},
+      {ErrorCategory::kBadRequest, Step::kFail},
+      {ErrorCategory::kContentFilter, Step::kFail},
+      {ErrorCategory::kCancelled, Step::kFail},
+  };
+  for (const Row& row : rows) {
+    CAPTURE(to_string(row.category));
+    Decision d = decide(error_of(row.category), 1, p, backoff);
+    CHECK(d.step == row.step);
+    if (d.step == Step::kRetrySameTarget) CHECK(d.delay == backoff);
+  }
+}
+
+TEST_CASE("Retryable categories move on once the target's attempts are used") {
+  auto p = policy_with(Jitter::kNone);
+  CHECK(decide(error_of(ErrorCategory::kTransient), 3, p, milliseconds(1)).step == Step::kRetrySameTarget);
+  CHECK(decide(error_of(ErrorCategory::kTransient), 4, p, milliseconds(1)).step == Step::kNextTarget);
+  CHECK(decide(error_of(ErrorCategory::kUnknown), 2, p, milliseconds(1)).step == Step::kNextTarget);
+}
+
+TEST_CASE("A provider delay within the cap replaces backoff; above it, fall back at once") {
+  auto p = policy_with(Jitter::kNone);
+  Decision within = decide(error_of(ErrorCategory::kRateLimit, milliseconds(2500)), 1, p, milliseconds(100));
+  CHECK(within.step == Step::kRetrySameTarget);
+  CHECK(within.delay == milliseconds(2500));
+  Decision above = decide(error_of(ErrorCategory::kRateLimit, milliseconds(60000)), 1, p, milliseconds(100));
+  CHECK(above.step == Step::kNextTarget);
+  Decision zero = decide(error_of(ErrorCategory::kTransient, milliseconds(0)), 1, p, milliseconds(100));
+  CHECK(zero.delay == milliseconds(0));
+}
+
+TEST_CASE("Context windows: only strictly larger known windows are tried") {
+  CHECK(skip_for_context(8000, 8000));
+  CHECK(skip_for_context(8000, 4000));
+  CHECK_FALSE(skip_for_context(8000, 128000));
+  CHECK_FALSE(skip_for_context(8000, std::nullopt));
+  CHECK_FALSE(skip_for_context(std::nullopt, 4000));
+}
+
+}  // namespace
+}  // namespace llmguard::internal

@@ -1,0 +1,71 @@
+// llmguard-bench: N OpenAI-compatible chat calls through guarded_chat at
+// concurrency C; prints one JSON object (the DESIGN.md contract).
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include "bench_common.h"
+#include "llmguard/llmguard.h"
+
+int main(int argc, char** argv) {
+  auto args = llmguard::bench::parse_bench_args(argc, argv, "llmguard-bench");
+  if (!args) return 2;
+  if (args->stream) {
+    std::fprintf(stderr, "llmguard-bench: --stream needs streaming support in guarded_chat, not built yet\n");
+    return 2;
+  }
+  llmguard::ClientOptions options;
+  options.targets = {{.name = "bench", .base_url = args->url, .model = args->model, .api_key = "bench-key"}};
+  options.retry.base_delay = std::chrono::milliseconds(10);
+  options.retry.max_delay = std::chrono::milliseconds(200);
+  auto client = llmguard::Client::create(std::move(options));
+  if (!client.ok()) {
+    std::fprintf(stderr, "llmguard-bench: %s\n", llmguard::describe(client.error()).c_str());
+    return 2;
+  }
+  llmguard::ChatRequest request;
+  request.messages = {llmguard::Message::user(llmguard::bench::kPrompt)};
+
+  using Clock = std::chrono::steady_clock;
+  std::mutex mu;
+  std::condition_variable all_done;
+  llmguard::bench::BenchReport report;
+  report.requests = args->requests;
+  report.latencies_ms.reserve(static_cast<std::size_t>(args->requests));
+  long started = 0, finished = 0;
+
+  // Each completion starts the next call, keeping C in flight; callbacks run
+  // on the client's loop thread, so the report needs a lock only for main.
+  std::function<void()> start_one = [&] {
+    const auto t0 = Clock::now();
+    (*client)->guarded_chat_async(request, {}, [&, t0](llmguard::Result<llmguard::ChatResponse> r) {
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      bool launch = false;
+      {
+        std::lock_guard lock(mu);
+        report.latencies_ms.push_back(ms);
+        const auto& attempts = r.ok() ? r->attempts : r.error().attempts;
+        for (const auto& a : attempts) report.upstream_attempts += a.skipped ? 0 : 1;
+        (r.ok() ? report.ok : report.errors) += 1;
+        ++finished;
+        if (started < args->requests) {
+          ++started;
+          launch = true;
+        }
+        if (finished == args->requests) all_done.notify_all();
+      }
+      if (launch) start_one();
+    });
+  };
+  const auto begin = Clock::now();
+  {
+    std::lock_guard lock(mu);
+    started = std::min(args->concurrency, args->requests);
+  }
+  for (long i = 0; i < std::min(args->concurrency, args->requests); ++i) start_one();
+  std::unique_lock lock(mu);
+  all_done.wait(lock, [&] { return finished == args->requests; });
+  report.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+  llmguard::bench::print_report(report);
+  return 0;
+}

@@ -1,0 +1,1026 @@
+// Single-threaded epoll server. Each connection serves one request at a time
+// (HTTP/1.1 keep-alive, pipelined requests answered in order); a response is
+// a list of timed steps (write bytes, reset, close) so delays, drips, hangs
+// and resets are all the same mechanism driven by one timer heap.
+#include "mock_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "json_writer.h"
+#include "text.h"
+
+namespace llmguard::mock {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using internal::JsonWriter;
+
+// Real providers' bodies, verbatim in shape and wording.
+constexpr std::string_view kOpenAIRateLimit =
+    R"({"error":{"message":"Rate limit reached for {MODEL} in organization org-mock on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"requests","param":null,"code":"rate_limit_exceeded"}})";
+constexpr std::string_view kOpenAIQuota =
+    R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})";
+constexpr std::string_view kOpenAIOverloaded =
+    R"({"error":{"message":"That model is currently overloaded with other requests. You can retry your request, or contact us through our help center at help.openai.com if the error persists.","type":"server_error","param":null,"code":null}})";
+constexpr std::string_view kOpenAIServerError =
+    R"({"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error","param":null,"code":null}})";
+constexpr std::string_view kAnthropicOverloaded =
+    R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})";
+constexpr std::string_view kAnthropicRateLimit =
+    R"({"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization of 50 requests per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits. You can see the response headers for current usage. Please reduce the prompt length or the maximum tokens requested, or try again later. You may also contact sales at https://www.anthropic.com/contact-sales to discuss your options for a rate limit increase."}})";
+constexpr std::string_view kAnthropicQuota =
+    R"({"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."}})";
+constexpr std::string_view kAnthropicServerError =
+    R"({"type":"error","error":{"type":"api_error","message":"Internal server error"}})";
+constexpr std::string_view kNginxBadGateway =
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Overloaded";
+    default: return "Status";
+  }
+}
+
+enum class Api { kOpenAI, kAnthropic, kControl, kUnknown };
+
+// What the mock read from one chat request.
+struct ChatCall {
+  Api api = Api::kOpenAI;
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;
+  std::int64_t prompt_chars = 0;
+  std::int64_t message_count = 0;
+  std::string last_user_text;
+  std::optional<std::int64_t> max_tokens;
+  bool valid_json = true;
+};
+
+void read_message_text(simdjson::dom::element content, ChatCall& call, bool is_user) {
+  if (content.is_string()) {
+    std::string_view text = content.get_string().value_unsafe();
+    call.prompt_chars += static_cast<std::int64_t>(text.size());
+    if (is_user) call.last_user_text.assign(text);
+    return;
+  }
+  simdjson::dom::array blocks;
+  if (content.get_array().get(blocks) != simdjson::SUCCESS) return;
+  for (auto block : blocks) {
+    std::string_view text;
+    if (block["text"].get_string().get(text) == simdjson::SUCCESS) {
+      call.prompt_chars += static_cast<std::int64_t>(text.size());
+      if (is_user) call.last_user_text.assign(text);
+    } else if (block["content"].get_string().get(text) == simdjson::SUCCESS) {
+      call.prompt_chars += static_cast<std::int64_t>(text.size());
+    }
+  }
+}
+
+ChatCall read_chat_call(std::string_view body, Api api) {
+  ChatCall call;
+  call.api = api;
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size(), true).get(root) != simdjson::SUCCESS || !root.is_object()) {
+    call.valid_json = false;
+    return call;
+  }
+  std::string_view model;
+  if (root["model"].get_string().get(model) == simdjson::SUCCESS) call.model.assign(model);
+  bool stream = false;
+  if (root["stream"].get_bool().get(stream) == simdjson::SUCCESS) call.stream = stream;
+  bool include_usage = false;
+  if (root.at_pointer("/stream_options/include_usage").get_bool().get(include_usage) == simdjson::SUCCESS) {
+    call.include_usage = include_usage;
+  }
+  std::int64_t max_tokens = 0;
+  if (root["max_tokens"].get_int64().get(max_tokens) == simdjson::SUCCESS) call.max_tokens = max_tokens;
+  std::string_view system;
+  if (root["system"].get_string().get(system) == simdjson::SUCCESS) {
+    call.prompt_chars += static_cast<std::int64_t>(system.size());
+  }
+  simdjson::dom::array messages;
+  if (root["messages"].get_array().get(messages) == simdjson::SUCCESS) {
+    for (auto m : messages) {
+      ++call.message_count;
+      std::string_view role;
+      if (m["role"].get_string().get(role) != simdjson::SUCCESS) role = {};
+      simdjson::dom::element content;
+      if (m["content"].get(content) == simdjson::SUCCESS) read_message_text(content, call, role == "user");
+    }
+  }
+  return call;
+}
+
+// Cuts `text` to at most `max` bytes without splitting a UTF-8 sequence.
+std::string_view utf8_prefix(std::string_view text, std::size_t max) {
+  if (text.size() <= max) return text;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return text.substr(0, n);
+}
+
+std::int64_t tokens_for_chars(std::int64_t chars) { return (chars + 3) / 4; }
+
+struct Generated {
+  std::string content;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::string finish_reason;
+};
+
+Generated generate(const ChatCall& call, const MockReply& reply) {
+  Generated g;
+  g.content = !reply.content.empty()
+                  ? reply.content
+                  : fmt::format("Hello from {}. You said: {}", call.model.empty() ? "the mock" : call.model,
+                                utf8_prefix(call.last_user_text, 48));
+  g.prompt_tokens = tokens_for_chars(call.prompt_chars) + 3 * call.message_count;
+  g.completion_tokens = std::max<std::int64_t>(1, tokens_for_chars(static_cast<std::int64_t>(g.content.size())));
+  g.finish_reason = "stop";
+  if (call.max_tokens && *call.max_tokens < g.completion_tokens) {
+    g.completion_tokens = std::max<std::int64_t>(1, *call.max_tokens);
+    g.content = std::string(utf8_prefix(g.content, static_cast<std::size_t>(g.completion_tokens * 4)));
+    g.finish_reason = "length";
+  }
+  return g;
+}
+
+void write_openai_usage(JsonWriter& w, const Generated& g) {
+  w.key("usage").begin_object();
+  w.key("prompt_tokens").number(g.prompt_tokens).key("completion_tokens").number(g.completion_tokens);
+  w.key("total_tokens").number(g.prompt_tokens + g.completion_tokens);
+  w.key("prompt_tokens_details").begin_object().key("cached_tokens").number(std::int64_t{0}).end_object();
+  w.key("completion_tokens_details").begin_object().key("reasoning_tokens").number(std::int64_t{0}).end_object();
+  w.end_object();
+}
+
+std::string openai_completion(const ChatCall& call, const Generated& g, std::uint64_t n) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("id").string(fmt::format("chatcmpl-mock-{}", n)).key("object").string("chat.completion");
+  w.key("created").number(std::int64_t{1700000000}).key("model").string(call.model);
+  w.key("choices").begin_array().begin_object().key("index").number(std::int64_t{0});
+  w.key("message").begin_object().key("role").string("assistant").key("content").string(g.content);
+  w.key("refusal").null().end_object();
+  w.key("logprobs").null().key("finish_reason").string(g.finish_reason).end_object().end_array();
+  write_openai_usage(w, g);
+  w.key("system_fingerprint").string("fp_mock").end_object();
+  return out;
+}
+
+std::string anthropic_message(const ChatCall& call, const Generated& g, std::uint64_t n) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("id").string(fmt::format("msg_mock{}", n)).key("type").string("message");
+  w.key("role").string("assistant").key("model").string(call.model);
+  w.key("content").begin_array().begin_object().key("type").string("text").key("text").string(g.content);
+  w.end_object().end_array();
+  w.key("stop_reason").string(g.finish_reason == "length" ? "max_tokens" : "end_turn").key("stop_sequence").null();
+  w.key("usage").begin_object().key("input_tokens").number(g.prompt_tokens);
+  w.key("cache_creation_input_tokens").number(std::int64_t{0}).key("cache_read_input_tokens").number(std::int64_t{0});
+  w.key("output_tokens").number(g.completion_tokens).end_object().end_object();
+  return out;
+}
+
+// Splits generated text into a few deltas at word boundaries.
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> pieces;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(' ', start);
+    end = end == std::string::npos ? text.size() : end + 1;
+    pieces.emplace_back(text.substr(start, end - start));
+    start = end;
+  }
+  if (pieces.empty()) pieces.emplace_back();
+  return pieces;
+}
+
+std::vector<std::string> openai_stream_events(const ChatCall& call, const Generated& g, std::uint64_t n) {
+  std::vector<std::string> events;
+  const std::string id = fmt::format("chatcmpl-mock-{}", n);
+  auto chunk = [&](auto&& fill_choice, bool with_choice) {
+    std::string out = "data: ";
+    JsonWriter w(out);
+    w.begin_object().key("id").string(id).key("object").string("chat.completion.chunk");
+    w.key("created").number(std::int64_t{1700000000}).key("model").string(call.model);
+    w.key("choices").begin_array();
+    if (with_choice) {
+      w.begin_object().key("index").number(std::int64_t{0});
+      fill_choice(w);
+      w.end_object();
+    }
+    w.end_array();
+    if (!with_choice) write_openai_usage(w, g);
+    w.end_object();
+    out += "\n\n";
+    events.push_back(std::move(out));
+  };
+  chunk([](JsonWriter& w) {
+    w.key("delta").begin_object().key("role").string("assistant").key("content").string("").end_object();
+    w.key("finish_reason").null();
+  }, true);
+  for (const auto& piece : split_words(g.content)) {
+    chunk([&](JsonWriter& w) {
+      w.key("delta").begin_object().key("content").string(piece).end_object().key("finish_reason").null();
+    }, true);
+  }
+  chunk([&](JsonWriter& w) {
+    w.key("delta").begin_object().end_object().key("finish_reason").string(g.finish_reason);
+  }, true);
+  if (call.include_usage) chunk([](JsonWriter&) {}, false);
+  events.emplace_back("data: [DONE]\n\n");
+  return events;
+}
+
+std::vector<std::string> anthropic_stream_events(const ChatCall& call, const Generated& g, std::uint64_t n) {
+  std::vector<std::string> events;
+  auto event = [&](std::string_view name, const std::string& data) {
+    events.push_back(fmt::format("event: {}\ndata: {}\n\n", name, data));
+  };
+  std::string out;
+  {
+    JsonWriter w(out);
+    w.begin_object().key("type").string("message_start").key("message").begin_object();
+    w.key("id").string(fmt::format("msg_mock{}", n)).key("type").string("message").key("role").string("assistant");
+    w.key("model").string(call.model).key("content").begin_array().end_array().key("stop_reason").null();
+    w.key("usage").begin_object().key("input_tokens").number(g.prompt_tokens);
+    w.key("output_tokens").number(std::int64_t{1}).end_object().end_object().end_object();
+  }
+  event("message_start", out);
+  event("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
+  for (const auto& piece : split_words(g.content)) {
+    out.clear();
+    JsonWriter w(out);
+    w.begin_object().key("type").string("content_block_delta").key("index").number(std::int64_t{0});
+    w.key("delta").begin_object().key("type").string("text_delta").key("text").string(piece).end_object().end_object();
+    event("content_block_delta", out);
+  }
+  event("content_block_stop", R"({"type":"content_block_stop","index":0})");
+  event("message_delta", fmt::format(R"({{"type":"message_delta","delta":{{"stop_reason":"{}","stop_sequence":null}},"usage":{{"output_tokens":{}}}}})",
+                                     g.finish_reason == "length" ? "max_tokens" : "end_turn", g.completion_tokens));
+  event("message_stop", R"({"type":"message_stop"})");
+  return events;
+}
+
+struct Step {
+  enum class Kind { kWrite, kReset, kClose, kDone };
+  Kind kind = Kind::kWrite;
+  milliseconds delay{0};
+  std::string data;
+};
+
+struct Conn {
+  int fd = -1;
+  std::uint64_t generation = 0;
+  std::string in;
+  std::string out;
+  std::size_t out_offset = 0;
+  std::deque<Step> steps;
+  bool busy = false;          // a response is being produced
+  bool close_after_flush = false;
+  bool waiting_timer = false;
+  bool want_write = false;
+};
+
+struct Request {
+  std::string method, path;
+  Headers headers;
+  std::string body;
+  bool keep_alive = true;
+};
+
+// Parses one request from the front of `in`; returns bytes consumed, 0 if
+// incomplete, npos if malformed.
+std::size_t parse_request(std::string_view in, Request& req) {
+  const std::size_t header_end = in.find("\r\n\r\n");
+  if (header_end == std::string_view::npos) return in.size() > (64u << 10) ? std::string_view::npos : 0;
+  std::string_view head = in.substr(0, header_end);
+  std::size_t line_end = head.find("\r\n");
+  std::string_view request_line = head.substr(0, line_end);
+  auto sp1 = request_line.find(' ');
+  auto sp2 = request_line.rfind(' ');
+  if (sp1 == std::string_view::npos || sp2 == sp1) return std::string_view::npos;
+  req.method.assign(request_line.substr(0, sp1));
+  req.path.assign(request_line.substr(sp1 + 1, sp2 - sp1 - 1));
+  req.keep_alive = request_line.substr(sp2 + 1) != "HTTP/1.0";
+  std::size_t content_length = 0;
+  std::size_t pos = line_end == std::string_view::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    std::size_t end = head.find("\r\n", pos);
+    if (end == std::string_view::npos) end = head.size();
+    std::string_view line = head.substr(pos, end - pos);
+    pos = end + 2;
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string name = internal::to_lower(internal::trim(line.substr(0, colon)));
+    std::string_view value = internal::trim(line.substr(colon + 1));
+    if (name == "content-length") {
+      auto n = internal::parse_int(value);
+      if (!n || *n < 0) return std::string_view::npos;
+      content_length = static_cast<std::size_t>(*n);
+    } else if (name == "transfer-encoding") {
+      return std::string_view::npos;  // clients of the mock send Content-Length
+    } else if (name == "connection" && internal::iequals(value, "close")) {
+      req.keep_alive = false;
+    }
+    req.headers.emplace_back(std::move(name), std::string(value));
+  }
+  const std::size_t total = header_end + 4 + content_length;
+  if (in.size() < total) return 0;
+  req.body.assign(in.substr(header_end + 4, content_length));
+  return total;
+}
+
+}  // namespace
+
+Result<FaultMix> parse_fault_mix(std::string_view spec) {
+  FaultMix mix;
+  double sum = 0;
+  std::size_t pos = 0;
+  while (pos < spec.size()) {
+    std::size_t comma = spec.find(',', pos);
+    if (comma == std::string_view::npos) comma = spec.size();
+    std::string_view item = internal::trim(spec.substr(pos, comma - pos));
+    pos = comma + 1;
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    Error bad;
+    bad.category = ErrorCategory::kBadRequest;
+    if (eq == std::string_view::npos) {
+      bad.message = fmt::format("fault \"{}\" needs =probability", item);
+      return bad;
+    }
+    std::string_view name = item.substr(0, eq);
+    auto value = internal::parse_double(item.substr(eq + 1));
+    if (name == "retry_after_ms") {
+      if (!value || *value < 0) { bad.message = "retry_after_ms must be a non-negative number"; return bad; }
+      mix.retry_after = milliseconds(static_cast<std::int64_t>(*value));
+      continue;
+    }
+    if (!value || *value < 0 || *value > 1) {
+      bad.message = fmt::format("fault \"{}\": probability must be in [0, 1]", name);
+      return bad;
+    }
+    double* slot = name == "rate_limit" ? &mix.rate_limit
+                   : name == "quota" ? &mix.quota
+                   : name == "overloaded" ? &mix.overloaded
+                   : name == "server_error" ? &mix.server_error
+                   : name == "bad_gateway" ? &mix.bad_gateway
+                   : name == "hang" ? &mix.hang
+                   : name == "reset" ? &mix.reset
+                                     : nullptr;
+    if (!slot) {
+      bad.message = fmt::format("unknown fault \"{}\" (rate_limit, quota, overloaded, server_error, bad_gateway, "
+                                "hang, reset, retry_after_ms)", name);
+      return bad;
+    }
+    *slot = *value;
+    sum += *value;
+  }
+  if (sum > 1.0 + 1e-9) {
+    Error bad;
+    bad.category = ErrorCategory::kBadRequest;
+    bad.message = "fault probabilities add up to more than 1";
+    return bad;
+  }
+  return mix;
+}
+
+struct MockServer::Impl {
+  MockOptions options;
+  int listen_fd = -1;
+  int epoll_fd = -1;
+  int wake_fd = -1;
+  int port = 0;
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+
+  mutable std::mutex mu;  // guards queues, stats, recent
+  std::unordered_map<std::string, std::deque<MockReply>> queues;
+  MockStats stats;
+  std::deque<RecordedRequest> recent;
+
+  // Loop thread only.
+  std::unordered_map<int, Conn> conns;
+  std::uint64_t next_generation = 1;
+  std::uint64_t next_response_id = 1;
+  std::mt19937_64 rng;
+  struct Timer {
+    Clock::time_point due;
+    int fd;
+    std::uint64_t generation;
+    bool operator>(const Timer& o) const { return due > o.due; }
+  };
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
+
+  ~Impl() {
+    if (listen_fd >= 0) ::close(listen_fd);
+    if (epoll_fd >= 0) ::close(epoll_fd);
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+
+  Status open_socket();
+  void run();
+  void accept_all();
+  void on_readable(Conn& c);
+  void process_input(Conn& c);
+  void run_steps(Conn& c);
+  void flush(Conn& c);
+  void close_conn(int fd, bool reset);
+  void set_write_interest(Conn& c, bool on);
+  std::deque<Step> respond(const Request& req);
+  std::deque<Step> respond_chat(const Request& req, Api api);
+  std::deque<Step> respond_control(const Request& req);
+  std::optional<MockReply> next_scripted(const std::string& model);
+  MockReply random_fault(Api api, const std::string& model);
+};
+
+namespace {
+
+Error sys_error(std::string_view what) {
+  Error e;
+  e.category = ErrorCategory::kConnection;
+  e.message = fmt::format("{}: {}", what, std::strerror(errno));
+  return e;
+}
+
+std::string head_for(int status, const Headers& headers, std::string_view content_type,
+                     std::optional<std::size_t> content_length, bool keep_alive) {
+  std::string out = fmt::format("HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
+  bool has_type = false;
+  for (const auto& [k, v] : headers) {
+    if (internal::iequals(k, "content-type")) has_type = true;
+    out += fmt::format("{}: {}\r\n", k, v);
+  }
+  if (!has_type) out += fmt::format("content-type: {}\r\n", content_type);
+  if (content_length) {
+    out += fmt::format("content-length: {}\r\n", *content_length);
+  } else {
+    out += "transfer-encoding: chunked\r\n";
+  }
+  if (!keep_alive) out += "connection: close\r\n";
+  out += "\r\n";
+  return out;
+}
+
+std::string chunked(std::string_view data) { return fmt::format("{:x}\r\n{}\r\n", data.size(), data); }
+
+}  // namespace
+
+Status MockServer::Impl::open_socket() {
+  listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (listen_fd < 0) return sys_error("socket");
+  int one = 1;
+  ::setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(options.port));
+  if (::inet_pton(AF_INET, options.host.c_str(), &addr.sin_addr) != 1) {
+    Error e;
+    e.category = ErrorCategory::kBadRequest;
+    e.message = fmt::format("host \"{}\" is not an IPv4 address", options.host);
+    return e;
+  }
+  if (::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return sys_error("bind");
+  if (::listen(listen_fd, 4096) != 0) return sys_error("listen");
+  socklen_t len = sizeof addr;
+  ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+  wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd < 0 || wake_fd < 0) return sys_error("epoll/eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listen_fd;
+  ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev);
+  ev.data.fd = wake_fd;
+  ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev);
+  rng.seed(options.seed);
+  return ok_status();
+}
+
+void MockServer::Impl::run() {
+  std::vector<epoll_event> events(256);
+  while (!stopping.load(std::memory_order_relaxed)) {
+    int timeout_ms = -1;
+    if (!timers.empty()) {
+      auto wait = std::chrono::ceil<milliseconds>(timers.top().due - Clock::now());
+      timeout_ms = static_cast<int>(std::max<std::int64_t>(0, wait.count()));
+    }
+    int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == listen_fd) { accept_all(); continue; }
+      if (fd == wake_fd) continue;
+      auto it = conns.find(fd);
+      if (it == conns.end()) continue;
+      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+        on_readable(it->second);
+        it = conns.find(fd);
+        if (it == conns.end()) continue;
+      }
+      if (events[i].events & EPOLLOUT) flush(it->second);
+    }
+    const auto now = Clock::now();
+    while (!timers.empty() && timers.top().due <= now) {
+      Timer t = timers.top();
+      timers.pop();
+      auto it = conns.find(t.fd);
+      if (it == conns.end() || it->second.generation != t.generation) continue;
+      it->second.waiting_timer = false;
+      run_steps(it->second);
+    }
+  }
+  for (auto& [fd, c] : conns) ::close(fd);
+  conns.clear();
+}
+
+void MockServer::Impl::accept_all() {
+  for (;;) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    Conn& c = conns[fd];
+    c = Conn{};
+    c.fd = fd;
+    c.generation = next_generation++;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
+void MockServer::Impl::on_readable(Conn& c) {
+  char buf[16384];
+  for (;;) {
+    ssize_t r = ::read(c.fd, buf, sizeof buf);
+    if (r > 0) {
+      c.in.append(buf, static_cast<std::size_t>(r));
+      continue;
+    }
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      close_conn(c.fd, false);
+      return;
+    }
+    if (errno == EINTR) continue;
+    break;
+  }
+  process_input(c);
+}
+
+void MockServer::Impl::process_input(Conn& c) {
+  while (!c.busy && !c.in.empty()) {
+    Request req;
+    const std::size_t used = parse_request(c.in, req);
+    if (used == 0) return;
+    if (used == std::string_view::npos) {
+      std::string body = R"({"error":{"message":"malformed HTTP request","type":"invalid_request_error"}})";
+      c.steps.push_back({Step::Kind::kWrite, {}, head_for(400, {}, "application/json", body.size(), false) + body});
+      c.steps.push_back({Step::Kind::kClose});
+      c.in.clear();
+    } else {
+      c.in.erase(0, used);
+      c.steps = respond(req);
+      if (!req.keep_alive) c.steps.push_back({Step::Kind::kClose});
+      c.steps.push_back({Step::Kind::kDone});
+    }
+    c.busy = true;
+    const int fd = c.fd;
+    run_steps(c);
+    auto it = conns.find(fd);
+    if (it == conns.end() || &it->second != &c) return;  // closed by a step
+  }
+}
+
+void MockServer::Impl::run_steps(Conn& c) {
+  const int fd = c.fd;
+  while (!c.steps.empty()) {
+    Step& s = c.steps.front();
+    if (s.delay.count() > 0) {
+      timers.push({Clock::now() + s.delay, fd, c.generation});
+      s.delay = milliseconds(0);
+      c.waiting_timer = true;
+      return;
+    }
+    Step step = std::move(s);
+    c.steps.pop_front();
+    switch (step.kind) {
+      case Step::Kind::kWrite:
+        c.out += step.data;
+        flush(c);
+        if (!conns.contains(fd)) return;
+        break;
+      case Step::Kind::kReset:
+        close_conn(fd, true);
+        return;
+      case Step::Kind::kClose:
+        c.close_after_flush = true;
+        flush(c);
+        return;
+      case Step::Kind::kDone:
+        c.busy = false;
+        break;
+    }
+  }
+}
+
+void MockServer::Impl::flush(Conn& c) {
+  while (c.out_offset < c.out.size()) {
+    ssize_t w = ::send(c.fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset, MSG_NOSIGNAL);
+    if (w > 0) { c.out_offset += static_cast<std::size_t>(w); continue; }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      set_write_interest(c, true);
+      return;
+    }
+    close_conn(c.fd, false);
+    return;
+  }
+  c.out.clear();
+  c.out_offset = 0;
+  set_write_interest(c, false);
+  if (c.close_after_flush) {
+    close_conn(c.fd, false);
+    return;
+  }
+  if (!c.busy && !c.in.empty()) process_input(c);
+}
+
+void MockServer::Impl::set_write_interest(Conn& c, bool on) {
+  if (c.want_write == on) return;
+  c.want_write = on;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0u);
+  ev.data.fd = c.fd;
+  ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+void MockServer::Impl::close_conn(int fd, bool reset) {
+  if (reset) {
+    linger l{1, 0};  // close() then sends RST instead of FIN
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  }
+  ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+  ::close(fd);
+  conns.erase(fd);
+}
+
+std::optional<MockReply> MockServer::Impl::next_scripted(const std::string& model) {
+  std::lock_guard lock(mu);
+  for (const std::string* key : {&model, static_cast<const std::string*>(nullptr)}) {
+    auto it = queues.find(key ? *key : std::string("*"));
+    if (it != queues.end() && !it->second.empty()) {
+      MockReply r = std::move(it->second.front());
+      it->second.pop_front();
+      return r;
+    }
+  }
+  return std::nullopt;
+}
+
+MockReply MockServer::Impl::random_fault(Api api, const std::string& model) {
+  const FaultMix& f = options.faults;
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  double u = unit(rng);
+  MockReply r;
+  auto take = [&u](double p) {
+    if (u < p) return true;
+    u -= p;
+    return false;
+  };
+  const bool anthropic = api == Api::kAnthropic;
+  if (take(f.rate_limit)) {
+    r.status = 429;
+    r.headers.emplace_back("retry-after-ms", std::to_string(f.retry_after.count()));
+    r.headers.emplace_back("retry-after", std::to_string((f.retry_after.count() + 999) / 1000));
+    std::string body(anthropic ? kAnthropicRateLimit : kOpenAIRateLimit);
+    if (auto at = body.find("{MODEL}"); at != std::string::npos) body.replace(at, 7, model);
+    r.body = std::move(body);
+  } else if (take(f.quota)) {
+    r.status = anthropic ? 400 : 429;
+    r.body = std::string(anthropic ? kAnthropicQuota : kOpenAIQuota);
+  } else if (take(f.overloaded)) {
+    r.status = anthropic ? 529 : 503;
+    r.body = std::string(anthropic ? kAnthropicOverloaded : kOpenAIOverloaded);
+  } else if (take(f.server_error)) {
+    r.status = 500;
+    r.body = std::string(anthropic ? kAnthropicServerError : kOpenAIServerError);
+  } else if (take(f.bad_gateway)) {
+    r.status = 502;
+    r.headers.emplace_back("content-type", "text/html");
+    r.headers.emplace_back("server", "nginx");
+    r.body = std::string(kNginxBadGateway);
+  } else if (take(f.hang)) {
+    r.hang = true;
+  } else if (take(f.reset)) {
+    r.reset_after_bytes = 20;
+  }
+  return r;
+}
+
+std::deque<Step> MockServer::Impl::respond(const Request& req) {
+  {
+    std::lock_guard lock(mu);
+    recent.push_back({req.method, req.path, req.headers, req.body});
+    if (recent.size() > 256) recent.pop_front();
+  }
+  std::string_view path = req.path;
+  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  if (path.starts_with("/_mock/")) return respond_control(req);
+  Api api = Api::kUnknown;
+  if (path == "/v1/chat/completions" || path == "/chat/completions" ||
+      (path.starts_with("/openai/deployments/") && path.ends_with("/chat/completions"))) {
+    api = Api::kOpenAI;
+  } else if (path == "/v1/messages" || path == "/messages") {
+    api = Api::kAnthropic;
+  }
+  if (api == Api::kUnknown || req.method != "POST") {
+    {
+      std::lock_guard lock(mu);
+      ++stats.requests;
+    }
+    std::string body = fmt::format(
+        R"json({{"error":{{"message":"Invalid URL ({} {})","type":"invalid_request_error","param":null,"code":null}}}})json",
+        req.method, path);
+    std::deque<Step> steps;
+    steps.push_back({Step::Kind::kWrite, {}, head_for(404, {}, "application/json", body.size(), true) + body});
+    return steps;
+  }
+  return respond_chat(req, api);
+}
+
+std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
+  ChatCall call = read_chat_call(req.body, api);
+  if (call.model.empty() && req.path.starts_with("/openai/deployments/")) {
+    std::string_view rest = std::string_view(req.path).substr(std::strlen("/openai/deployments/"));
+    call.model.assign(rest.substr(0, rest.find('/')));
+  }
+  std::optional<MockReply> scripted = next_scripted(call.model);
+  MockReply reply = scripted ? std::move(*scripted) : random_fault(api, call.model);
+  std::uint64_t response_id;
+  {
+    std::lock_guard lock(mu);
+    ++stats.requests;
+    ++stats.by_model[call.model];
+    response_id = next_response_id++;
+  }
+  std::deque<Step> steps;
+  if (reply.hang) return steps;  // never answer; the client gives up
+
+  if (!options.require_key.empty() && !reply.body && reply.status == 200) {
+    const std::string* auth = find_header(req.headers, api == Api::kAnthropic ? "x-api-key" : "authorization");
+    std::string presented = auth ? *auth : "";
+    if (presented.starts_with("Bearer ")) presented.erase(0, 7);
+    if (presented != options.require_key) {
+      reply.status = 401;
+      reply.body = api == Api::kAnthropic
+                       ? std::string(R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})")
+                       : fmt::format(R"({{"error":{{"message":"Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}})",
+                                     presented);
+    }
+  }
+  if (!call.valid_json && !reply.body && reply.status == 200) {
+    reply.status = 400;
+    reply.body = api == Api::kAnthropic
+                     ? std::string(R"({"type":"error","error":{"type":"invalid_request_error","message":"The request body is not valid JSON"}})")
+                     : std::string(R"json({"error":{"message":"We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)","type":"invalid_request_error","param":null,"code":null}})json");
+  }
+
+  std::vector<std::string> pieces;  // body pieces; streamed ones are SSE events
+  bool streaming = false;
+  if (reply.body) {
+    pieces.push_back(*reply.body);
+  } else {
+    Generated g = generate(call, reply);
+    {
+      std::lock_guard lock(mu);
+      stats.prompt_tokens += static_cast<std::uint64_t>(g.prompt_tokens);
+      stats.completion_tokens += static_cast<std::uint64_t>(g.completion_tokens);
+    }
+    if (call.stream) {
+      streaming = true;
+      pieces = api == Api::kAnthropic ? anthropic_stream_events(call, g, response_id)
+                                      : openai_stream_events(call, g, response_id);
+    } else {
+      pieces.push_back(api == Api::kAnthropic ? anthropic_message(call, g, response_id)
+                                              : openai_completion(call, g, response_id));
+    }
+  }
+
+  std::string head;
+  if (streaming) {
+    head = head_for(reply.status, reply.headers, "text/event-stream", std::nullopt, true);
+  } else {
+    head = head_for(reply.status, reply.headers, "application/json", pieces.front().size(), true);
+  }
+  steps.push_back({Step::Kind::kWrite, reply.delay, std::move(head)});
+
+  if (reply.reset_after_bytes) {
+    std::string all;
+    for (const auto& p : pieces) all += streaming ? chunked(p) : p;
+    all.resize(std::min(all.size(), *reply.reset_after_bytes));
+    steps.push_back({Step::Kind::kWrite, reply.drip, std::move(all)});
+    steps.push_back({Step::Kind::kReset});
+    return steps;
+  }
+  if (streaming) {
+    int sent = 0;
+    for (auto& p : pieces) {
+      if (reply.truncate_after_events && sent == *reply.truncate_after_events) {
+        steps.push_back({Step::Kind::kClose});
+        return steps;
+      }
+      steps.push_back({Step::Kind::kWrite, sent == 0 ? milliseconds(0) : reply.drip, chunked(p)});
+      ++sent;
+    }
+    steps.push_back({Step::Kind::kWrite, {}, "0\r\n\r\n"});
+    return steps;
+  }
+  if (reply.drip.count() > 0) {
+    const std::size_t piece = reply.chunk_bytes ? reply.chunk_bytes : 16;
+    const std::string& body = pieces.front();
+    for (std::size_t at = 0; at < body.size(); at += piece) {
+      steps.push_back({Step::Kind::kWrite, reply.drip, body.substr(at, piece)});
+    }
+    return steps;
+  }
+  steps.back().data += pieces.front();
+  return steps;
+}
+
+std::deque<Step> MockServer::Impl::respond_control(const Request& req) {
+  std::string body;
+  int status = 200;
+  if (req.path == "/_mock/script" && req.method == "POST") {
+    auto script = parse_script(req.body);
+    if (script.ok()) {
+      for (auto& [model, reply] : *script) {
+        std::lock_guard lock(mu);
+        queues[model].push_back(std::move(reply));
+      }
+      body = fmt::format(R"({{"queued":{}}})", script->size());
+    } else {
+      status = 400;
+      body = "{\"error\":";
+      internal::append_json_string(body, script.error().message);
+      body += "}";
+    }
+  } else if (req.path == "/_mock/stats") {
+    std::lock_guard lock(mu);
+    JsonWriter w(body);
+    w.begin_object().key("requests").number(static_cast<std::int64_t>(stats.requests));
+    w.key("prompt_tokens").number(static_cast<std::int64_t>(stats.prompt_tokens));
+    w.key("completion_tokens").number(static_cast<std::int64_t>(stats.completion_tokens));
+    w.key("by_model").begin_object();
+    for (const auto& [m, n] : stats.by_model) w.key(m).number(static_cast<std::int64_t>(n));
+    w.end_object().end_object();
+  } else if (req.path == "/_mock/reset" && req.method == "POST") {
+    std::lock_guard lock(mu);
+    queues.clear();
+    stats = {};
+    recent.clear();
+    body = "{}";
+  } else {
+    status = 404;
+    body = R"({"error":"unknown control path"})";
+  }
+  std::deque<Step> steps;
+  steps.push_back({Step::Kind::kWrite, {}, head_for(status, {}, "application/json", body.size(), true) + body});
+  return steps;
+}
+
+Result<std::vector<std::pair<std::string, MockReply>>> parse_script(std::string_view json) {
+  auto fail = [](std::string m) {
+    Error e;
+    e.category = ErrorCategory::kBadRequest;
+    e.message = std::move(m);
+    return e;
+  };
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  simdjson::dom::array items;
+  if (parser.parse(padded).get_array().get(items) != simdjson::SUCCESS) {
+    return fail("a script is a JSON array of reply objects");
+  }
+  std::vector<std::pair<std::string, MockReply>> out;
+  for (auto item : items) {
+    simdjson::dom::object o;
+    if (item.get_object().get(o) != simdjson::SUCCESS) return fail("each script entry must be an object");
+    std::string model = "*";
+    MockReply r;
+    std::int64_t times = 1;
+    for (auto [key, value] : o) {
+      std::int64_t n = 0;
+      std::string_view s;
+      bool b = false;
+      if (key == "model" && value.get_string().get(s) == simdjson::SUCCESS) model.assign(s);
+      else if (key == "status" && value.get_int64().get(n) == simdjson::SUCCESS) r.status = static_cast<int>(n);
+      else if (key == "body" && value.get_string().get(s) == simdjson::SUCCESS) r.body = std::string(s);
+      else if (key == "content" && value.get_string().get(s) == simdjson::SUCCESS) r.content.assign(s);
+      else if (key == "delay_ms" && value.get_int64().get(n) == simdjson::SUCCESS) r.delay = milliseconds(n);
+      else if (key == "drip_ms" && value.get_int64().get(n) == simdjson::SUCCESS) r.drip = milliseconds(n);
+      else if (key == "chunk_bytes" && value.get_int64().get(n) == simdjson::SUCCESS) r.chunk_bytes = static_cast<std::size_t>(n);
+      else if (key == "reset_after_bytes" && value.get_int64().get(n) == simdjson::SUCCESS) r.reset_after_bytes = static_cast<std::size_t>(n);
+      else if (key == "hang" && value.get_bool().get(b) == simdjson::SUCCESS) r.hang = b;
+      else if (key == "truncate_after_events" && value.get_int64().get(n) == simdjson::SUCCESS) r.truncate_after_events = static_cast<int>(n);
+      else if (key == "times" && value.get_int64().get(n) == simdjson::SUCCESS) times = n;
+      else if (simdjson::dom::object headers; key == "headers" && value.get_object().get(headers) == simdjson::SUCCESS) {
+        for (auto [hk, hv] : headers) {
+          std::string_view hs;
+          if (hv.get_string().get(hs) != simdjson::SUCCESS) return fail("header values must be strings");
+          r.headers.emplace_back(std::string(hk), std::string(hs));
+        }
+      } else {
+        return fail(fmt::format("unknown or mistyped script field \"{}\"", key));
+      }
+    }
+    if (times < 1 || times > 1'000'000) return fail("times must be between 1 and 1000000");
+    for (std::int64_t i = 0; i < times; ++i) out.emplace_back(model, r);
+  }
+  return out;
+}
+
+MockServer::MockServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<MockServer>> MockServer::start(MockOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  if (auto s = impl->open_socket(); !s.ok()) return std::move(s).error();
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->run(); });
+  return std::unique_ptr<MockServer>(new MockServer(std::move(impl)));
+}
+
+MockServer::~MockServer() {
+  impl_->stopping = true;
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto w = ::write(impl_->wake_fd, &one, sizeof one);
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+int MockServer::port() const { return impl_->port; }
+std::string MockServer::root_url() const { return fmt::format("http://{}:{}", impl_->options.host, impl_->port); }
+std::string MockServer::base_url() const { return root_url() + "/v1"; }
+
+void MockServer::enqueue(const std::string& model, MockReply reply) {
+  std::lock_guard lock(impl_->mu);
+  impl_->queues[model].push_back(std::move(reply));
+}
+
+MockStats MockServer::stats() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->stats;
+}
+
+std::vector<RecordedRequest> MockServer::recent_requests() const {
+  std::lock_guard lock(impl_->mu);
+  return {impl_->recent.begin(), impl_->recent.end()};
+}
+
+void MockServer::reset() {
+  std::lock_guard lock(impl_->mu);
+  impl_->queues.clear();
+  impl_->stats = {};
+  impl_->recent.clear();
+}
+
+}  // namespace llmguard::mock
