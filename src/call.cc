@@ -102,10 +102,14 @@ void Call::begin_attempt() {
   http.max_response_bytes = o.max_response_bytes;
   http.verify_tls = o.verify_tls;
   attempt_start_ = client_.clock->now();
+  attempt_bounded_by_deadline_ = false;
   if (deadline_) {
-    // The attempt may not outlive the call; on_deadline reports the timeout.
+    // The attempt may not outlive the call.
     auto remaining = std::chrono::ceil<milliseconds>(*deadline_ - attempt_start_);
-    http.total_timeout = std::clamp(remaining, milliseconds(1), http.total_timeout);
+    if (remaining < http.total_timeout) {
+      http.total_timeout = std::max(remaining, milliseconds(1));
+      attempt_bounded_by_deadline_ = true;
+    }
   }
   const std::uint64_t seq = ++attempt_seq_;
   attempt_open_ = true;
@@ -146,6 +150,14 @@ void Call::on_complete(Result<HttpResponse> result) {
     }
   } else {
     error = std::move(result).error();
+    if (error.category == ErrorCategory::kTimeout && attempt_bounded_by_deadline_) {
+      // The transport's clock and the deadline timer race by a millisecond;
+      // either way it is the call's deadline that ran out.
+      trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout,
+                        .waited = pending_wait_, .duration = duration});
+      finish_past_deadline();
+      return;
+    }
   }
   error.message = internal::redact(error.message, client_.targets);
   error.target = t.config.name;
@@ -174,7 +186,6 @@ void Call::on_failure(Error error) {
         return;
       }
       previous_backoff_ = decision.delay;
-      last_error_ = std::move(error);
       wait_then_attempt(decision.delay);
       return;
   }
@@ -193,7 +204,6 @@ void Call::move_to_next_target(const Error& error) {
     tries_on_target_ = 0;
     previous_backoff_ = milliseconds(0);
     pending_wait_ = milliseconds(0);
-    last_error_ = error;
     begin_attempt();
     return;
   }
@@ -211,11 +221,15 @@ void Call::wait_then_attempt(milliseconds delay) {
 void Call::on_deadline() {
   deadline_timer_.reset();
   if (finished_) return;
-  const auto limit = options_.deadline ? options_.deadline : client_.options.deadline;
   if (attempt_open_) {
     trail_.push_back({.target = target().config.name, .category = ErrorCategory::kTimeout,
                       .waited = pending_wait_, .duration = since(attempt_start_)});
   }
+  finish_past_deadline();
+}
+
+void Call::finish_past_deadline() {
+  const auto limit = options_.deadline ? options_.deadline : client_.options.deadline;
   Error e = local_error(ErrorCategory::kTimeout, fmt::format("call deadline of {} ms passed", limit->count()));
   e.target = target().config.name;
   finish(std::move(e));

@@ -38,6 +38,7 @@ class Call : public std::enable_shared_from_this<Call> {
   void move_to_next_target(const Error& error);
   void wait_then_attempt(std::chrono::milliseconds delay);
   void on_deadline();
+  void finish_past_deadline();
   void finish(Result<ChatResponse> result);
   std::chrono::milliseconds since(SteadyTime t) const;
   const internal::ResolvedTarget& target() const { return client_.targets[target_index_]; }
@@ -59,12 +60,12 @@ class Call : public std::enable_shared_from_this<Call> {
   std::optional<Transport::RequestId> in_flight_;
   std::uint64_t attempt_seq_ = 0;
   bool attempt_open_ = false;
+  bool attempt_bounded_by_deadline_ = false;
   std::size_t body_target_ = SIZE_MAX;  // target whose body is in body_
   std::string body_;
   std::optional<Transport::TimerId> wait_timer_;
   std::optional<Transport::TimerId> deadline_timer_;
   std::vector<Attempt> trail_;
-  std::optional<Error> last_error_;
   bool finished_ = false;
   std::uint64_t cancel_registration_ = 0;
 };

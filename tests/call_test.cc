@@ -192,6 +192,17 @@ TEST_CASE("A hang ends at the deadline as a timeout, with the open attempt in th
   CHECK(h.transport->sent()[0].total_timeout <= milliseconds(5000));
 }
 
+TEST_CASE("An attempt timing out a hair before the deadline timer still ends the call as a timeout") {
+  Harness h({target("a"), target("b")}, policy(), milliseconds(5000));
+  h.transport->set_timeout_skew(milliseconds(1));
+  h.queue("a", std::nullopt);
+  auto r = h.run({}, milliseconds(60000));
+  REQUIRE_FALSE(r->ok());
+  CHECK(r->error().category == ErrorCategory::kTimeout);
+  CHECK(r->error().message.find("deadline") != std::string::npos);
+  CHECK(h.transport->sent().size() == 1);  // no retry, no fallback past the deadline
+}
+
 TEST_CASE("A wait that would outlast the deadline moves on instead of sleeping past it") {
   Harness h({target("a"), target("b")}, policy(), milliseconds(1000));
   h.queue("a", http(429, "{}", {{"retry-after", "5"}}));  // 5 s > 1 s left

@@ -55,6 +55,9 @@ class FakeTransport final : public Transport {
 
   explicit FakeTransport(FakeClock& clock) : clock_(clock) {}
   void set_responder(Responder r) { responder_ = std::move(r); }
+  // Makes hung requests time out this much before their total timeout, as a
+  // real transport's clock may run slightly ahead of the engine's timers.
+  void set_timeout_skew(std::chrono::milliseconds early) { timeout_skew_ = early; }
 
   RequestId send(HttpRequest request, HttpHandlers handlers) override {
     const RequestId id = next_id_++;
@@ -66,7 +69,7 @@ class FakeTransport final : public Transport {
       post([this, id, r = std::move(*outcome)]() mutable { complete(id, std::move(r)); });
     } else {
       // A hang: the attempt's own total timeout still applies.
-      timeout_timers_[id] = schedule(request.total_timeout, [this, id] {
+      timeout_timers_[id] = schedule(request.total_timeout - timeout_skew_, [this, id] {
         Error e;
         e.category = ErrorCategory::kTimeout;
         e.message = "fake timeout";
@@ -139,6 +142,7 @@ class FakeTransport final : public Transport {
 
   FakeClock& clock_;
   Responder responder_;
+  std::chrono::milliseconds timeout_skew_{0};
   RequestId next_id_ = 1;
   bool in_loop_ = false;
   std::vector<HttpRequest> sent_;

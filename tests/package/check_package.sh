@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs llmguard into a scratch prefix and builds a consumer three ways:
+# find_package, add_subdirectory and pkg-config. Each consumer must run.
+set -euo pipefail
+source_dir=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cmake -S "$source_dir" -B "$work/lib" -G Ninja -DLLMGUARD_BUILD_TESTS=OFF -DLLMGUARD_BUILD_TOOLS=OFF \
+      -DLLMGUARD_BUILD_BENCH=OFF -DLLMGUARD_BUILD_EXAMPLES=OFF -DLLMGUARD_INSTALL=ON \
+      -DCMAKE_INSTALL_PREFIX="$work/prefix" >/dev/null
+cmake --build "$work/lib" >/dev/null
+cmake --install "$work/lib" >/dev/null
+
+echo "== find_package"
+cmake -S "$source_dir/tests/package" -B "$work/fp" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/fp" >/dev/null
+"$work/fp/consumer"
+
+echo "== add_subdirectory"
+cmake -S "$source_dir/tests/package" -B "$work/sub" -G Ninja -DLLMGUARD_SOURCE_DIR="$source_dir" >/dev/null
+cmake --build "$work/sub" >/dev/null
+test ! -e "$work/sub/llmguard/tests" || { echo "tests were built for a subproject"; exit 1; }
+"$work/sub/consumer"
+
+echo "== pkg-config"
+export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/lib/x86_64-linux-gnu/pkgconfig"
+# shellcheck disable=SC2046
+g++ -std=c++20 "$source_dir/tests/package/consumer.cc" -o "$work/pc" $(pkg-config --cflags --libs llmguard)
+"$work/pc"
