@@ -38,7 +38,8 @@ Call::Call(Client::Impl& client, std::uint64_t id, const ChatRequest* request, s
       owned_request_(std::move(owned)),
       request_(owned_request_ ? *owned_request_ : *request),
       options_(std::move(options)),
-      done_(std::move(done)) {}
+      done_(std::move(done)),
+      streaming_(static_cast<bool>(options_.on_delta)) {}
 
 milliseconds Call::since(SteadyTime t) const {
   return std::chrono::duration_cast<milliseconds>(client_.clock->now() - t);
@@ -82,7 +83,7 @@ void Call::begin_attempt() {
   }
   const internal::ResolvedTarget& t = target();
   if (body_target_ != target_index_) {
-    auto body = internal::build_request_body(t.config.provider, request_, t.config.model);
+    auto body = internal::build_request_body(t.config.provider, request_, t.config.model, streaming_);
     if (!body.ok()) {
       finish(std::move(body).error());
       return;
@@ -114,6 +115,26 @@ void Call::begin_attempt() {
   const std::uint64_t seq = ++attempt_seq_;
   attempt_open_ = true;
   HttpHandlers handlers;
+  if (streaming_) {
+    stream_status_ = 0;
+    stream_headers_.clear();
+    stream_error_body_.clear();
+    stream_error_.reset();
+    sse_.emplace();
+    accumulator_.emplace(t.config.provider);
+    handlers.on_headers = [this](int status, const Headers& headers) {
+      stream_status_ = status;
+      stream_headers_ = headers;
+    };
+    // The transport keeps the handlers (and so the call) alive for the
+    // attempt; `this` is safe inside them.
+    handlers.on_body_chunk = [this, seq](std::string_view chunk) {
+      return !finished_ && seq == attempt_seq_ && on_stream_bytes(chunk);
+    };
+    ttft_timer_ = client_.transport->schedule(o.timeouts.ttft, [self = shared_from_this(), seq] {
+      if (seq == self->attempt_seq_) self->on_first_token_timeout();
+    });
+  }
   handlers.on_complete = [self = shared_from_this(), seq](Result<HttpResponse> result) {
     if (self->finished_ || seq != self->attempt_seq_) return;
     self->attempt_open_ = false;
@@ -124,12 +145,102 @@ void Call::begin_attempt() {
   if (attempt_open_ && seq == attempt_seq_) in_flight_ = request_id;  // unless it completed inline
 }
 
+bool Call::on_stream_bytes(std::string_view chunk) {
+  if (stream_status_ < 200 || stream_status_ >= 300) {
+    // An error reply to a streaming request is plain JSON (or HTML): keep it
+    // whole for the classifier, within the response cap.
+    if (stream_error_body_.size() + chunk.size() > client_.options.max_response_bytes) return false;
+    stream_error_body_.append(chunk);
+    return true;
+  }
+  const bool was_delivered = accumulator_->delivered();
+  const bool ok = sse_->feed(chunk, [this](const internal::SseEvent& event) {
+    if (auto error = accumulator_->on_event(event, options_.on_delta, stream_status_, stream_headers_)) {
+      stream_error_ = std::move(*error);
+      return false;
+    }
+    return true;
+  });
+  if (!was_delivered && accumulator_->delivered() && ttft_timer_) {
+    client_.transport->cancel_timer(*ttft_timer_);
+    ttft_timer_.reset();
+  }
+  if (!ok && !stream_error_) {
+    Error e;
+    e.category = ErrorCategory::kTransient;
+    e.message = "malformed stream: an event exceeded the size limit";
+    stream_error_ = std::move(e);
+  }
+  return ok;
+}
+
+void Call::on_first_token_timeout() {
+  ttft_timer_.reset();
+  if (finished_ || !attempt_open_ || !in_flight_ || accumulator_->delivered()) return;
+  Error e;
+  e.category = ErrorCategory::kTimeout;
+  e.message = fmt::format("no content within {} ms of the request (time-to-first-token timeout)",
+                          client_.options.timeouts.ttft.count());
+  stream_error_ = std::move(e);
+  client_.transport->cancel(*in_flight_);  // completes the attempt with kCancelled; stream_error_ wins
+}
+
+Result<ChatResponse> Call::stream_outcome(Result<HttpResponse> result) {
+  if (stream_error_) {
+    Error e = std::move(*stream_error_);
+    if (e.http_status == 0) e.http_status = stream_status_;
+    return e;
+  }
+  if (!result.ok()) return std::move(result).error();
+  const int status = result->status;
+  if (status < 200 || status >= 300) {
+    return internal::classify_response(status, result->headers, stream_error_body_, client_.clock->wall_now());
+  }
+  // A stream that ended mid-event or without its end marker was truncated.
+  auto response = accumulator_->finish(status);
+  if (response.ok() && !accumulator_->saw_usage()) {
+    Usage& u = response->usage;
+    u.prompt_tokens = internal::estimate_tokens(body_.size());
+    std::size_t out_bytes = response->content.size();
+    for (const auto& call : response->tool_calls) out_bytes += call.arguments_json.size();
+    u.completion_tokens = internal::estimate_tokens(out_bytes);
+    u.total_tokens = u.prompt_tokens + u.completion_tokens;
+    u.estimated = true;
+  }
+  return response;
+}
+
 void Call::on_complete(Result<HttpResponse> result) {
   const internal::ResolvedTarget& t = target();
   const milliseconds duration = since(attempt_start_);
+  if (ttft_timer_) {
+    client_.transport->cancel_timer(*ttft_timer_);
+    ttft_timer_.reset();
+  }
   Error error;
   int status = 0;
-  if (result.ok()) {
+  if (streaming_) {
+    const bool transport_timeout = !result.ok() && result.error().category == ErrorCategory::kTimeout;
+    auto outcome = stream_outcome(std::move(result));
+    if (outcome.ok()) {
+      trail_.push_back({.target = t.config.name, .http_status = stream_status_, .waited = pending_wait_,
+                        .duration = duration});
+      ChatResponse& response = *outcome;
+      response.target = t.config.name;
+      response.cost_usd = cost_of(response.usage, t.config.price);
+      response.attempts = std::move(trail_);
+      finish(std::move(outcome));
+      return;
+    }
+    if (transport_timeout && attempt_bounded_by_deadline_) {
+      trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout,
+                        .http_status = stream_status_, .waited = pending_wait_, .duration = duration});
+      finish_past_deadline();
+      return;
+    }
+    error = std::move(outcome).error();
+    status = error.http_status != 0 ? error.http_status : stream_status_;
+  } else if (result.ok()) {
     HttpResponse& http = *result;
     status = http.status;
     if (status >= 200 && status < 300) {
@@ -168,6 +279,16 @@ void Call::on_complete(Result<HttpResponse> result) {
 }
 
 void Call::on_failure(Error error) {
+  if (streaming_ && accumulator_->delivered()) {
+    // The caller has seen part of this reply. Starting over would show it
+    // twice unless the caller asked for (and is told about) a restart.
+    if (!options_.restart_stream_on_failure) {
+      error.partial_content = accumulator_->content();
+      finish(std::move(error));
+      return;
+    }
+    if (options_.on_delta) options_.on_delta(StreamDelta{.kind = StreamDelta::Kind::kRestart});
+  }
   const RetryPolicy& policy = client_.options.retry;
   const milliseconds backoff =
       internal::backoff_delay(policy, tries_on_target_, previous_backoff_, client_.random->next_unit());
@@ -232,6 +353,7 @@ void Call::finish_past_deadline() {
   const auto limit = options_.deadline ? options_.deadline : client_.options.deadline;
   Error e = local_error(ErrorCategory::kTimeout, fmt::format("call deadline of {} ms passed", limit->count()));
   e.target = target().config.name;
+  if (streaming_ && accumulator_ && accumulator_->delivered()) e.partial_content = accumulator_->content();
   finish(std::move(e));
 }
 
@@ -241,6 +363,7 @@ void Call::finish(Result<ChatResponse> result) {
   Transport& transport = *client_.transport;
   if (wait_timer_) transport.cancel_timer(*wait_timer_);
   if (deadline_timer_) transport.cancel_timer(*deadline_timer_);
+  if (ttft_timer_) transport.cancel_timer(*ttft_timer_);
   if (in_flight_) {
     attempt_open_ = false;
     transport.cancel(*in_flight_);  // its on_complete sees finished_ and returns

@@ -13,6 +13,8 @@
 
 #include "client_impl.h"
 #include "llmguard/client.h"
+#include "sse.h"
+#include "stream.h"
 
 namespace llmguard {
 
@@ -34,6 +36,9 @@ class Call : public std::enable_shared_from_this<Call> {
   void begin_attempt();
   void cancel_on_loop();
   void on_complete(Result<HttpResponse> result);
+  Result<ChatResponse> stream_outcome(Result<HttpResponse> result);
+  bool on_stream_bytes(std::string_view chunk);
+  void on_first_token_timeout();
   void on_failure(Error error);
   void move_to_next_target(const Error& error);
   void wait_then_attempt(std::chrono::milliseconds delay);
@@ -66,6 +71,16 @@ class Call : public std::enable_shared_from_this<Call> {
   std::optional<Transport::TimerId> wait_timer_;
   std::optional<Transport::TimerId> deadline_timer_;
   std::vector<Attempt> trail_;
+
+  // Streaming state of the current attempt.
+  const bool streaming_;
+  int stream_status_ = 0;
+  Headers stream_headers_;
+  std::string stream_error_body_;  // a non-2xx reply's body, read whole
+  std::optional<internal::SseParser> sse_;
+  std::optional<internal::StreamAccumulator> accumulator_;
+  std::optional<Error> stream_error_;  // an error event, or the TTFT timeout
+  std::optional<Transport::TimerId> ttft_timer_;
   bool finished_ = false;
   std::uint64_t cancel_registration_ = 0;
 };

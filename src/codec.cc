@@ -127,7 +127,7 @@ void write_openai_messages(JsonWriter& w, const ChatRequest& request) {
 }
 
 void write_openai_body(std::string& out, const ChatRequest& request, std::string_view model,
-                       const Extras& extras) {
+                       const Extras& extras, bool stream) {
   JsonWriter w(out);
   w.begin_object();
   if (!extras.has("model")) w.key("model").string(model);
@@ -165,12 +165,17 @@ void write_openai_body(std::string& out, const ChatRequest& request, std::string
   if (!request.response_format_json.empty() && !extras.has("response_format")) {
     w.key("response_format").raw(request.response_format_json);
   }
+  if (stream && !extras.has("stream")) w.key("stream").boolean(true);
+  // Without this, OpenAI-compatible servers send no usage in a stream.
+  if (stream && !extras.has("stream_options")) {
+    w.key("stream_options").begin_object().key("include_usage").boolean(true).end_object();
+  }
   for (const auto& [k, v] : extras.members) w.key(k).raw(v);
   w.end_object();
 }
 
 Status write_anthropic_body(std::string& out, const ChatRequest& request, std::string_view model,
-                            const Extras& extras) {
+                            const Extras& extras, bool stream) {
   JsonWriter w(out);
   w.begin_object();
   if (!extras.has("model")) w.key("model").string(model);
@@ -242,6 +247,7 @@ Status write_anthropic_body(std::string& out, const ChatRequest& request, std::s
     for (const auto& s : request.stop) w.string(s);
     w.end_array();
   }
+  if (stream && !extras.has("stream")) w.key("stream").boolean(true);
   for (const auto& [k, v] : extras.members) w.key(k).raw(v);
   w.end_object();
   return ok_status();
@@ -383,7 +389,8 @@ bool has_error_member(element root) {
 
 }  // namespace
 
-Result<std::string> build_request_body(Provider provider, const ChatRequest& request, std::string_view model) {
+Result<std::string> build_request_body(Provider provider, const ChatRequest& request, std::string_view model,
+                                       bool stream) {
   if (auto s = validate_request(request); !s.ok()) return std::move(s).error();
   auto extras = parse_extras(request.extra_body_json);
   if (!extras.ok()) return std::move(extras).error();
@@ -392,10 +399,10 @@ Result<std::string> build_request_body(Provider provider, const ChatRequest& req
   switch (provider) {
     case Provider::kOpenAI:
     case Provider::kAzure:
-      write_openai_body(body, request, model, *extras);
+      write_openai_body(body, request, model, *extras, stream);
       break;
     case Provider::kAnthropic:
-      if (auto s = write_anthropic_body(body, request, model, *extras); !s.ok()) return std::move(s).error();
+      if (auto s = write_anthropic_body(body, request, model, *extras, stream); !s.ok()) return std::move(s).error();
       break;
   }
   return body;

@@ -13,8 +13,9 @@ namespace llmguard::internal {
 // Serialises `request` for `provider` with `model`. Invalid caller input
 // (bad UTF-8, malformed JSON in a JSON-typed field) is a kBadRequest error
 // naming the field; nothing is sent.
+// With `stream`, asks for SSE and (OpenAI, Azure) for usage in the stream.
 Result<std::string> build_request_body(Provider provider, const ChatRequest& request,
-                                       std::string_view model);
+                                       std::string_view model, bool stream = false);
 
 // Parses a 2xx body. `body` is moved in so that simdjson can read it in
 // place: capacity is grown for its padding, avoiding a copy. A body that is

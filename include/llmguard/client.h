@@ -81,6 +81,9 @@ struct Timeouts {
   std::chrono::milliseconds total{120'000};  // bounds one attempt
   // The attempt fails as a timeout when no byte arrives for this long.
   std::chrono::milliseconds idle{60'000};
+  // Streaming only: the attempt fails as a timeout when no content delta
+  // (text or a tool-call fragment) has arrived this long after it started.
+  std::chrono::milliseconds ttft{60'000};
 };
 
 struct ClientOptions {
@@ -116,6 +119,16 @@ struct CallOptions {
   std::optional<CancellationToken> cancellation;
   // Overrides ClientOptions::deadline for this call.
   std::optional<std::chrono::milliseconds> deadline;
+  // Streams the reply: each delta is passed here as it arrives, on the event
+  // loop thread (do not block in it). The returned ChatResponse still holds
+  // the whole reply. Retries and fallbacks happen only before the first delta
+  // reaches this callback; a failure after it ends the call, with the text so
+  // far in Error::partial_content...
+  std::function<void(const StreamDelta&)> on_delta;
+  // ...unless this is set: then the call starts over (retry or fallback as
+  // usual) after passing a StreamDelta::Kind::kRestart. Partial output is
+  // never sent back to a model as a prefill.
+  bool restart_stream_on_failure = false;
 };
 
 // Thread-safe: any number of threads may call `guarded_chat` on one client.

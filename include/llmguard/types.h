@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "llmguard/error.h"
@@ -73,6 +74,23 @@ struct Usage {
   std::int64_t reasoning_tokens = 0;  // part of completion_tokens
   std::int64_t total_tokens = 0;
   bool estimated = false;  // true when the provider did not report usage
+};
+
+// One piece of a streamed reply, passed to CallOptions::on_delta as it
+// arrives. The views are valid only during the callback.
+struct StreamDelta {
+  enum class Kind : std::uint8_t {
+    kText,      // `text` is new assistant text
+    kToolCall,  // `text` is a fragment of tool call `tool_index`'s arguments
+    // The attempt that produced the deltas so far failed and the call starts
+    // over (only with CallOptions::restart_stream_on_failure): discard them.
+    kRestart,
+  };
+  Kind kind = Kind::kText;
+  std::string_view text;
+  int tool_index = 0;
+  std::string_view tool_call_id;  // set on a tool call's first fragment
+  std::string_view tool_name;     // set on a tool call's first fragment
 };
 
 struct ChatResponse {

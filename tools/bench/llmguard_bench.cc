@@ -10,10 +10,6 @@
 int main(int argc, char** argv) {
   auto args = llmguard::bench::parse_bench_args(argc, argv, "llmguard-bench");
   if (!args) return 2;
-  if (args->stream) {
-    std::fprintf(stderr, "llmguard-bench: --stream needs streaming support in guarded_chat, not built yet\n");
-    return 2;
-  }
   llmguard::ClientOptions options;
   options.targets = {{.name = "bench", .base_url = args->url, .model = args->model, .api_key = "bench-key"}};
   options.retry.base_delay = std::chrono::milliseconds(10);
@@ -25,6 +21,9 @@ int main(int argc, char** argv) {
   }
   llmguard::ChatRequest request;
   request.messages = {llmguard::Message::user(llmguard::bench::kPrompt)};
+  llmguard::CallOptions call_options;
+  std::atomic<long> deltas{0};
+  if (args->stream) call_options.on_delta = [&deltas](const llmguard::StreamDelta&) { ++deltas; };
 
   using Clock = std::chrono::steady_clock;
   std::mutex mu;
@@ -38,7 +37,7 @@ int main(int argc, char** argv) {
   // on the client's loop thread, so the report needs a lock only for main.
   std::function<void()> start_one = [&] {
     const auto t0 = Clock::now();
-    (*client)->guarded_chat_async(request, {}, [&, t0](llmguard::Result<llmguard::ChatResponse> r) {
+    (*client)->guarded_chat_async(request, call_options, [&, t0](llmguard::Result<llmguard::ChatResponse> r) {
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       bool launch = false;
       {

@@ -1,0 +1,219 @@
+#include "stream.h"
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "classify.h"
+
+namespace llmguard::internal {
+namespace {
+
+using simdjson::dom::element;
+
+Error malformed_stream(std::string what) {
+  Error e;
+  e.category = ErrorCategory::kTransient;
+  e.message = fmt::format("malformed stream: {}", what);
+  return e;
+}
+
+std::string_view text_of(element parent, std::string_view key) {
+  std::string_view s;
+  if (parent[key].get_string().get(s) != simdjson::SUCCESS) return {};
+  return s;
+}
+
+std::int64_t int_of(element parent, std::string_view key, std::int64_t fallback = 0) {
+  std::int64_t n = 0;
+  if (parent[key].get_int64().get(n) != simdjson::SUCCESS) return fallback;
+  return n;
+}
+
+}  // namespace
+
+std::int64_t estimate_tokens(std::size_t bytes) { return static_cast<std::int64_t>((bytes + 3) / 4); }
+
+void StreamAccumulator::emit_text(std::string_view text, const Emit& emit) {
+  if (text.empty()) return;
+  response_.content.append(text);
+  delivered_ = true;
+  if (emit) emit(StreamDelta{.kind = StreamDelta::Kind::kText, .text = text});
+}
+
+void StreamAccumulator::emit_tool_fragment(std::size_t index, std::string_view fragment, bool first,
+                                           const Emit& emit) {
+  ToolCall& call = response_.tool_calls[index];
+  call.arguments_json.append(fragment);
+  delivered_ = true;
+  if (emit) {
+    StreamDelta d{.kind = StreamDelta::Kind::kToolCall, .text = fragment, .tool_index = static_cast<int>(index)};
+    if (first) {
+      d.tool_call_id = call.id;
+      d.tool_name = call.name;
+    }
+    emit(d);
+  }
+}
+
+std::optional<Error> StreamAccumulator::on_event(const SseEvent& event, const Emit& emit, int http_status,
+                                                 const Headers& headers) {
+  if (provider_ == Provider::kAnthropic) return on_anthropic(event.data, emit, http_status, headers);
+  return on_openai(event.data, emit, http_status, headers);
+}
+
+std::optional<Error> StreamAccumulator::on_openai(std::string_view data, const Emit& emit, int http_status,
+                                                  const Headers& headers) {
+  if (data == "[DONE]") {
+    complete_ = true;
+    return std::nullopt;
+  }
+  thread_local simdjson::dom::parser parser;
+  element root;
+  if (parser.parse(data.data(), data.size(), true).get(root) != simdjson::SUCCESS || !root.is_object()) {
+    return malformed_stream("an event's data is not a JSON object");
+  }
+  element error;
+  if (root["error"].get(error) == simdjson::SUCCESS && !error.is_null()) {
+    return classify_response(http_status, headers, data);
+  }
+  if (auto id = text_of(root, "id"); !id.empty()) response_.id.assign(id);
+  if (auto model = text_of(root, "model"); !model.empty()) response_.model.assign(model);
+  element usage;
+  if (root["usage"].get(usage) == simdjson::SUCCESS && usage.is_object()) {
+    saw_usage_ = true;
+    Usage& u = response_.usage;
+    u.prompt_tokens = int_of(usage, "prompt_tokens");
+    u.completion_tokens = int_of(usage, "completion_tokens");
+    u.total_tokens = int_of(usage, "total_tokens", u.prompt_tokens + u.completion_tokens);
+    element details;
+    if (usage["prompt_tokens_details"].get(details) == simdjson::SUCCESS && details.is_object()) {
+      u.cached_tokens = int_of(details, "cached_tokens");
+    }
+    if (usage["completion_tokens_details"].get(details) == simdjson::SUCCESS && details.is_object()) {
+      u.reasoning_tokens = int_of(details, "reasoning_tokens");
+    }
+  }
+  simdjson::dom::array choices;
+  if (root["choices"].get_array().get(choices) != simdjson::SUCCESS || choices.size() == 0) return std::nullopt;
+  element choice = choices.at(0).value_unsafe();
+  if (auto reason = text_of(choice, "finish_reason"); !reason.empty()) response_.finish_reason.assign(reason);
+  element delta;
+  if (choice["delta"].get(delta) != simdjson::SUCCESS || !delta.is_object()) return std::nullopt;
+  emit_text(text_of(delta, "content"), emit);
+  response_.refusal.append(text_of(delta, "refusal"));
+  simdjson::dom::array calls;
+  if (delta["tool_calls"].get_array().get(calls) == simdjson::SUCCESS) {
+    for (element call : calls) {
+      const std::int64_t index = int_of(call, "index");
+      if (index < 0 || index > 1024) return malformed_stream("tool call index out of range");
+      const auto i = static_cast<std::size_t>(index);
+      if (response_.tool_calls.size() <= i) {
+        response_.tool_calls.resize(i + 1);
+        tool_started_.resize(i + 1, false);
+      }
+      ToolCall& tc = response_.tool_calls[i];
+      if (auto id = text_of(call, "id"); !id.empty()) tc.id.assign(id);
+      element fn;
+      std::string_view arguments;
+      if (call["function"].get(fn) == simdjson::SUCCESS && fn.is_object()) {
+        if (auto name = text_of(fn, "name"); !name.empty()) tc.name.assign(name);
+        arguments = text_of(fn, "arguments");
+      }
+      const bool first = !tool_started_[i];
+      tool_started_[i] = true;
+      if (first || !arguments.empty()) emit_tool_fragment(i, arguments, first, emit);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> StreamAccumulator::on_anthropic(std::string_view data, const Emit& emit, int http_status,
+                                                     const Headers& headers) {
+  thread_local simdjson::dom::parser parser;
+  element root;
+  if (parser.parse(data.data(), data.size(), true).get(root) != simdjson::SUCCESS || !root.is_object()) {
+    return malformed_stream("an event's data is not a JSON object");
+  }
+  const std::string_view type = text_of(root, "type");
+  if (type == "error") return classify_response(http_status, headers, data);
+  if (type == "message_start") {
+    element message;
+    if (root["message"].get(message) != simdjson::SUCCESS) return malformed_stream("message_start without message");
+    response_.id.assign(text_of(message, "id"));
+    response_.model.assign(text_of(message, "model"));
+    element usage;
+    if (message["usage"].get(usage) == simdjson::SUCCESS && usage.is_object()) {
+      anthropic_input_ = int_of(usage, "input_tokens");
+      anthropic_cache_read_ = int_of(usage, "cache_read_input_tokens");
+      anthropic_cache_write_ = int_of(usage, "cache_creation_input_tokens");
+      response_.usage.completion_tokens = int_of(usage, "output_tokens");
+    }
+  } else if (type == "content_block_start") {
+    const std::int64_t index = int_of(root, "index");
+    if (index < 0 || index > 1024) return malformed_stream("content block index out of range");
+    const auto b = static_cast<std::size_t>(index);
+    if (block_tool_.size() <= b) block_tool_.resize(b + 1, -1);
+    element block;
+    if (root["content_block"].get(block) != simdjson::SUCCESS) return malformed_stream("block without content_block");
+    if (text_of(block, "type") == "tool_use") {
+      block_tool_[b] = static_cast<int>(response_.tool_calls.size());
+      response_.tool_calls.push_back({.id = std::string(text_of(block, "id")), .name = std::string(text_of(block, "name"))});
+      tool_started_.push_back(false);
+    } else {
+      emit_text(text_of(block, "text"), emit);
+    }
+  } else if (type == "content_block_delta") {
+    const std::int64_t index = int_of(root, "index");
+    element delta;
+    if (root["delta"].get(delta) != simdjson::SUCCESS) return malformed_stream("delta missing");
+    const std::string_view delta_type = text_of(delta, "type");
+    if (delta_type == "text_delta") {
+      emit_text(text_of(delta, "text"), emit);
+    } else if (delta_type == "input_json_delta") {
+      if (index < 0 || static_cast<std::size_t>(index) >= block_tool_.size() || block_tool_[index] < 0) {
+        return malformed_stream("input_json_delta for a block that is not a tool call");
+      }
+      const auto t = static_cast<std::size_t>(block_tool_[index]);
+      const bool first = !tool_started_[t];
+      tool_started_[t] = true;
+      emit_tool_fragment(t, text_of(delta, "partial_json"), first, emit);
+    }
+  } else if (type == "message_delta") {
+    element delta;
+    if (root["delta"].get(delta) == simdjson::SUCCESS) {
+      if (auto reason = text_of(delta, "stop_reason"); !reason.empty()) response_.finish_reason.assign(reason);
+    }
+    element usage;
+    if (root["usage"].get(usage) == simdjson::SUCCESS && usage.is_object()) {
+      saw_usage_ = true;
+      response_.usage.completion_tokens = int_of(usage, "output_tokens", response_.usage.completion_tokens);
+      anthropic_input_ = int_of(usage, "input_tokens", anthropic_input_);
+      anthropic_cache_read_ = int_of(usage, "cache_read_input_tokens", anthropic_cache_read_);
+      anthropic_cache_write_ = int_of(usage, "cache_creation_input_tokens", anthropic_cache_write_);
+    }
+  } else if (type == "message_stop") {
+    complete_ = true;
+  }
+  return std::nullopt;  // ping and unknown event types are ignored
+}
+
+Result<ChatResponse> StreamAccumulator::finish(int http_status) {
+  if (!complete_) {
+    Error e = malformed_stream("the stream ended before its end marker");
+    e.http_status = http_status;
+    e.partial_content = response_.content;
+    return e;
+  }
+  if (provider_ == Provider::kAnthropic) {
+    Usage& u = response_.usage;
+    u.prompt_tokens = anthropic_input_ + anthropic_cache_read_ + anthropic_cache_write_;
+    u.cached_tokens = anthropic_cache_read_;
+    u.total_tokens = u.prompt_tokens + u.completion_tokens;
+  }
+  for (ToolCall& call : response_.tool_calls) {
+    if (provider_ == Provider::kAnthropic && call.arguments_json.empty()) call.arguments_json = "{}";
+  }
+  return std::move(response_);
+}
+
+}  // namespace llmguard::internal

@@ -1,0 +1,59 @@
+// Turns a provider's SSE events into caller deltas and, at the end, one
+// ChatResponse; recognises error events mid-stream.
+#ifndef LLMGUARD_SRC_STREAM_H_
+#define LLMGUARD_SRC_STREAM_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "llmguard/client.h"
+#include "llmguard/types.h"
+#include "sse.h"
+
+namespace llmguard::internal {
+
+class StreamAccumulator {
+ public:
+  using Emit = std::function<void(const StreamDelta&)>;
+
+  explicit StreamAccumulator(Provider provider) : provider_(provider) {}
+
+  // Handles one event. Returns an Error when the event reports one (or is
+  // malformed); the stream must then be abandoned.
+  std::optional<Error> on_event(const SseEvent& event, const Emit& emit, int http_status, const Headers& headers);
+
+  // True once the stream's end marker arrived ([DONE] / message_stop).
+  bool complete() const { return complete_; }
+  // True once any content delta (text or tool-call fragment) was emitted.
+  bool delivered() const { return delivered_; }
+  bool saw_usage() const { return saw_usage_; }
+  const std::string& content() const { return response_.content; }
+
+  // The accumulated reply; a kTransient error if the end marker never came.
+  Result<ChatResponse> finish(int http_status);
+
+ private:
+  std::optional<Error> on_openai(std::string_view data, const Emit& emit, int http_status, const Headers& headers);
+  std::optional<Error> on_anthropic(std::string_view data, const Emit& emit, int http_status, const Headers& headers);
+  void emit_text(std::string_view text, const Emit& emit);
+  void emit_tool_fragment(std::size_t index, std::string_view fragment, bool first, const Emit& emit);
+
+  Provider provider_;
+  ChatResponse response_;
+  bool complete_ = false;
+  bool delivered_ = false;
+  bool saw_usage_ = false;
+  std::vector<bool> tool_started_;
+  // Anthropic: content block index -> tool call index (-1 for text blocks).
+  std::vector<int> block_tool_;
+  std::int64_t anthropic_input_ = 0, anthropic_cache_read_ = 0, anthropic_cache_write_ = 0;
+};
+
+// Rough token estimate for text (about 4 bytes a token in English).
+std::int64_t estimate_tokens(std::size_t bytes);
+
+}  // namespace llmguard::internal
+
+#endif  // LLMGUARD_SRC_STREAM_H_

@@ -1,0 +1,202 @@
+// Streaming guarded_chat over loopback against the mock: deltas, usage,
+// mid-stream errors, truncation, first-token timeouts and restarts.
+#include "stream.h"
+
+#include <doctest/doctest.h>
+
+#include "llmguard/client.h"
+#include "mock_server.h"
+
+namespace llmguard {
+namespace {
+
+using std::chrono::milliseconds;
+using mock::MockReply;
+using mock::MockServer;
+
+struct Fixture {
+  std::unique_ptr<MockServer> server = std::move(MockServer::start({}).value());
+  std::unique_ptr<Client> client;
+  std::string streamed;
+  int restarts = 0;
+  std::vector<std::string> tool_names;
+
+  explicit Fixture(std::vector<Provider> providers = {Provider::kOpenAI}, milliseconds ttft = milliseconds(60000)) {
+    ClientOptions o;
+    int n = 0;
+    for (Provider p : providers) {
+      const std::string name = "t" + std::to_string(n++);
+      o.targets.push_back({.name = name, .provider = p, .base_url = server->base_url(), .model = name});
+    }
+    o.retry.base_delay = milliseconds(1);
+    o.retry.max_delay = milliseconds(2);
+    o.timeouts.ttft = ttft;
+    client = std::move(Client::create(std::move(o)).value());
+  }
+
+  Result<ChatResponse> chat(bool restart = false, std::string text = "stream me please") {
+    ChatRequest r;
+    r.messages.push_back(Message::user(std::move(text)));
+    CallOptions options;
+    options.restart_stream_on_failure = restart;
+    options.on_delta = [this](const StreamDelta& d) {
+      switch (d.kind) {
+        case StreamDelta::Kind::kText: streamed.append(d.text); break;
+        case StreamDelta::Kind::kRestart: ++restarts; streamed.clear(); break;
+        case StreamDelta::Kind::kToolCall:
+          if (!d.tool_name.empty()) tool_names.emplace_back(d.tool_name);
+          break;
+      }
+    };
+    return client->guarded_chat(r, options);
+  }
+};
+
+TEST_CASE("OpenAI stream: deltas add up to the content and usage is requested and exact") {
+  Fixture f;
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  CHECK(r->content == "Hello from t0. You said: stream me please");
+  CHECK(f.streamed == r->content);
+  CHECK(r->finish_reason == "stop");
+  CHECK_FALSE(r->usage.estimated);
+  CHECK(r->usage.completion_tokens == static_cast<std::int64_t>(f.server->stats().completion_tokens));
+  CHECK(f.server->recent_requests().at(0).body.find(R"("stream_options":{"include_usage":true})") != std::string::npos);
+}
+
+TEST_CASE("Anthropic stream: text deltas, stop reason and usage from message events") {
+  Fixture f({Provider::kAnthropic});
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  CHECK(f.streamed == r->content);
+  CHECK(r->content.starts_with("Hello from t0."));
+  CHECK(r->finish_reason == "end_turn");
+  auto stats = f.server->stats();
+  CHECK(r->usage.prompt_tokens == static_cast<std::int64_t>(stats.prompt_tokens));
+  CHECK(r->usage.completion_tokens == static_cast<std::int64_t>(stats.completion_tokens));
+}
+
+TEST_CASE("A stream cut before any delta is retried invisibly") {
+  Fixture f;
+  f.server->enqueue("*", MockReply{.truncate_after_events = 0});
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  REQUIRE(r->attempts.size() == 2);
+  CHECK(r->attempts[0].category == ErrorCategory::kConnection);  // chunked body cut: curl sees a broken transfer
+  CHECK(f.streamed == r->content);
+  CHECK(f.restarts == 0);
+}
+
+TEST_CASE("A stream cut after deltas fails with the partial text and is not resent") {
+  Fixture f({Provider::kOpenAI, Provider::kOpenAI});
+  f.server->enqueue("*", MockReply{.truncate_after_events = 3});
+  auto r = f.chat();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().category == ErrorCategory::kConnection);
+  CHECK(r.error().partial_content == "Hello from ");
+  CHECK(f.streamed == "Hello from ");
+  CHECK(f.server->stats().requests == 1);
+}
+
+TEST_CASE("A stream that ends cleanly without its end marker is a transient failure") {
+  Fixture f;
+  const std::string sse = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"half\"}}]}\n\n";
+  f.server->enqueue("*", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
+  auto r = f.chat();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().category == ErrorCategory::kTransient);
+  CHECK(r.error().message.find("end marker") != std::string::npos);
+  CHECK(r.error().partial_content == "half");
+}
+
+TEST_CASE("With restart_stream_on_failure the caller is told to discard, then gets a full reply") {
+  Fixture f;
+  f.server->enqueue("*", MockReply{.truncate_after_events = 3});
+  auto r = f.chat(/*restart=*/true);
+  REQUIRE(r.ok());
+  CHECK(f.restarts == 1);
+  CHECK(f.streamed == r->content);
+  CHECK(r->attempts.size() == 2);
+}
+
+TEST_CASE("An Anthropic error event mid-stream is classified like any error") {
+  Fixture f({Provider::kAnthropic, Provider::kOpenAI});
+  const std::string sse =
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"t0\","
+      "\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n"
+      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+  f.server->enqueue("t0", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
+  auto r = f.chat();
+  REQUIRE(r.ok());  // overloaded before any delta: retried on the same target
+  REQUIRE(r->attempts.size() == 2);
+  CHECK(r->attempts[0].category == ErrorCategory::kTransient);
+  CHECK(r->attempts[0].http_status == 200);
+}
+
+TEST_CASE("An OpenAI error chunk mid-stream ends the attempt with its category") {
+  Fixture f({Provider::kOpenAI, Provider::kAnthropic});
+  const std::string sse =
+      "data: {\"error\":{\"message\":\"You exceeded your current quota\",\"type\":\"insufficient_quota\","
+      "\"code\":\"insufficient_quota\"}}\n\n";
+  f.server->enqueue("t0", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  CHECK(r->target == "t1");
+  CHECK(r->attempts[0].category == ErrorCategory::kQuotaExhausted);
+}
+
+TEST_CASE("A non-2xx reply to a streaming request is classified from its JSON body") {
+  Fixture f({Provider::kOpenAI, Provider::kOpenAI});
+  f.server->enqueue("t0", MockReply{.status = 401, .body = R"({"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}})"});
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  CHECK(r->target == "t1");
+  CHECK(r->attempts[0].category == ErrorCategory::kAuth);
+  CHECK(r->attempts[0].http_status == 401);
+}
+
+TEST_CASE("No first token in time: the attempt times out and the retry answers") {
+  Fixture f({Provider::kOpenAI}, milliseconds(100));
+  f.server->enqueue("*", MockReply{.hang = true});
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  REQUIRE(r->attempts.size() == 2);
+  CHECK(r->attempts[0].category == ErrorCategory::kTimeout);
+  CHECK(f.streamed == r->content);
+}
+
+TEST_CASE("A stream without usage gets an estimate, marked as such") {
+  Fixture f;
+  const std::string sse =
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"twelve bytes\"}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+  f.server->enqueue("*", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  CHECK(r->content == "twelve bytes");
+  CHECK(r->usage.estimated);
+  CHECK(r->usage.completion_tokens == 3);
+  CHECK(r->usage.prompt_tokens > 0);
+}
+
+TEST_CASE("Tool-call fragments stream with the call's name first and accumulate") {
+  Fixture f;
+  const std::string sse =
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\","
+      "\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Oslo\\\"}\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n";
+  f.server->enqueue("*", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  REQUIRE(r->tool_calls.size() == 1);
+  CHECK(r->tool_calls[0].id == "call_1");
+  CHECK(r->tool_calls[0].name == "get_weather");
+  CHECK(r->tool_calls[0].arguments_json == R"({"city":"Oslo"})");
+  CHECK(f.tool_names == std::vector<std::string>{"get_weather"});
+  CHECK(r->finish_reason == "tool_calls");
+}
+
+}  // namespace
+}  // namespace llmguard
