@@ -271,6 +271,7 @@ void Call::on_complete(Result<HttpResponse> result) {
     }
   }
   error.message = internal::redact(error.message, client_.targets);
+  if (error.hint.empty()) error.hint = internal::hint_for(error);
   error.target = t.config.name;
   error.http_status = status;
   trail_.push_back({.target = t.config.name, .category = error.category, .http_status = status,

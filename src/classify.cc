@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 
+#include "sse.h"
 #include "text.h"
 
 namespace llmguard::internal {
@@ -194,6 +195,76 @@ std::string redact_secrets(std::string_view text) {
     out += text[i++];
   }
   return out;
+}
+
+std::string hint_for(const Error& e) {
+  const std::string_view m = e.message;
+  switch (e.category) {
+    case ErrorCategory::kAuth:
+      if (icontains(m, "subscription key")) {  // Azure's wording
+        return "check the api-key header value and that the endpoint is this key's Azure resource";
+      }
+      return "the API key is missing, mistyped, expired or revoked: check the key this target uses, or rotate it";
+    case ErrorCategory::kPermission:
+      return "the key is valid but not allowed here: check model access, project/organisation, region and IP rules";
+    case ErrorCategory::kModelNotFound:
+      if (icontains(m, "deployment")) return "check the Azure deployment name (it is not the model name) and api-version";
+      if (icontains(m, "invalid url") || icontains(m, "unknown path")) {
+        return "the URL path is wrong: base_url must be the API root with its version, e.g. https://api.openai.com/v1";
+      }
+      return "check the model name and that this key has access to it";
+    case ErrorCategory::kRateLimit:
+      return "throttled: wait as asked, lower concurrency, or spread load across keys/targets";
+    case ErrorCategory::kQuotaExhausted:
+      return "out of credits or quota: add billing/credits or raise the quota; retrying will not help";
+    case ErrorCategory::kContextOverflow:
+      return "prompt plus max_tokens exceed the model's context window: shorten the messages, lower max_tokens, "
+             "or fall back to a larger-context model";
+    case ErrorCategory::kContentFilter:
+      return "refused by a content policy: rephrase the request or route it to a target with another policy";
+    case ErrorCategory::kBadRequest:
+      return "the request is invalid and will fail again: fix the field the message names";
+    case ErrorCategory::kTransient:
+      return "provider or gateway trouble: retried with backoff; persistent failures mean an outage";
+    case ErrorCategory::kTimeout:
+      return "no (complete) answer in time: raise timeouts for long generations or use streaming";
+    case ErrorCategory::kConnection:
+      return "could not reach the endpoint or the connection broke: check base_url, DNS, proxy and TLS";
+    case ErrorCategory::kCancelled:
+      return "the caller cancelled the call";
+    case ErrorCategory::kBudgetExceeded:
+      return "the call would overrun a configured budget";
+    case ErrorCategory::kCircuitOpen:
+      return "the target failed repeatedly and is paused; it is probed again after its cooldown";
+    case ErrorCategory::kUnknown:
+      return "unrecognised failure: it is retried once; check the provider's message";
+  }
+  return {};
+}
+
+Error classify_exchange(int http_status, const Headers& headers, std::string_view body, bool stream,
+                        std::chrono::system_clock::time_point now) {
+  if (stream && looks_like_html(body) == false && http_status >= 200 && http_status < 300) {
+    // An SSE body: the first event carrying an error decides.
+    SseParser parser;
+    std::optional<Error> found;
+    std::string text(body);
+    text += "\n\n";  // dispatch a final event left unterminated
+    parser.feed(text, [&](const SseEvent& event) {
+      if (!icontains(event.data, "error")) return true;
+      Error e = classify_response(http_status, headers, event.data, now);
+      if (e.message.empty() && e.provider_type.empty() && e.provider_code.empty()) return true;
+      found = std::move(e);
+      return false;
+    });
+    if (found) {
+      found->hint = hint_for(*found);
+      return std::move(*found);
+    }
+  }
+  Error e = classify_response(http_status, headers, body, now);
+  e.hint = hint_for(e);
+  return e;
 }
 
 Error classify_response(int http_status, const Headers& headers, std::string_view body,

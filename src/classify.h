@@ -18,6 +18,14 @@ namespace llmguard::internal {
 Error classify_response(int http_status, const Headers& headers, std::string_view body,
                         std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
+// Classifies a recorded exchange as `llmguard classify` receives it. With
+// `stream`, `body` is raw SSE text and the first error event decides.
+Error classify_exchange(int http_status, const Headers& headers, std::string_view body, bool stream,
+                        std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+// One line of advice for `error`, by category and what the error says.
+std::string hint_for(const Error& error);
+
 // The delay the response asks for, by DESIGN.md's precedence: retry-after-ms,
 // retry-after (seconds or HTTP-date), then x-ratelimit-reset-*.
 std::optional<std::chrono::milliseconds> requested_delay(const Headers& headers,

@@ -3,6 +3,7 @@
 #define LLMGUARD_LLMGUARD_H_
 
 #include "llmguard/client.h"
+#include "llmguard/config.h"
 #include "llmguard/error.h"
 #include "llmguard/runtime.h"
 #include "llmguard/types.h"

@@ -1,0 +1,30 @@
+// Client configuration from JSON, the format `llmguard chat` and
+// `llmguard doctor` read:
+//
+//   {"targets": [{"name": "primary", "provider": "openai", "base_url": "...",
+//                 "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY",
+//                 "context_window": 128000, "headers": {"x-team": "a"},
+//                 "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}],
+//    "retry": {"max_attempts": 3, "base_delay_ms": 500, "max_delay_ms": 20000,
+//              "jitter": "full", "max_retry_after_ms": 30000},
+//    "timeouts": {"connect_ms": 10000, "total_ms": 120000, "ttft_ms": 60000, "idle_ms": 60000},
+//    "deadline_ms": 60000}
+//
+// Unknown keys are errors (a typo must not silently become a default).
+#ifndef LLMGUARD_CONFIG_H_
+#define LLMGUARD_CONFIG_H_
+
+#include <string>
+#include <string_view>
+
+#include "llmguard/client.h"
+
+namespace llmguard {
+
+Result<ClientOptions> parse_client_options(std::string_view json);
+// Reads and parses a file; errors name the file.
+Result<ClientOptions> load_client_options(const std::string& path);
+
+}  // namespace llmguard
+
+#endif  // LLMGUARD_CONFIG_H_

@@ -1,0 +1,162 @@
+// The command-line contracts other tools rely on (DESIGN.md): the exact code
+// the `llmguard` binary runs, with its streams captured.
+#include "cli.h"
+
+#include <doctest/doctest.h>
+#include <simdjson.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "mock_server.h"
+
+namespace llmguard::cli {
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST_CASE("classify: one JSON line out per input line, in order, with every contract field") {
+  std::istringstream in(
+      R"({"status": 429, "headers": {"retry-after": "3"}, "body": "{\"error\":{\"message\":\"Rate limit reached\",\"code\":\"rate_limit_exceeded\"}}", "stream": false})"
+      "\n"
+      R"({"status": 429, "headers": {}, "body": "{\"error\":{\"message\":\"You exceeded your current quota\",\"type\":\"insufficient_quota\",\"code\":\"insufficient_quota\"}}"})"
+      "\n\n"
+      "this is not json\n"
+      R"({"status": 200, "headers": {}, "body": "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", "stream": true})"
+      "\n");
+  std::ostringstream out;
+  CHECK(run_classify(in, out) == 0);
+  auto lines = lines_of(out.str());
+  REQUIRE(lines.size() == 4);
+  simdjson::dom::parser parser;
+  auto first = parser.parse(lines[0]).value();
+  CHECK(std::string_view(first["category"]) == "rate_limit");
+  CHECK(bool(first["retryable"]));
+  CHECK(double(first["retry_after_s"]) == 3.0);
+  CHECK(std::string_view(first["provider_code"]) == "rate_limit_exceeded");
+  CHECK(std::string_view(first["message"]) == "Rate limit reached");
+  CHECK_FALSE(std::string_view(first["hint"]).empty());
+  auto second = parser.parse(lines[1]).value();
+  CHECK(std::string_view(second["category"]) == "quota_exhausted");
+  CHECK_FALSE(bool(second["retryable"]));
+  CHECK(second["retry_after_s"].is_null());
+  auto third = parser.parse(lines[2]).value();
+  CHECK(std::string_view(third["category"]) == "unknown");
+  CHECK(third["input_error"].is_string());
+  auto fourth = parser.parse(lines[3]).value();
+  CHECK(std::string_view(fourth["category"]) == "transient");
+  CHECK(std::string_view(fourth["message"]) == "Overloaded");
+}
+
+struct ChatFixture {
+  std::unique_ptr<mock::MockServer> server =
+      std::move(mock::MockServer::start({.require_key = "good-key-0123456789"}).value());
+  std::string config_path = make_temp_path();
+
+  static std::string make_temp_path() {
+    char path[] = "/tmp/llmguard-cli-test-XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    return path;
+  }
+
+  ~ChatFixture() { std::remove(config_path.c_str()); }
+  void write_config(const std::string& json) { std::ofstream(config_path) << json; }
+  std::string targets(const std::string& first_key) {
+    return R"({"targets":[{"name":"primary","base_url":")" + server->base_url() +
+           R"(","model":"gpt-a","api_key":")" + first_key + R"("},{"name":"backup","provider":"anthropic","base_url":")" +
+           server->base_url() +
+           R"(","model":"claude-x","api_key":"good-key-0123456789","price":{"input_per_mtok":1,"output_per_mtok":2}}],
+           "retry":{"max_attempts":2,"base_delay_ms":1,"max_delay_ms":2}})";
+  }
+};
+
+TEST_CASE("chat: success prints one object with target, usage, cost and the attempt trail") {
+  ChatFixture f;
+  f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
+  std::ostringstream out, err;
+  const int status = run_chat({"--config", f.config_path, "--message", "hi"}, out, err);
+  CHECK(status == 0);
+  auto lines = lines_of(out.str());
+  REQUIRE(lines.size() == 1);
+  simdjson::dom::parser parser;
+  auto root = parser.parse(lines[0]).value();
+  CHECK(bool(root["ok"]));
+  CHECK(std::string_view(root["target"]) == "backup");
+  CHECK(std::string_view(root["content"]) == "Hello from claude-x. You said: hi");
+  CHECK(int64_t(root["usage"]["total_tokens"]) > 0);
+  CHECK_FALSE(bool(root["usage"]["estimated"]));
+  CHECK(double(root["cost_usd"]) > 0);
+  auto attempts = root["attempts"].get_array().value();
+  REQUIRE(attempts.size() == 2);
+  CHECK(std::string_view(attempts.at(0)["category"]) == "auth");
+  CHECK(int64_t(attempts.at(0)["status"]) == 401);
+  CHECK(attempts.at(1)["category"].is_null());
+  CHECK(attempts.at(1)["waited_ms"].is_int64());
+  CHECK(out.str().find("abcdef0123456789") == std::string::npos);
+  CHECK(err.str().find("abcdef0123456789") == std::string::npos);
+}
+
+TEST_CASE("chat: failure prints ok=false with the last error, and exits 1") {
+  ChatFixture f;
+  f.server->enqueue("claude-x", {.status = 400, .body = R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be positive"}})"});
+  f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK_FALSE(bool(root["ok"]));
+  CHECK(std::string_view(root["error"]["category"]) == "bad_request");
+  CHECK(int64_t(root["error"]["status"]) == 400);
+  CHECK(std::string_view(root["error"]["message"]) == "max_tokens: must be positive");
+  CHECK(root["attempts"].get_array().size() == 2);
+  CHECK(root["partial_content"].error() == simdjson::NO_SUCH_FIELD);
+}
+
+TEST_CASE("chat --stream: deltas go to stderr, stdout holds exactly the one object") {
+  ChatFixture f;
+  f.write_config(f.targets("good-key-0123456789"));
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "stream it", "--stream"}, out, err) == 0);
+  CHECK(lines_of(out.str()).size() == 1);
+  CHECK(err.str().find("Hello from gpt-a. You said: stream it") != std::string::npos);
+}
+
+TEST_CASE("chat: a bad config is a bad_request object, not a crash") {
+  ChatFixture f;
+  f.write_config(R"({"targets":[{"name":"x","model":"m","colour":"blue"}]})");
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK(std::string_view(root["error"]["category"]) == "bad_request");
+  CHECK(std::string_view(root["error"]["message"]).find("targets[0].colour") != std::string_view::npos);
+  std::ostringstream out2, err2;
+  CHECK(run_chat({"--message", "hi"}, out2, err2) == 2);
+  CHECK(out2.str().empty());
+}
+
+TEST_CASE("doctor: one line per target with the hint for each failure") {
+  ChatFixture f;
+  f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
+  std::ostringstream out, err;
+  CHECK(run_doctor({"--config", f.config_path}, out, err) == 1);
+  const std::string text = out.str();
+  CHECK(text.find("primary          FAIL    auth (HTTP 401)") != std::string::npos);
+  CHECK(text.find("hint: the API key is missing") != std::string::npos);
+  CHECK(text.find("backup           OK") != std::string::npos);
+  CHECK(text.find("abcdef0123456789") == std::string::npos);
+}
+
+}  // namespace
+}  // namespace llmguard::cli

@@ -1,0 +1,71 @@
+#include "llmguard/config.h"
+
+#include <doctest/doctest.h>
+
+namespace llmguard {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST_CASE("A full config file maps onto ClientOptions") {
+  auto o = parse_client_options(R"({
+    "targets": [
+      {"name": "primary", "provider": "openai", "base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini",
+       "api_key_env": "MY_KEY", "context_window": 128000, "headers": {"x-team": "agents"},
+       "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6, "cached_input_per_mtok": 0.075}},
+      {"name": "az", "provider": "azure", "base_url": "https://r.openai.azure.com", "model": "dep", "api_key": "k",
+       "api_version": "2024-10-21"},
+      {"name": "local", "provider": "vllm", "base_url": "http://127.0.0.1:8000/v1", "model": "llama"}],
+    "retry": {"max_attempts": 4, "base_delay_ms": 250, "max_delay_ms": 8000, "jitter": "decorrelated",
+              "max_retry_after_ms": 20000},
+    "timeouts": {"connect_ms": 2000, "total_ms": 60000, "ttft_ms": 15000, "idle_ms": 30000},
+    "deadline_ms": 90000})");
+  REQUIRE(o.ok());
+  REQUIRE(o->targets.size() == 3);
+  CHECK(o->targets[0].api_key_env == "MY_KEY");
+  CHECK(o->targets[0].context_window == 128000);
+  CHECK(o->targets[0].headers.at(0).first == "x-team");
+  CHECK(o->targets[0].price->cached_input_per_mtok == doctest::Approx(0.075));
+  CHECK(o->targets[1].provider == Provider::kAzure);
+  CHECK(o->targets[1].api_version == "2024-10-21");
+  CHECK(o->targets[2].provider == Provider::kOpenAI);
+  CHECK(o->retry.max_attempts == 4);
+  CHECK(o->retry.jitter == Jitter::kDecorrelated);
+  CHECK(o->retry.max_retry_after == milliseconds(20000));
+  CHECK(o->timeouts.ttft == milliseconds(15000));
+  CHECK(o->deadline == milliseconds(90000));
+}
+
+TEST_CASE("Config mistakes are errors that name the key") {
+  struct Case {
+    const char* json;
+    const char* mentions;
+  };
+  const Case cases[] = {
+      {R"({"targets": [{"name": "a", "modle": "x"}]})", "targets[0].modle"},
+      {R"({"targets": [{"name": "a", "provider": "skynet", "model": "m"}]})", "skynet"},
+      {R"({"retry": {"jitter": "lots"}})", "retry.jitter"},
+      {R"({"retry": {"max_attempts": 0}})", "retry.max_attempts"},
+      {R"({"timeouts": {"total_ms": -5}})", "timeouts.total_ms"},
+      {R"({"targets": [{"context_window": "big"}]})", "context_window"},
+      {R"({"deadline": 5})", "deadline"},
+      {R"([1, 2])", "JSON object"},
+      {R"({"targets": )", "not valid JSON"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.json);
+    auto o = parse_client_options(c.json);
+    REQUIRE_FALSE(o.ok());
+    CHECK(o.error().category == ErrorCategory::kBadRequest);
+    CHECK(o.error().message.find(c.mentions) != std::string::npos);
+  }
+}
+
+TEST_CASE("A missing file is named in the error") {
+  auto o = load_client_options("/nonexistent/llmguard.json");
+  REQUIRE_FALSE(o.ok());
+  CHECK(o.error().message.find("/nonexistent/llmguard.json") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace llmguard

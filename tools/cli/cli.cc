@@ -1,0 +1,255 @@
+#include "cli.h"
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <chrono>
+#include <istream>
+#include <ostream>
+
+#include "classify.h"
+#include "json_writer.h"
+#include "llmguard/llmguard.h"
+#include "mock_cli.h"
+#include "text.h"
+
+namespace llmguard::cli {
+namespace {
+
+using internal::JsonWriter;
+
+void write_optional_seconds(JsonWriter& w, const std::optional<std::chrono::milliseconds>& delay) {
+  if (delay) {
+    w.number(static_cast<double>(delay->count()) / 1000.0);
+  } else {
+    w.null();
+  }
+}
+
+std::string classify_line(std::string_view line) {
+  std::string out;
+  JsonWriter w(out);
+  auto invalid = [&](std::string_view why) {
+    w.begin_object().key("category").string("unknown").key("retryable").boolean(false);
+    w.key("retry_after_s").null().key("provider_code").string("").key("message").string("");
+    w.key("hint").string("").key("input_error").string(why).end_object();
+    return out;
+  };
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(line.data(), line.size(), true).get(root) != simdjson::SUCCESS || !root.is_object()) {
+    return invalid("the line is not a JSON object");
+  }
+  std::int64_t status = 0;
+  if (root["status"].get_int64().get(status) != simdjson::SUCCESS) {
+    double d = 0;
+    if (root["status"].get_double().get(d) == simdjson::SUCCESS) status = static_cast<std::int64_t>(d);
+  }
+  if (status < 0 || status > 999) return invalid("status must be an HTTP status code");
+  Headers headers;
+  simdjson::dom::object header_object;
+  if (root["headers"].get_object().get(header_object) == simdjson::SUCCESS) {
+    for (auto [key, value] : header_object) {
+      std::string_view v;
+      if (value.get_string().get(v) == simdjson::SUCCESS) {
+        headers.emplace_back(internal::to_lower(key), std::string(v));
+      } else if (value.is_number()) {
+        headers.emplace_back(internal::to_lower(key), simdjson::minify(value));
+      }
+    }
+  }
+  std::string_view body;
+  simdjson::dom::element body_value;
+  std::string body_storage;
+  if (root["body"].get(body_value) == simdjson::SUCCESS) {
+    if (body_value.get_string().get(body) != simdjson::SUCCESS && !body_value.is_null()) {
+      body_storage = simdjson::minify(body_value);  // a body given as a JSON value
+      body = body_storage;
+    }
+  }
+  bool stream = false;
+  if (root["stream"].get_bool().get(stream) != simdjson::SUCCESS) stream = false;
+
+  Error e = internal::classify_exchange(static_cast<int>(status), headers, body, stream);
+  w.begin_object().key("category").string(to_string(e.category)).key("retryable").boolean(e.retryable());
+  w.key("retry_after_s");
+  write_optional_seconds(w, e.retry_after);
+  w.key("provider_code").string(e.provider_code).key("message").string(e.message);
+  w.key("hint").string(e.hint).end_object();
+  return out;
+}
+
+struct ChatArgs {
+  std::string config;
+  std::string message;
+  bool stream = false;
+};
+
+int usage_error(std::ostream& err, std::string_view message, std::string_view usage) {
+  err << "llmguard: " << message << "\nusage: " << usage << "\n";
+  return 2;
+}
+
+void write_attempts(JsonWriter& w, const std::vector<Attempt>& attempts) {
+  w.key("attempts").begin_array();
+  for (const Attempt& a : attempts) {
+    w.begin_object().key("target").string(a.target);
+    if (a.skipped) {
+      w.key("skipped").string(to_string(*a.skipped)).end_object();
+      continue;
+    }
+    w.key("category");
+    if (a.category) w.string(to_string(*a.category)); else w.null();
+    w.key("status");
+    if (a.http_status != 0) w.number(std::int64_t{a.http_status}); else w.null();
+    w.key("waited_ms").number(static_cast<std::int64_t>(a.waited.count()));
+    w.key("duration_ms").number(static_cast<std::int64_t>(a.duration.count())).end_object();
+  }
+  w.end_array();
+}
+
+std::string chat_result_json(const Result<ChatResponse>& r) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object();
+  if (r.ok()) {
+    const ChatResponse& c = *r;
+    w.key("ok").boolean(true).key("target").string(c.target).key("content").string(c.content);
+    w.key("usage").begin_object();
+    w.key("prompt_tokens").number(c.usage.prompt_tokens).key("completion_tokens").number(c.usage.completion_tokens);
+    w.key("cached_tokens").number(c.usage.cached_tokens).key("reasoning_tokens").number(c.usage.reasoning_tokens);
+    w.key("total_tokens").number(c.usage.total_tokens).key("estimated").boolean(c.usage.estimated).end_object();
+    w.key("cost_usd");
+    if (c.cost_usd) w.number(*c.cost_usd); else w.null();
+    write_attempts(w, c.attempts);
+  } else {
+    const Error& e = r.error();
+    w.key("ok").boolean(false).key("error").begin_object().key("category").string(to_string(e.category));
+    w.key("status");
+    if (e.http_status != 0) w.number(std::int64_t{e.http_status}); else w.null();
+    w.key("message").string(e.message);
+    if (!e.provider_code.empty()) w.key("provider_code").string(e.provider_code);
+    if (!e.hint.empty()) w.key("hint").string(e.hint);
+    w.end_object();
+    write_attempts(w, e.attempts);
+    if (!e.partial_content.empty()) w.key("partial_content").string(e.partial_content);
+  }
+  w.end_object();
+  return out;
+}
+
+}  // namespace
+
+int run_classify(std::istream& in, std::ostream& out) {
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (internal::trim(line).empty()) continue;
+    out << classify_line(line) << '\n';
+  }
+  out.flush();
+  return 0;
+}
+
+int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kUsage = "llmguard chat --config FILE --message TEXT [--stream]";
+  ChatArgs a;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--stream") { a.stream = true; continue; }
+    if (i + 1 >= args.size()) return usage_error(err, fmt::format("{} needs a value", args[i]), kUsage);
+    if (args[i] == "--config") a.config = args[++i];
+    else if (args[i] == "--message") a.message = args[++i];
+    else return usage_error(err, fmt::format("unknown option {}", args[i]), kUsage);
+  }
+  if (a.config.empty() || a.message.empty()) return usage_error(err, "--config and --message are required", kUsage);
+
+  auto options = load_client_options(a.config);
+  Result<ChatResponse> result = options.ok() ? Result<ChatResponse>(Error{}) : Result<ChatResponse>(options.error());
+  if (options.ok()) {
+    auto client = Client::create(std::move(*options));
+    if (!client.ok()) {
+      result = client.error();
+    } else {
+      ChatRequest request;
+      request.messages = {Message::user(a.message)};
+      CallOptions call;
+      if (a.stream) {
+        call.on_delta = [&err](const StreamDelta& d) {
+          if (d.kind == StreamDelta::Kind::kText) err << d.text << std::flush;
+          if (d.kind == StreamDelta::Kind::kRestart) err << "\n[llmguard: restarting the reply]\n" << std::flush;
+        };
+      }
+      result = (*client)->guarded_chat(request, call);
+      if (a.stream) err << '\n';
+    }
+  }
+  out << chat_result_json(result) << '\n';
+  out.flush();
+  return result.ok() ? 0 : 1;
+}
+
+int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kUsage = "llmguard doctor --config FILE";
+  std::string config;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) config = args[++i];
+    else return usage_error(err, fmt::format("unexpected argument {}", args[i]), kUsage);
+  }
+  if (config.empty()) return usage_error(err, "--config is required", kUsage);
+  auto options = load_client_options(config);
+  if (!options.ok()) {
+    out << "config: " << options.error().message << '\n';
+    return 1;
+  }
+  int failures = 0;
+  for (const Target& target : options->targets) {
+    // One target, one try: the doctor reports what each target does now.
+    ClientOptions single = *options;
+    single.targets = {target};
+    single.retry.max_attempts = 1;
+    auto client = Client::create(std::move(single));
+    if (!client.ok()) {
+      out << fmt::format("{:<16} CONFIG  {}\n", target.name, client.error().message);
+      ++failures;
+      continue;
+    }
+    ChatRequest ping;
+    ping.messages = {Message::user("Reply with the word ok.")};
+    ping.max_tokens = 5;
+    const auto start = std::chrono::steady_clock::now();
+    auto r = (*client)->guarded_chat(ping);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    if (r.ok()) {
+      out << fmt::format("{:<16} OK      {} ms, model {}\n", target.name, ms.count(), r->model);
+    } else {
+      ++failures;
+      const Error& e = r.error();
+      out << fmt::format("{:<16} FAIL    {}{}: {}\n{:<16}         hint: {}\n", target.name, to_string(e.category),
+                         e.http_status ? fmt::format(" (HTTP {})", e.http_status) : "", e.message, "", e.hint);
+    }
+  }
+  out.flush();
+  return failures == 0 ? 0 : 1;
+}
+
+int run_cli(int argc, char** argv, std::istream& in, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kUsage =
+      "llmguard classify < errors.jsonl\n"
+      "       llmguard chat --config FILE --message TEXT [--stream]\n"
+      "       llmguard doctor --config FILE\n"
+      "       llmguard mock [--port N] [--faults SPEC] [--script FILE] ...";
+  if (argc < 2) return usage_error(err, "a command is required", kUsage);
+  const std::string command = argv[1];
+  std::vector<std::string> rest(argv + 2, argv + argc);
+  if (command == "classify") return run_classify(in, out);
+  if (command == "chat") return run_chat(rest, out, err);
+  if (command == "doctor") return run_doctor(rest, out, err);
+  if (command == "mock") return mock::run_mock_cli(argc - 1, argv + 1);
+  if (command == "--help" || command == "-h" || command == "help") {
+    out << "usage: " << kUsage << '\n';
+    return 0;
+  }
+  return usage_error(err, fmt::format("unknown command {}", command), kUsage);
+}
+
+}  // namespace llmguard::cli
