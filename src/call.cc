@@ -58,7 +58,11 @@ void Call::start() {
       self->deadline_ = self->client_.clock->now() + *limit;
       self->deadline_timer_ = self->client_.transport->schedule(*limit, [self] { self->on_deadline(); });
     }
-    self->begin_attempt();
+    if (self->options_.cancellation && self->options_.cancellation->cancelled()) {
+      self->finish(local_error(ErrorCategory::kCancelled, "cancelled by the caller"));
+      return;
+    }
+    self->enter_target(0, nullptr);
   });
 }
 
@@ -82,6 +86,13 @@ void Call::begin_attempt() {
     return;
   }
   const internal::ResolvedTarget& t = target();
+  if (tries_on_target_ > 0 && !health().allow(client_.clock->now())) {
+    // This target's breaker opened while we waited (maybe by our own failures).
+    Error cause = last_error_ ? *last_error_ : local_error(ErrorCategory::kCircuitOpen, "circuit open");
+    emit({.kind = Event::Kind::kTargetSkipped, .target = t.config.name, .category = ErrorCategory::kCircuitOpen});
+    enter_target(target_index_ + 1, &cause);
+    return;
+  }
   if (body_target_ != target_index_) {
     auto body = internal::build_request_body(t.config.provider, request_, t.config.model, streaming_);
     if (!body.ok()) {
@@ -114,6 +125,7 @@ void Call::begin_attempt() {
   }
   const std::uint64_t seq = ++attempt_seq_;
   attempt_open_ = true;
+  emit({.kind = Event::Kind::kAttemptStarted, .target = t.config.name});
   HttpHandlers handlers;
   if (streaming_) {
     stream_status_ = 0;
@@ -225,6 +237,7 @@ void Call::on_complete(Result<HttpResponse> result) {
     if (outcome.ok()) {
       trail_.push_back({.target = t.config.name, .http_status = stream_status_, .waited = pending_wait_,
                         .duration = duration});
+      record_outcome(std::nullopt);
       ChatResponse& response = *outcome;
       response.target = t.config.name;
       response.cost_usd = cost_of(response.usage, t.config.price);
@@ -235,6 +248,7 @@ void Call::on_complete(Result<HttpResponse> result) {
     if (transport_timeout && attempt_bounded_by_deadline_) {
       trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout,
                         .http_status = stream_status_, .waited = pending_wait_, .duration = duration});
+      record_outcome(ErrorCategory::kTimeout);
       finish_past_deadline();
       return;
     }
@@ -248,6 +262,7 @@ void Call::on_complete(Result<HttpResponse> result) {
       if (parsed.ok()) {
         trail_.push_back({.target = t.config.name, .http_status = status, .waited = pending_wait_,
                           .duration = duration});
+        record_outcome(std::nullopt);
         ChatResponse& response = *parsed;
         response.target = t.config.name;
         response.cost_usd = cost_of(response.usage, t.config.price);
@@ -266,6 +281,7 @@ void Call::on_complete(Result<HttpResponse> result) {
       // either way it is the call's deadline that ran out.
       trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout,
                         .waited = pending_wait_, .duration = duration});
+      record_outcome(ErrorCategory::kTimeout);
       finish_past_deadline();
       return;
     }
@@ -276,6 +292,9 @@ void Call::on_complete(Result<HttpResponse> result) {
   error.http_status = status;
   trail_.push_back({.target = t.config.name, .category = error.category, .http_status = status,
                     .waited = pending_wait_, .duration = duration});
+  emit({.kind = Event::Kind::kAttemptFailed, .target = t.config.name, .category = error.category,
+        .http_status = status, .message = error.message});
+  record_outcome(error.category);
   on_failure(std::move(error));
 }
 
@@ -307,33 +326,84 @@ void Call::on_failure(Error error) {
         move_to_next_target(error);
         return;
       }
+      if (!health().try_spend_retry(client_.clock->now())) {
+        emit({.kind = Event::Kind::kRetryBudgetExhausted, .target = target().config.name,
+              .category = error.category});
+        move_to_next_target(error);
+        return;
+      }
       previous_backoff_ = decision.delay;
+      last_error_ = std::move(error);
       wait_then_attempt(decision.delay);
       return;
   }
 }
 
 void Call::move_to_next_target(const Error& error) {
-  const auto failed_window = target().config.context_window;
-  for (std::size_t i = target_index_ + 1; i < client_.targets.size(); ++i) {
+  emit({.kind = Event::Kind::kFallback, .target = target().config.name, .category = error.category,
+        .http_status = error.http_status});
+  enter_target(target_index_ + 1, &error);
+}
+
+void Call::enter_target(std::size_t from, const Error* cause) {
+  const auto failed_window =
+      cause && target_index_ < client_.targets.size() ? target().config.context_window : std::nullopt;
+  const auto now = client_.clock->now();
+  for (std::size_t i = from; i < client_.targets.size(); ++i) {
     const internal::ResolvedTarget& candidate = client_.targets[i];
-    if (error.category == ErrorCategory::kContextOverflow &&
+    std::optional<ErrorCategory> skip;
+    if (cause && cause->category == ErrorCategory::kContextOverflow &&
         internal::skip_for_context(failed_window, candidate.config.context_window)) {
-      trail_.push_back({.target = candidate.config.name, .skipped = ErrorCategory::kContextOverflow});
+      skip = ErrorCategory::kContextOverflow;
+    } else if (!client_.health[i]->allow(now)) {
+      skip = ErrorCategory::kCircuitOpen;
+    }
+    if (skip) {
+      trail_.push_back({.target = candidate.config.name, .skipped = skip});
+      emit({.kind = Event::Kind::kTargetSkipped, .target = candidate.config.name, .category = skip});
       continue;
     }
     target_index_ = i;
     tries_on_target_ = 0;
     previous_backoff_ = milliseconds(0);
     pending_wait_ = milliseconds(0);
+    last_error_.reset();
+    client_.health[i]->note_request(now);
     begin_attempt();
     return;
   }
-  finish(error);
+  if (cause) {
+    finish(*cause);
+    return;
+  }
+  Error e = local_error(ErrorCategory::kCircuitOpen,
+                       "every target is paused by its circuit breaker; nothing was sent");
+  e.hint = internal::hint_for(e);
+  finish(std::move(e));
+}
+
+void Call::record_outcome(const std::optional<ErrorCategory>& failure) {
+  const auto now = client_.clock->now();
+  const auto transition = failure ? health().on_failure(*failure, now) : health().on_success(now);
+  if (!transition) return;
+  if (transition->to == Client::TargetHealth::State::kOpen) {
+    emit({.kind = Event::Kind::kBreakerOpened, .target = target().config.name, .category = failure,
+          .delay = transition->open_for});
+  } else if (transition->to == Client::TargetHealth::State::kClosed) {
+    emit({.kind = Event::Kind::kBreakerClosed, .target = target().config.name});
+  }
+}
+
+void Call::emit(Event event) const {
+  if (!client_.options.on_event) return;
+  event.caller_tag = request_.caller_tag;
+  client_.options.on_event(event);
 }
 
 void Call::wait_then_attempt(milliseconds delay) {
   pending_wait_ = delay;
+  emit({.kind = Event::Kind::kRetryScheduled, .target = target().config.name,
+        .category = last_error_ ? std::optional(last_error_->category) : std::nullopt, .delay = delay});
   wait_timer_ = client_.transport->schedule(delay, [self = shared_from_this()] {
     self->wait_timer_.reset();
     self->begin_attempt();
@@ -365,6 +435,7 @@ void Call::finish(Result<ChatResponse> result) {
   if (wait_timer_) transport.cancel_timer(*wait_timer_);
   if (deadline_timer_) transport.cancel_timer(*deadline_timer_);
   if (ttft_timer_) transport.cancel_timer(*ttft_timer_);
+  if (attempt_open_) health().on_abandoned();  // a half-open probe slot is freed
   if (in_flight_) {
     attempt_open_ = false;
     transport.cancel(*in_flight_);  // its on_complete sees finished_ and returns

@@ -41,6 +41,10 @@ class Call : public std::enable_shared_from_this<Call> {
   void on_first_token_timeout();
   void on_failure(Error error);
   void move_to_next_target(const Error& error);
+  void enter_target(std::size_t from, const Error* cause);
+  void record_outcome(const std::optional<ErrorCategory>& failure);
+  void emit(Event event) const;
+  internal::TargetHealth& health() const { return *client_.health[target_index_]; }
   void wait_then_attempt(std::chrono::milliseconds delay);
   void on_deadline();
   void finish_past_deadline();
@@ -71,6 +75,7 @@ class Call : public std::enable_shared_from_this<Call> {
   std::optional<Transport::TimerId> wait_timer_;
   std::optional<Transport::TimerId> deadline_timer_;
   std::vector<Attempt> trail_;
+  std::optional<Error> last_error_;  // kept while waiting to retry
 
   // Streaming state of the current attempt.
   const bool streaming_;

@@ -133,6 +133,10 @@ Status validate(const ClientOptions& o) {
     return invalid("retry delays must not be negative");
   }
   if (r.max_delay < r.base_delay) return invalid("retry.max_delay must not be below retry.base_delay");
+  if (o.breaker.failure_threshold < 0) return invalid("breaker.failure_threshold must not be negative");
+  if (o.retry_budget.ratio < 0 || o.retry_budget.min_retries < 0 || o.retry_budget.window.count() < 1000) {
+    return invalid("retry_budget needs ratio >= 0, min_retries >= 0 and a window of at least 1 s");
+  }
   if (o.timeouts.connect.count() <= 0 || o.timeouts.total.count() <= 0 || o.timeouts.idle.count() <= 0) {
     return invalid("timeouts must be positive");
   }
@@ -167,6 +171,9 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   if (!targets.ok()) return std::move(targets).error();
   auto impl = std::make_unique<Impl>();
   impl->targets = std::move(*targets);
+  for (std::size_t i = 0; i < impl->targets.size(); ++i) {
+    impl->health.push_back(std::make_unique<internal::TargetHealth>(options.breaker, options.retry_budget));
+  }
   for (auto& t : options.targets) t.api_key.clear();
   impl->clock = options.clock ? options.clock : &real_clock();
   impl->random = options.random ? options.random : &system_random();
@@ -211,6 +218,37 @@ void Client::guarded_chat_async(ChatRequest request, CallOptions options,
     impl_->live_calls.emplace(id, call);
   }
   call->start();
+}
+
+std::vector<Client::TargetHealth> Client::health() const {
+  std::vector<TargetHealth> out;
+  const auto now = impl_->clock->now();
+  for (std::size_t i = 0; i < impl_->targets.size(); ++i) {
+    TargetHealth h = impl_->health[i]->snapshot(now);
+    h.target = impl_->targets[i].config.name;
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+void Client::reset_target(std::string_view name) {
+  for (std::size_t i = 0; i < impl_->targets.size(); ++i) {
+    if (impl_->targets[i].config.name == name) impl_->health[i]->reset();
+  }
+}
+
+std::string_view to_string(Event::Kind kind) noexcept {
+  switch (kind) {
+    case Event::Kind::kAttemptStarted: return "attempt_started";
+    case Event::Kind::kAttemptFailed: return "attempt_failed";
+    case Event::Kind::kRetryScheduled: return "retry_scheduled";
+    case Event::Kind::kRetryBudgetExhausted: return "retry_budget_exhausted";
+    case Event::Kind::kFallback: return "fallback";
+    case Event::Kind::kTargetSkipped: return "target_skipped";
+    case Event::Kind::kBreakerOpened: return "breaker_opened";
+    case Event::Kind::kBreakerClosed: return "breaker_closed";
+  }
+  return "unknown";
 }
 
 Result<ChatResponse> Client::guarded_chat(const ChatRequest& request, const CallOptions& options) {

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "health.h"
 #include "llmguard/client.h"
 
 namespace llmguard::internal {
@@ -36,6 +37,7 @@ class Call;
 struct Client::Impl {
   ClientOptions options;  // immutable after create()
   std::vector<internal::ResolvedTarget> targets;
+  std::vector<std::unique_ptr<internal::TargetHealth>> health;  // parallel to targets
   std::shared_ptr<Transport> transport;
   bool owns_transport = false;
   Clock* clock = nullptr;

@@ -2,6 +2,8 @@
 // wait is checked to the millisecond and no test sleeps.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -29,10 +31,22 @@ struct Harness {
   // Responses per target URL substring, consumed in order; absent = 200 kOk.
   std::map<std::string, std::deque<std::optional<Result<HttpResponse>>>> script;
 
+  std::vector<std::string> events;
+
   explicit Harness(std::vector<Target> targets, RetryPolicy retry = {},
-                   std::optional<milliseconds> deadline = std::nullopt) {
+                   std::optional<milliseconds> deadline = std::nullopt,
+                   std::function<void(ClientOptions&)> customise = nullptr) {
     ClientOptions o;
     o.targets = std::move(targets);
+    o.on_event = [this](const Event& e) {
+      std::string line = std::string(to_string(e.kind)) + " " + std::string(e.target);
+      if (e.category) line += " " + std::string(to_string(*e.category));
+      if (e.kind == Event::Kind::kRetryScheduled || e.kind == Event::Kind::kBreakerOpened) {
+        line += " " + std::to_string(e.delay.count()) + "ms";
+      }
+      events.push_back(line);
+    };
+    if (customise) customise(o);
     o.retry = retry;
     o.deadline = deadline;
     o.transport = transport;
@@ -61,7 +75,7 @@ struct Harness {
     ChatRequest req;
     req.messages.push_back(Message::user("hello"));
     client->guarded_chat_async(req, options, [&out](Result<ChatResponse> r) { out.emplace(std::move(r)); });
-    transport->run_for(horizon);
+    transport->run_for(horizon, [&out] { return out.has_value(); });
     return out;
   }
 };
@@ -273,6 +287,73 @@ TEST_CASE("Request headers: bearer auth for OpenAI, api-key and deployment URL f
   CHECK(sent[1].url == "https://res.openai.azure.com/openai/deployments/gpt4o-deploy/chat/completions?api-version=2024-06-01");
   CHECK(*find_header(sent[1].headers, "api-key") == "azure-key-0123456789");
   CHECK(find_header(sent[1].headers, "authorization") == nullptr);
+}
+
+TEST_CASE("Events narrate a retry, a fallback and the success") {
+  Harness h({target("a"), target("b")}, policy(2));
+  h.queue("a", http(503, "{}"));
+  h.queue("a", http(401, "{}"));
+  auto r = h.run();
+  REQUIRE(r->ok());
+  CHECK(h.events == std::vector<std::string>{
+                        "attempt_started a",
+                        "attempt_failed a transient",
+                        "retry_scheduled a transient 100ms",
+                        "attempt_started a",
+                        "attempt_failed a auth",
+                        "breaker_opened a auth 300000ms",
+                        "fallback a auth",
+                        "attempt_started b",
+                    });
+}
+
+TEST_CASE("After an auth failure the target is skipped by later calls without a request") {
+  Harness h({target("a"), target("b")}, policy());
+  h.queue("a", http(401, R"({"error":{"message":"Invalid API key","code":"invalid_api_key"}})"));
+  REQUIRE(h.run()->ok());
+  const std::size_t sent_before = h.transport->sent().size();
+  auto r = h.run();
+  REQUIRE(r->ok());
+  CHECK((*r)->target == "b");
+  REQUIRE((*r)->attempts.size() == 2);
+  CHECK((*r)->attempts[0].target == "a");
+  CHECK((*r)->attempts[0].skipped == ErrorCategory::kCircuitOpen);
+  CHECK(h.transport->sent().size() == sent_before + 1);  // only b was called
+  auto health = h.client->health();
+  CHECK(health[0].state == Client::TargetHealth::State::kOpen);
+  CHECK(health[0].opened_by == ErrorCategory::kAuth);
+  h.client->reset_target("a");
+  CHECK(h.client->health()[0].state == Client::TargetHealth::State::kClosed);
+}
+
+TEST_CASE("An open breaker on every target fails fast with circuit_open and sends nothing") {
+  Harness h({target("a")}, policy(1), std::nullopt, [](ClientOptions& o) { o.breaker.failure_threshold = 2; });
+  h.queue("a", http(500, "{}"));
+  h.queue("a", http(500, "{}"));
+  CHECK_FALSE(h.run()->ok());
+  CHECK_FALSE(h.run()->ok());
+  const std::size_t sent = h.transport->sent().size();
+  auto r = h.run();
+  REQUIRE_FALSE(r->ok());
+  CHECK(r->error().category == ErrorCategory::kCircuitOpen);
+  CHECK(h.transport->sent().size() == sent);
+  // After open_for the next call is the half-open probe and closes it.
+  h.clock.advance(milliseconds(30000));
+  auto probe = h.run();
+  REQUIRE(probe->ok());
+  CHECK(h.client->health()[0].state == Client::TargetHealth::State::kClosed);
+}
+
+TEST_CASE("With the retry budget spent the call falls back instead of retrying") {
+  Harness h({target("a"), target("b")}, policy(3), std::nullopt, [](ClientOptions& o) {
+    o.retry_budget = RetryBudget{.ratio = 0.0, .min_retries = 0, .window = milliseconds(10000)};
+  });
+  h.queue("a", http(503, "{}"));
+  auto r = h.run();
+  REQUIRE(r->ok());
+  CHECK((*r)->target == "b");
+  CHECK((*r)->attempts.size() == 2);
+  CHECK(std::find(h.events.begin(), h.events.end(), "retry_budget_exhausted a transient") != h.events.end());
 }
 
 TEST_CASE("Client::create refuses bad options with a message naming the field") {

@@ -109,16 +109,17 @@ class FakeTransport final : public Transport {
     }
     in_loop_ = false;
   }
-  // Advances the clock to each due timer in turn, up to `limit` from now.
-  void run_for(std::chrono::nanoseconds limit) {
+  // Advances the clock to each due timer in turn, up to `limit` from now,
+  // stopping early (without moving time further) once `done()` holds.
+  void run_for(std::chrono::nanoseconds limit, const std::function<bool()>& done = nullptr) {
     const auto end = clock_.now() + limit;
     run_until_idle();
-    while (!timers_.empty() && timers_.begin()->first.first <= end) {
+    while (!(done && done()) && !timers_.empty() && timers_.begin()->first.first <= end) {
       const auto due = timers_.begin()->first.first;
       if (due > clock_.now()) clock_.advance(due - clock_.now());
       run_until_idle();
     }
-    if (end > clock_.now()) clock_.advance(end - clock_.now());
+    if (!(done && done()) && end > clock_.now()) clock_.advance(end - clock_.now());
   }
 
   const std::vector<HttpRequest>& sent() const { return sent_; }

@@ -76,6 +76,50 @@ struct RetryPolicy {
   std::chrono::milliseconds max_retry_after{30'000};
 };
 
+// Per-target circuit breaker: after `failure_threshold` consecutive
+// transient/timeout/connection failures the target is skipped for
+// `open_for`, then one probe call decides (half-open). Auth, quota and
+// model-not-found failures take the target out for their own, longer times.
+struct BreakerPolicy {
+  int failure_threshold = 5;  // 0 disables the breaker
+  std::chrono::milliseconds open_for{30'000};
+  std::chrono::milliseconds auth_cooldown{300'000};
+  std::chrono::milliseconds quota_cooldown{300'000};
+  std::chrono::milliseconds model_not_found_cooldown{3'600'000};
+};
+
+// Retry budget per target, as gRPC retry throttling and Envoy retry budgets
+// do: within a sliding `window`, retries may not exceed `ratio` of the
+// requests plus `min_retries`, so a fleet cannot multiply an outage's load.
+struct RetryBudget {
+  double ratio = 0.2;
+  int min_retries = 10;
+  std::chrono::milliseconds window{10'000};
+};
+
+// What the engine did, for logs and metrics. Passed to
+// ClientOptions::on_event on the event-loop thread; do not block in it.
+struct Event {
+  enum class Kind : std::uint8_t {
+    kAttemptStarted,
+    kAttemptFailed,        // `category`, `http_status`, `message`
+    kRetryScheduled,       // `delay`
+    kRetryBudgetExhausted, // the retry was refused; the call moves on
+    kFallback,             // leaving `target` because of `category`
+    kTargetSkipped,        // passed over without a request, for `category`
+    kBreakerOpened,        // `delay` = how long the target stays out
+    kBreakerClosed,
+  };
+  Kind kind = Kind::kAttemptStarted;
+  std::string_view target;
+  std::optional<ErrorCategory> category;
+  int http_status = 0;
+  std::chrono::milliseconds delay{0};
+  std::string_view message;
+  std::string_view caller_tag;
+};
+std::string_view to_string(Event::Kind kind) noexcept;
+
 struct Timeouts {
   std::chrono::milliseconds connect{10'000};
   std::chrono::milliseconds total{120'000};  // bounds one attempt
@@ -89,6 +133,9 @@ struct Timeouts {
 struct ClientOptions {
   std::vector<Target> targets;  // the fallback chain, in order
   RetryPolicy retry;
+  BreakerPolicy breaker;
+  RetryBudget retry_budget;
+  std::function<void(const Event&)> on_event;
   Timeouts timeouts;
   // Bounds a whole call across all attempts and targets; passing it ends the
   // call with kTimeout. nullopt: bounded only by the attempts.
@@ -151,6 +198,18 @@ class Client {
   // event-loop thread, and must not block.
   void guarded_chat_async(ChatRequest request, CallOptions options,
                           std::function<void(Result<ChatResponse>)> done);
+
+  struct TargetHealth {
+    std::string target;
+    enum class State : std::uint8_t { kClosed, kOpen, kHalfOpen } state = State::kClosed;
+    int consecutive_failures = 0;
+    std::chrono::milliseconds reopens_in{0};  // for kOpen
+    std::optional<ErrorCategory> opened_by;
+  };
+  // A snapshot of every target's breaker, in chain order.
+  std::vector<TargetHealth> health() const;
+  // Closes a target's breaker at once (after fixing its key, say).
+  void reset_target(std::string_view name);
 
   struct Impl;
 

@@ -1,0 +1,71 @@
+// Shared, per-target state that outlives calls: the circuit breaker and the
+// retry budget. Calls consult it from the loop thread; users read snapshots
+// from any thread, hence the lock.
+#ifndef LLMGUARD_SRC_HEALTH_H_
+#define LLMGUARD_SRC_HEALTH_H_
+
+#include <absl/base/thread_annotations.h>
+#include <absl/synchronization/mutex.h>
+
+#include <array>
+#include <chrono>
+#include <optional>
+
+#include "llmguard/client.h"
+
+namespace llmguard::internal {
+
+class TargetHealth {
+ public:
+  using SteadyTime = std::chrono::steady_clock::time_point;
+  using State = Client::TargetHealth::State;
+
+  TargetHealth(BreakerPolicy breaker, RetryBudget budget) : breaker_(breaker), budget_(budget) {}
+
+  // May a call use this target now? In half-open state one caller at a time
+  // is let through as the probe.
+  bool allow(SteadyTime now);
+  // Outcome of an attempt let through by allow(). Returns the breaker's
+  // transition, if any (for events): kOpen with how long, or kClosed.
+  struct Transition {
+    State to;
+    std::chrono::milliseconds open_for{0};
+  };
+  std::optional<Transition> on_success(SteadyTime now);
+  std::optional<Transition> on_failure(ErrorCategory category, SteadyTime now);
+  // The attempt was abandoned (cancelled): a probe slot is released.
+  void on_abandoned();
+
+  // Counts a first attempt (for the budget); asks whether a retry may be
+  // spent, and counts it if so.
+  void note_request(SteadyTime now);
+  bool try_spend_retry(SteadyTime now);
+
+  Client::TargetHealth snapshot(SteadyTime now) const;
+  void reset();
+
+ private:
+  struct Bucket {
+    std::int64_t second = -1;
+    int requests = 0;
+    int retries = 0;
+  };
+  static constexpr std::size_t kBuckets = 64;  // one per second of the window
+  Bucket& bucket(SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<Transition> open(std::chrono::milliseconds for_how_long, ErrorCategory why, SteadyTime now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const BreakerPolicy breaker_;
+  const RetryBudget budget_;
+  mutable absl::Mutex mu_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kClosed;
+  int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  SteadyTime open_until_ ABSL_GUARDED_BY(mu_){};
+  std::optional<ErrorCategory> opened_by_ ABSL_GUARDED_BY(mu_);
+  bool probe_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  std::array<Bucket, kBuckets> buckets_ ABSL_GUARDED_BY(mu_){};
+};
+
+}  // namespace llmguard::internal
+
+#endif  // LLMGUARD_SRC_HEALTH_H_
