@@ -22,6 +22,10 @@ struct BenchArgs {
   long concurrency = 1;
   bool stream = false;
   std::string model = "gpt-4o-mini";
+  // llmguard-bench only: a second target, and attempt/call time limits.
+  std::string fallback_url;
+  long timeout_ms = 0;
+  long deadline_ms = 0;
 };
 
 inline std::optional<BenchArgs> parse_bench_args(int argc, char** argv, const char* program) {
@@ -31,7 +35,8 @@ inline std::optional<BenchArgs> parse_bench_args(int argc, char** argv, const ch
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* v = nullptr;
     if (arg == "--stream") { a.stream = true; continue; }
-    if (arg != "--url" && arg != "--requests" && arg != "--concurrency" && arg != "--model") {
+    if (arg != "--url" && arg != "--requests" && arg != "--concurrency" && arg != "--model" &&
+        arg != "--fallback-url" && arg != "--timeout-ms" && arg != "--deadline-ms") {
       std::fprintf(stderr, "%s: unknown option %s\n", program, arg.c_str());
       return std::nullopt;
     }
@@ -42,11 +47,15 @@ inline std::optional<BenchArgs> parse_bench_args(int argc, char** argv, const ch
     if (arg == "--url") a.url = v;
     else if (arg == "--requests") a.requests = std::atol(v);
     else if (arg == "--concurrency") a.concurrency = std::atol(v);
+    else if (arg == "--fallback-url") a.fallback_url = v;
+    else if (arg == "--timeout-ms") a.timeout_ms = std::atol(v);
+    else if (arg == "--deadline-ms") a.deadline_ms = std::atol(v);
     else a.model = v;
   }
   if (a.url.empty() || a.requests < 1 || a.concurrency < 1) {
     std::fprintf(stderr,
                  "usage: %s --url URL --requests N --concurrency C [--stream] [--model M]\n"
+                 "          [--fallback-url URL] [--timeout-ms MS] [--deadline-ms MS]\n"
                  "  URL is the API root, e.g. http://127.0.0.1:8089/v1\n",
                  program);
     return std::nullopt;

@@ -19,9 +19,12 @@ Error bad_input(std::string message) {
   return e;
 }
 
-Status check_text(std::string_view text, std::string_view field) {
+// `field` is only called on failure: naming the field costs a format call,
+// which valid input (every call) should not pay.
+template <typename FieldName>
+Status check_text(std::string_view text, FieldName&& field) {
   if (auto at = find_invalid_utf8(text)) {
-    return bad_input(fmt::format("{} is not valid UTF-8 (bad byte at offset {})", field, *at));
+    return bad_input(fmt::format("{} is not valid UTF-8 (bad byte at offset {})", field(), *at));
   }
   return ok_status();
 }
@@ -67,12 +70,13 @@ Status validate_request(const ChatRequest& request) {
   if (request.messages.empty()) return bad_input("messages is empty");
   for (std::size_t i = 0; i < request.messages.size(); ++i) {
     const Message& m = request.messages[i];
-    if (auto s = check_text(m.content, fmt::format("messages[{}].content", i)); !s.ok()) return s;
-    if (auto s = check_text(m.name, fmt::format("messages[{}].name", i)); !s.ok()) return s;
-    if (auto s = check_text(m.tool_call_id, fmt::format("messages[{}].tool_call_id", i)); !s.ok()) return s;
+    auto named = [i](std::string_view member) { return [i, member] { return fmt::format("messages[{}].{}", i, member); }; };
+    if (auto s = check_text(m.content, named("content")); !s.ok()) return s;
+    if (auto s = check_text(m.name, named("name")); !s.ok()) return s;
+    if (auto s = check_text(m.tool_call_id, named("tool_call_id")); !s.ok()) return s;
     for (std::size_t j = 0; j < m.tool_calls.size(); ++j) {
       const ToolCall& c = m.tool_calls[j];
-      auto field = fmt::format("messages[{}].tool_calls[{}]", i, j);
+      auto field = [i, j] { return fmt::format("messages[{}].tool_calls[{}]", i, j); };
       for (auto* text : {&c.id, &c.name, &c.arguments_json}) {
         if (auto s = check_text(*text, field); !s.ok()) return s;
       }
@@ -81,17 +85,19 @@ Status validate_request(const ChatRequest& request) {
   for (std::size_t i = 0; i < request.tools.size(); ++i) {
     const Tool& t = request.tools[i];
     if (t.name.empty()) return bad_input(fmt::format("tools[{}].name is empty", i));
-    auto field = fmt::format("tools[{}]", i);
+    auto field = [i] { return fmt::format("tools[{}]", i); };
     if (auto s = check_text(t.name, field); !s.ok()) return s;
     if (auto s = check_text(t.description, field); !s.ok()) return s;
-    if (auto s = validate_json(t.parameters_json, field + ".parameters_json"); !s.ok()) return s;
+    if (auto s = validate_json(t.parameters_json, field() + ".parameters_json"); !s.ok()) return s;
   }
   for (std::size_t i = 0; i < request.stop.size(); ++i) {
-    if (auto s = check_text(request.stop[i], fmt::format("stop[{}]", i)); !s.ok()) return s;
+    if (auto s = check_text(request.stop[i], [i] { return fmt::format("stop[{}]", i); }); !s.ok()) return s;
   }
   if (request.tool_choice && request.tool_choice->mode == ToolChoice::Mode::kFunction) {
     if (request.tool_choice->function_name.empty()) return bad_input("tool_choice.function_name is empty");
-    if (auto s = check_text(request.tool_choice->function_name, "tool_choice.function_name"); !s.ok()) return s;
+    if (auto s = check_text(request.tool_choice->function_name, [] { return "tool_choice.function_name"; }); !s.ok()) {
+      return s;
+    }
   }
   if (!request.response_format_json.empty()) {
     if (auto s = validate_json(request.response_format_json, "response_format_json"); !s.ok()) return s;

@@ -83,6 +83,7 @@ class CurlTransport final : public Transport, public std::enable_shared_from_thi
   void wake() { curl_multi_wakeup(multi_.get()); }
   void enqueue(Command command);
   void begin_transfer(std::unique_ptr<Transfer> transfer);
+  void configure_once(CURL* easy);
   void configure(Transfer& t);
   void finish(CURL* easy, CURLcode code);
   void complete(std::unique_ptr<Transfer> t, Result<HttpResponse> result);
@@ -269,29 +270,36 @@ void CurlTransport::run() {
   }
 }
 
-void CurlTransport::configure(Transfer& t) {
-  CURL* e = t.easy.get();
-  const HttpRequest& r = t.request;
-  curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+void CurlTransport::configure_once(CURL* e) {
+  // Options that never change between requests: set when a handle is made,
+  // kept across reuse (handles are not curl_easy_reset between requests).
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect must not carry the key elsewhere
+  curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlTransport::on_header);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlTransport::on_write);
+}
+
+void CurlTransport::configure(Transfer& t) {
+  // Every option a request can vary is set here, on every request, so that
+  // nothing leaks from one request to the next on a reused handle.
+  CURL* e = t.easy.get();
+  const HttpRequest& r = t.request;
+  curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.connect_timeout.count()));
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(1, r.total_timeout.count())));
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(r.max_response_bytes));
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r.verify_tls ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r.verify_tls ? 2L : 0L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect must not carry the key elsewhere
-  curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_buffer);
   curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlTransport::on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlTransport::on_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
 
   curl_slist* list = nullptr;
@@ -321,6 +329,7 @@ void CurlTransport::begin_transfer(std::unique_ptr<Transfer> t) {
       complete(std::move(t), transport_error(ErrorCategory::kConnection, "curl_easy_init failed"));
       return;
     }
+    configure_once(t->easy.get());
   }
   configure(*t);
   t->response.body.reserve(4096);
@@ -458,7 +467,8 @@ void CurlTransport::cancel_on_loop(RequestId id, Error error) {
 void CurlTransport::complete(std::unique_ptr<Transfer> t, Result<HttpResponse> result) {
   auto on_complete = std::move(t->handlers.on_complete);
   if (t->easy) {
-    curl_easy_reset(t->easy.get());
+    // The handle goes back to the pool configured; the pointers it holds to
+    // this transfer are replaced before its next use.
     easy_pool_.push_back(std::move(t->easy));
   }
   t.reset();

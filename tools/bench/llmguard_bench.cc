@@ -12,8 +12,14 @@ int main(int argc, char** argv) {
   if (!args) return 2;
   llmguard::ClientOptions options;
   options.targets = {{.name = "bench", .base_url = args->url, .model = args->model, .api_key = "bench-key"}};
+  if (!args->fallback_url.empty()) {
+    options.targets.push_back({.name = "fallback", .base_url = args->fallback_url, .model = args->model,
+                               .api_key = "bench-key"});
+  }
   options.retry.base_delay = std::chrono::milliseconds(10);
   options.retry.max_delay = std::chrono::milliseconds(200);
+  if (args->timeout_ms > 0) options.timeouts.total = std::chrono::milliseconds(args->timeout_ms);
+  if (args->deadline_ms > 0) options.deadline = std::chrono::milliseconds(args->deadline_ms);
   auto client = llmguard::Client::create(std::move(options));
   if (!client.ok()) {
     std::fprintf(stderr, "llmguard-bench: %s\n", llmguard::describe(client.error()).c_str());
