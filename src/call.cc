@@ -20,15 +20,6 @@ Error local_error(ErrorCategory category, std::string message) {
   return e;
 }
 
-std::optional<double> cost_of(const Usage& usage, const std::optional<Price>& price) {
-  if (!price) return std::nullopt;
-  const double cached_rate = price->cached_input_per_mtok.value_or(price->input_per_mtok);
-  const auto uncached = static_cast<double>(std::max<std::int64_t>(0, usage.prompt_tokens - usage.cached_tokens));
-  return (uncached * price->input_per_mtok + static_cast<double>(usage.cached_tokens) * cached_rate +
-          static_cast<double>(usage.completion_tokens) * price->output_per_mtok) /
-         1e6;
-}
-
 }  // namespace
 
 Call::Call(Client::Impl& client, std::uint64_t id, const ChatRequest* request, std::optional<ChatRequest> owned,
@@ -39,6 +30,7 @@ Call::Call(Client::Impl& client, std::uint64_t id, const ChatRequest* request, s
       request_(owned_request_ ? *owned_request_ : *request),
       options_(std::move(options)),
       done_(std::move(done)),
+      budgeted_(client.budgets->applies_to(request_.caller_tag)),
       streaming_(static_cast<bool>(options_.on_delta)) {}
 
 milliseconds Call::since(SteadyTime t) const {
@@ -94,13 +86,25 @@ void Call::begin_attempt() {
     return;
   }
   if (body_target_ != target_index_) {
-    auto body = internal::build_request_body(t.config.provider, request_, t.config.model, streaming_);
+    auto body = internal::build_request_body(
+        t.config.provider, request_, t.config.model, streaming_,
+        budgeted_ ? std::optional(client_.options.budget_default_max_tokens) : std::nullopt);
     if (!body.ok()) {
       finish(std::move(body).error());
       return;
     }
     body_ = std::move(*body);
     body_target_ = target_index_;
+  }
+  if (auto refused = reserve_budget()) {
+    refused->target = t.config.name;
+    if (refused->hint.empty()) refused->hint = internal::hint_for(*refused);
+    trail_.push_back({.target = t.config.name, .skipped = ErrorCategory::kBudgetExceeded});
+    emit({.kind = Event::Kind::kTargetSkipped, .target = t.config.name, .category = ErrorCategory::kBudgetExceeded,
+          .message = refused->message});
+    health().on_abandoned();
+    enter_target(target_index_ + 1, &*refused);
+    return;
   }
   ++tries_on_target_;
   const ClientOptions& o = client_.options;
@@ -240,7 +244,8 @@ void Call::on_complete(Result<HttpResponse> result) {
       record_outcome(std::nullopt);
       ChatResponse& response = *outcome;
       response.target = t.config.name;
-      response.cost_usd = cost_of(response.usage, t.config.price);
+      if (const auto& price = client_.prices[target_index_]) response.cost_usd = internal::cost_of(response.usage, *price);
+      account(std::nullopt, response.usage, duration);
       response.attempts = std::move(trail_);
       finish(std::move(outcome));
       return;
@@ -249,6 +254,7 @@ void Call::on_complete(Result<HttpResponse> result) {
       trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout,
                         .http_status = stream_status_, .waited = pending_wait_, .duration = duration});
       record_outcome(ErrorCategory::kTimeout);
+      account(ErrorCategory::kTimeout, Usage{}, duration);
       finish_past_deadline();
       return;
     }
@@ -265,7 +271,8 @@ void Call::on_complete(Result<HttpResponse> result) {
         record_outcome(std::nullopt);
         ChatResponse& response = *parsed;
         response.target = t.config.name;
-        response.cost_usd = cost_of(response.usage, t.config.price);
+        if (const auto& price = client_.prices[target_index_]) response.cost_usd = internal::cost_of(response.usage, *price);
+        account(std::nullopt, response.usage, duration);
         response.attempts = std::move(trail_);
         finish(std::move(parsed));
         return;
@@ -282,6 +289,7 @@ void Call::on_complete(Result<HttpResponse> result) {
       trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout,
                         .waited = pending_wait_, .duration = duration});
       record_outcome(ErrorCategory::kTimeout);
+      account(ErrorCategory::kTimeout, Usage{}, duration);
       finish_past_deadline();
       return;
     }
@@ -294,6 +302,7 @@ void Call::on_complete(Result<HttpResponse> result) {
                     .waited = pending_wait_, .duration = duration});
   emit({.kind = Event::Kind::kAttemptFailed, .target = t.config.name, .category = error.category,
         .http_status = status, .message = error.message});
+  account(error.category, Usage{}, duration);
   record_outcome(error.category);
   on_failure(std::move(error));
 }
@@ -394,6 +403,63 @@ void Call::record_outcome(const std::optional<ErrorCategory>& failure) {
   }
 }
 
+std::optional<Error> Call::reserve_budget() {
+  if (!budgeted_) return std::nullopt;
+  const auto& price = client_.prices[target_index_];
+  if (!price && client_.budgets->has_usd_budget_for(request_.caller_tag)) {
+    Error e = local_error(ErrorCategory::kBudgetExceeded,
+                          fmt::format("target \"{}\" has no known price (model \"{}\"); under a USD budget it is "
+                                      "never called unpriced: give the target a price",
+                                      target().config.name, target().config.model));
+    return e;
+  }
+  // Upper bounds, so settled spend can never exceed what was reserved: a
+  // byte-level BPE token is at least one byte, so the body's size bounds the
+  // prompt; max_tokens bounds the output (it is sent for that reason).
+  const auto prompt_bound = static_cast<std::int64_t>(body_.size());
+  const std::int64_t output_bound = request_.max_tokens.value_or(client_.options.budget_default_max_tokens);
+  double usd = 0;
+  if (price) {
+    const double prompt_rate = std::max(price->input_per_mtok, price->cache_write_per_mtok.value_or(0.0));
+    usd = (static_cast<double>(prompt_bound) * prompt_rate + static_cast<double>(output_bound) * price->output_per_mtok) / 1e6;
+  }
+  auto reservation = client_.budgets->reserve(request_.caller_tag, usd, prompt_bound + output_bound,
+                                              client_.clock->wall_now());
+  if (!reservation.ok()) return std::move(reservation).error();
+  reservation_ = std::move(*reservation);
+  return std::nullopt;
+}
+
+void Call::settle_budget(bool spent_unknown, const Usage* usage) {
+  if (!reservation_) return;
+  double usd = 0;
+  std::int64_t tokens = 0;
+  if (spent_unknown || (usage && usage->estimated)) {
+    // An estimate could undercount; the reservation is a bound.
+    usd = reservation_->usd;
+    tokens = reservation_->tokens;
+  } else if (usage) {
+    const auto& price = client_.prices[target_index_];
+    usd = price ? internal::cost_of(*usage, *price) : 0.0;
+    tokens = usage->total_tokens;
+  }
+  client_.budgets->settle(*reservation_, usd, tokens, client_.clock->wall_now());
+  reservation_.reset();
+}
+
+void Call::account(const std::optional<ErrorCategory>& failure, const Usage& usage, milliseconds latency) {
+  const internal::ResolvedTarget& t = target();
+  internal::Ledger::AttemptRecord record{.failure = failure, .usage = usage, .latency = latency};
+  if (const auto& price = client_.prices[target_index_]; price && !failure) record.cost_usd = internal::cost_of(usage, *price);
+  client_.ledger.record({t.config.name, t.config.model, request_.caller_tag}, record);
+  if (failure) {
+    // A failed stream that had produced text may be billed; otherwise nothing was.
+    settle_budget(streaming_ && accumulator_ && accumulator_->delivered(), nullptr);
+  } else {
+    settle_budget(false, &usage);
+  }
+}
+
 void Call::emit(Event event) const {
   if (!client_.options.on_event) return;
   event.caller_tag = request_.caller_tag;
@@ -416,6 +482,7 @@ void Call::on_deadline() {
   if (attempt_open_) {
     trail_.push_back({.target = target().config.name, .category = ErrorCategory::kTimeout,
                       .waited = pending_wait_, .duration = since(attempt_start_)});
+    account(ErrorCategory::kTimeout, Usage{}, since(attempt_start_));
   }
   finish_past_deadline();
 }
@@ -436,6 +503,7 @@ void Call::finish(Result<ChatResponse> result) {
   if (deadline_timer_) transport.cancel_timer(*deadline_timer_);
   if (ttft_timer_) transport.cancel_timer(*ttft_timer_);
   if (attempt_open_) health().on_abandoned();  // a half-open probe slot is freed
+  settle_budget(/*spent_unknown=*/true, nullptr);  // still reserved: the upstream may bill it
   if (in_flight_) {
     attempt_open_ = false;
     transport.cancel(*in_flight_);  // its on_complete sees finished_ and returns

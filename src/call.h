@@ -43,6 +43,9 @@ class Call : public std::enable_shared_from_this<Call> {
   void move_to_next_target(const Error& error);
   void enter_target(std::size_t from, const Error* cause);
   void record_outcome(const std::optional<ErrorCategory>& failure);
+  std::optional<Error> reserve_budget();
+  void settle_budget(bool spent_unknown, const Usage* usage);
+  void account(const std::optional<ErrorCategory>& failure, const Usage& usage, std::chrono::milliseconds latency);
   void emit(Event event) const;
   internal::TargetHealth& health() const { return *client_.health[target_index_]; }
   void wait_then_attempt(std::chrono::milliseconds delay);
@@ -76,6 +79,8 @@ class Call : public std::enable_shared_from_this<Call> {
   std::optional<Transport::TimerId> deadline_timer_;
   std::vector<Attempt> trail_;
   std::optional<Error> last_error_;  // kept while waiting to retry
+  const bool budgeted_;
+  std::optional<internal::BudgetBook::Reservation> reservation_;
 
   // Streaming state of the current attempt.
   const bool streaming_;

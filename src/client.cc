@@ -142,6 +142,14 @@ Status validate(const ClientOptions& o) {
   }
   if (o.deadline && o.deadline->count() <= 0) return invalid("deadline must be positive");
   if (o.max_response_bytes == 0) return invalid("max_response_bytes must be positive");
+  if (o.budget_default_max_tokens <= 0) return invalid("budget_default_max_tokens must be positive");
+  for (std::size_t i = 0; i < o.budgets.size(); ++i) {
+    const Budget& b = o.budgets[i];
+    if (!b.usd && !b.tokens) return invalid(fmt::format("budgets[{}] sets neither usd nor tokens", i));
+    if ((b.usd && *b.usd < 0) || (b.tokens && *b.tokens < 0)) {
+      return invalid(fmt::format("budgets[{}] must not be negative", i));
+    }
+  }
   return ok_status();
 }
 
@@ -173,7 +181,10 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   impl->targets = std::move(*targets);
   for (std::size_t i = 0; i < impl->targets.size(); ++i) {
     impl->health.push_back(std::make_unique<internal::TargetHealth>(options.breaker, options.retry_budget));
+    const Target& t = impl->targets[i].config;
+    impl->prices.push_back(t.price ? t.price : well_known_price(t.model));
   }
+  impl->budgets = std::make_unique<internal::BudgetBook>(options.budgets);
   for (auto& t : options.targets) t.api_key.clear();
   impl->clock = options.clock ? options.clock : &real_clock();
   impl->random = options.random ? options.random : &system_random();
@@ -219,6 +230,10 @@ void Client::guarded_chat_async(ChatRequest request, CallOptions options,
   }
   call->start();
 }
+
+UsageSnapshot Client::usage() const { return impl_->ledger.snapshot(); }
+
+std::vector<Client::BudgetState> Client::budgets() const { return impl_->budgets->states(impl_->clock->wall_now()); }
 
 std::vector<Client::TargetHealth> Client::health() const {
   std::vector<TargetHealth> out;

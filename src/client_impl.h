@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "health.h"
+#include "ledger.h"
 #include "llmguard/client.h"
 
 namespace llmguard::internal {
@@ -38,6 +39,9 @@ struct Client::Impl {
   ClientOptions options;  // immutable after create()
   std::vector<internal::ResolvedTarget> targets;
   std::vector<std::unique_ptr<internal::TargetHealth>> health;  // parallel to targets
+  std::vector<std::optional<Price>> prices;                     // parallel to targets
+  internal::Ledger ledger;
+  std::unique_ptr<internal::BudgetBook> budgets;
   std::shared_ptr<Transport> transport;
   bool owns_transport = false;
   Clock* clock = nullptr;

@@ -363,6 +363,7 @@ bool read_anthropic(element root, ChatResponse& r, bool& saw_content) {
   // common Usage counts every prompt token in prompt_tokens.
   r.usage.prompt_tokens = input + cache_read + cache_write;
   r.usage.cached_tokens = cache_read;
+  r.usage.cache_write_tokens = cache_write;
   r.usage.total_tokens = r.usage.prompt_tokens + r.usage.completion_tokens;
   auto blocks = child_array(root, "content", ok);
   if (!ok || !blocks) return ok;
@@ -396,8 +397,13 @@ bool has_error_member(element root) {
 }  // namespace
 
 Result<std::string> build_request_body(Provider provider, const ChatRequest& request, std::string_view model,
-                                       bool stream) {
+                                       bool stream, std::optional<std::int64_t> default_max_tokens) {
   if (auto s = validate_request(request); !s.ok()) return std::move(s).error();
+  if (!request.max_tokens && default_max_tokens) {
+    ChatRequest bounded = request;  // rare path: only under a budget without max_tokens
+    bounded.max_tokens = default_max_tokens;
+    return build_request_body(provider, bounded, model, stream, std::nullopt);
+  }
   auto extras = parse_extras(request.extra_body_json);
   if (!extras.ok()) return std::move(extras).error();
   std::string body;

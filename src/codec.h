@@ -2,6 +2,8 @@
 #ifndef LLMGUARD_SRC_CODEC_H_
 #define LLMGUARD_SRC_CODEC_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -14,8 +16,10 @@ namespace llmguard::internal {
 // (bad UTF-8, malformed JSON in a JSON-typed field) is a kBadRequest error
 // naming the field; nothing is sent.
 // With `stream`, asks for SSE and (OpenAI, Azure) for usage in the stream.
+// `default_max_tokens` is sent when the request sets no max_tokens.
 Result<std::string> build_request_body(Provider provider, const ChatRequest& request,
-                                       std::string_view model, bool stream = false);
+                                       std::string_view model, bool stream = false,
+                                       std::optional<std::int64_t> default_max_tokens = std::nullopt);
 
 // Parses a 2xx body. `body` is moved in so that simdjson can read it in
 // place: capacity is grown for its padding, avoiding a copy. A body that is

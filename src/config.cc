@@ -159,6 +159,38 @@ std::string read_timeouts(element v, Timeouts& t) {
   return {};
 }
 
+std::string read_budget(element v, std::string_view where, Budget& b) {
+  object o;
+  if (v.get_object().get(o) != simdjson::SUCCESS) return fmt::format("{} must be an object", where);
+  for (auto [key, value] : o) {
+    const std::string field = fmt::format("{}.{}", where, key);
+    std::string err;
+    if (key == "usd") {
+      double usd = 0;
+      err = read_number(value, field, usd);
+      b.usd = usd;
+    } else if (key == "tokens") {
+      std::int64_t n = 0;
+      if (value.get_int64().get(n) != simdjson::SUCCESS || n < 0) err = fmt::format("{} must be a non-negative integer", field);
+      b.tokens = n;
+    } else if (key == "caller_tag") {
+      err = read_string(value, field, b.caller_tag);
+    } else if (key == "period") {
+      std::string period;
+      err = read_string(value, field, period);
+      if (period == "total") b.period = Budget::Period::kTotal;
+      else if (period == "hour") b.period = Budget::Period::kHour;
+      else if (period == "day") b.period = Budget::Period::kDay;
+      else if (period == "month") b.period = Budget::Period::kMonth;
+      else if (err.empty()) err = fmt::format("{} must be total, hour, day or month", field);
+    } else {
+      err = fmt::format("unknown key {}", field);
+    }
+    if (!err.empty()) return err;
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<ClientOptions> parse_client_options(std::string_view json) {
@@ -193,7 +225,22 @@ Result<ClientOptions> parse_client_options(std::string_view json) {
       err = read_ms(value, "deadline_ms", d);
       options.deadline = d;
     } else if (key == "budget") {
-      err = "budget is not supported yet by this version of llmguard";
+      Budget budget;
+      err = read_budget(value, "budget", budget);
+      if (err.empty()) options.budgets.push_back(std::move(budget));
+    } else if (key == "budgets") {
+      simdjson::dom::array list;
+      if (value.get_array().get(list) != simdjson::SUCCESS) {
+        err = "budgets must be an array";
+      } else {
+        std::size_t i = 0;
+        for (element b : list) {
+          Budget budget;
+          err = read_budget(b, fmt::format("budgets[{}]", i++), budget);
+          if (!err.empty()) break;
+          options.budgets.push_back(std::move(budget));
+        }
+      }
     } else {
       err = fmt::format("unknown key {}", key);
     }

@@ -208,6 +208,7 @@ Result<ChatResponse> StreamAccumulator::finish(int http_status) {
     Usage& u = response_.usage;
     u.prompt_tokens = anthropic_input_ + anthropic_cache_read_ + anthropic_cache_write_;
     u.cached_tokens = anthropic_cache_read_;
+    u.cache_write_tokens = anthropic_cache_write_;
     u.total_tokens = u.prompt_tokens + u.completion_tokens;
   }
   for (ToolCall& call : response_.tool_calls) {

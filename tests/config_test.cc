@@ -49,6 +49,8 @@ TEST_CASE("Config mistakes are errors that name the key") {
       {R"({"timeouts": {"total_ms": -5}})", "timeouts.total_ms"},
       {R"({"targets": [{"context_window": "big"}]})", "context_window"},
       {R"({"deadline": 5})", "deadline"},
+      {R"({"budget": {"usd": 1, "period": "fortnight"}})", "budget.period"},
+      {R"({"budgets": [{"dollars": 1}]})", "budgets[0].dollars"},
       {R"([1, 2])", "JSON object"},
       {R"({"targets": )", "not valid JSON"},
   };
@@ -59,6 +61,21 @@ TEST_CASE("Config mistakes are errors that name the key") {
     CHECK(o.error().category == ErrorCategory::kBadRequest);
     CHECK(o.error().message.find(c.mentions) != std::string::npos);
   }
+}
+
+TEST_CASE("Budgets: the DESIGN.md form and the list form") {
+  auto one = parse_client_options(R"({"budget": {"usd": 2.5}})");
+  REQUIRE(one.ok());
+  REQUIRE(one->budgets.size() == 1);
+  CHECK(*one->budgets[0].usd == doctest::Approx(2.5));
+  CHECK(one->budgets[0].period == Budget::Period::kTotal);
+  auto many = parse_client_options(
+      R"({"budgets": [{"usd": 10, "period": "month"}, {"tokens": 5000, "period": "hour", "caller_tag": "bot"}]})");
+  REQUIRE(many.ok());
+  REQUIRE(many->budgets.size() == 2);
+  CHECK(many->budgets[0].period == Budget::Period::kMonth);
+  CHECK(*many->budgets[1].tokens == 5000);
+  CHECK(many->budgets[1].caller_tag == "bot");
 }
 
 TEST_CASE("A missing file is named in the error") {

@@ -27,6 +27,7 @@
 #include "llmguard/error.h"
 #include "llmguard/runtime.h"
 #include "llmguard/types.h"
+#include "llmguard/usage.h"
 
 namespace llmguard {
 
@@ -42,7 +43,21 @@ std::optional<Provider> parse_provider(std::string_view name) noexcept;
 struct Price {
   double input_per_mtok = 0;
   double output_per_mtok = 0;
-  std::optional<double> cached_input_per_mtok;  // defaults to input price
+  std::optional<double> cached_input_per_mtok;  // cache reads; defaults to input price
+  std::optional<double> cache_write_per_mtok;   // cache writes; defaults to input price
+};
+// The price of a well-known model by name (dated and "-latest" variants
+// included), from the providers' published tables; nullopt when unknown.
+std::optional<Price> well_known_price(std::string_view model);
+
+// A spending limit, enforced with reservations taken before each attempt
+// (see docs/usage.md): concurrent calls cannot overrun it.
+struct Budget {
+  enum class Period : std::uint8_t { kTotal, kHour, kDay, kMonth };  // UTC calendar periods
+  std::string caller_tag;  // "" = every call; else only calls with this ChatRequest::caller_tag
+  Period period = Period::kTotal;
+  std::optional<double> usd;             // settled + reserved cost may not exceed this
+  std::optional<std::int64_t> tokens;    // settled + reserved tokens may not exceed this
 };
 
 // One place a call can be sent: a provider endpoint, a model and a credential.
@@ -135,6 +150,10 @@ struct ClientOptions {
   RetryPolicy retry;
   BreakerPolicy breaker;
   RetryBudget retry_budget;
+  std::vector<Budget> budgets;
+  // Under a budget, a request without max_tokens is sent with this many, so
+  // that its reservation bounds what it can spend.
+  std::int64_t budget_default_max_tokens = 4096;
   std::function<void(const Event&)> on_event;
   Timeouts timeouts;
   // Bounds a whole call across all attempts and targets; passing it ends the
@@ -206,6 +225,16 @@ class Client {
     std::chrono::milliseconds reopens_in{0};  // for kOpen
     std::optional<ErrorCategory> opened_by;
   };
+  // Usage so far, from every attempt of every call (see llmguard/usage.h).
+  UsageSnapshot usage() const;
+  struct BudgetState {
+    Budget budget;
+    double spent_usd = 0, reserved_usd = 0;
+    std::int64_t spent_tokens = 0, reserved_tokens = 0;
+  };
+  // Each budget's current period.
+  std::vector<BudgetState> budgets() const;
+
   // A snapshot of every target's breaker, in chain order.
   std::vector<TargetHealth> health() const;
   // Closes a target's breaker at once (after fixing its key, say).

@@ -8,7 +8,8 @@
 //    "retry": {"max_attempts": 3, "base_delay_ms": 500, "max_delay_ms": 20000,
 //              "jitter": "full", "max_retry_after_ms": 30000},
 //    "timeouts": {"connect_ms": 10000, "total_ms": 120000, "ttft_ms": 60000, "idle_ms": 60000},
-//    "deadline_ms": 60000}
+//    "deadline_ms": 60000,
+//    "budget": {"usd": 5.0}}        // or "budgets": [{"usd", "tokens", "period", "caller_tag"}]
 //
 // Unknown keys are errors (a typo must not silently become a default).
 #ifndef LLMGUARD_CONFIG_H_

@@ -71,6 +71,7 @@ struct Usage {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   std::int64_t cached_tokens = 0;     // part of prompt_tokens read from cache
+  std::int64_t cache_write_tokens = 0;  // part of prompt_tokens written to cache
   std::int64_t reasoning_tokens = 0;  // part of completion_tokens
   std::int64_t total_tokens = 0;
   bool estimated = false;  // true when the provider did not report usage

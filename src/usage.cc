@@ -1,0 +1,194 @@
+#include "llmguard/usage.h"
+
+#include <fmt/format.h>
+
+#include <array>
+
+#include "json_writer.h"
+#include "llmguard/client.h"
+
+namespace llmguard {
+namespace {
+
+using internal::JsonWriter;
+
+void write_counters(JsonWriter& w, const UsageCounters& c) {
+  w.begin_object();
+  w.key("attempts").number(c.attempts).key("successes").number(c.successes).key("failures").number(c.failures);
+  w.key("failures_by_category").begin_object();
+  for (std::size_t i = 0; i < c.failures_by_category.size(); ++i) {
+    if (c.failures_by_category[i] == 0) continue;
+    w.key(to_string(static_cast<ErrorCategory>(i))).number(c.failures_by_category[i]);
+  }
+  w.end_object();
+  w.key("prompt_tokens").number(c.prompt_tokens).key("completion_tokens").number(c.completion_tokens);
+  w.key("cached_tokens").number(c.cached_tokens).key("cache_write_tokens").number(c.cache_write_tokens);
+  w.key("reasoning_tokens").number(c.reasoning_tokens);
+  w.key("estimated_prompt_tokens").number(c.estimated_prompt_tokens);
+  w.key("estimated_completion_tokens").number(c.estimated_completion_tokens);
+  w.key("cost_usd").number(c.cost_usd).key("estimated_cost_usd").number(c.estimated_cost_usd);
+  w.key("latency_sum_seconds").number(c.latency_sum_seconds);
+  w.end_object();
+}
+
+void write_map(JsonWriter& w, std::string_view name, const std::map<std::string, UsageCounters>& m) {
+  w.key(name).begin_object();
+  for (const auto& [key, counters] : m) {
+    w.key(key);
+    write_counters(w, counters);
+  }
+  w.end_object();
+}
+
+// Label values escape backslash, double quote and newline (exposition format).
+std::string label_value(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+std::string number(double v) {
+  if (v >= 1e300) return "+Inf";
+  return fmt::format("{}", v);
+}
+
+struct Well {
+  std::string_view prefix;
+  Price price;
+};
+
+// USD per million tokens as published by OpenAI (platform pricing page) and
+// Anthropic (docs "Pricing": base input, 5-minute cache write, cache hit,
+// output). Checked 2026-11; a target's own `price` overrides these.
+constexpr Well kWellKnown[] = {
+    {"gpt-4o-mini", {0.15, 0.60, 0.075, std::nullopt}},
+    {"gpt-4o", {2.50, 10.00, 1.25, std::nullopt}},
+    {"gpt-4.1-nano", {0.10, 0.40, 0.025, std::nullopt}},
+    {"gpt-4.1-mini", {0.40, 1.60, 0.10, std::nullopt}},
+    {"gpt-4.1", {2.00, 8.00, 0.50, std::nullopt}},
+    {"gpt-5-nano", {0.05, 0.40, 0.005, std::nullopt}},
+    {"gpt-5-mini", {0.25, 2.00, 0.025, std::nullopt}},
+    {"gpt-5", {1.25, 10.00, 0.125, std::nullopt}},
+    {"o3-mini", {1.10, 4.40, 0.55, std::nullopt}},
+    {"o4-mini", {1.10, 4.40, 0.275, std::nullopt}},
+    {"o3", {2.00, 8.00, 0.50, std::nullopt}},
+    {"claude-opus-4-1", {15.00, 75.00, 1.50, 18.75}},
+    {"claude-opus-4-0", {15.00, 75.00, 1.50, 18.75}},
+    {"claude-opus-4-5", {5.00, 25.00, 0.50, 6.25}},
+    {"claude-opus-4-6", {5.00, 25.00, 0.50, 6.25}},
+    {"claude-opus-4-7", {5.00, 25.00, 0.50, 6.25}},
+    {"claude-opus-4-8", {5.00, 25.00, 0.50, 6.25}},
+    {"claude-sonnet-4", {3.00, 15.00, 0.30, 3.75}},
+    {"claude-3-7-sonnet", {3.00, 15.00, 0.30, 3.75}},
+    {"claude-3-5-sonnet", {3.00, 15.00, 0.30, 3.75}},
+    {"claude-haiku-4-5", {1.00, 5.00, 0.10, 1.25}},
+    {"claude-3-5-haiku", {0.80, 4.00, 0.08, 1.00}},
+    {"claude-3-haiku", {0.25, 1.25, 0.03, 0.30}},
+    {"claude-3-opus", {15.00, 75.00, 1.50, 18.75}},
+    {"claude-opus-4", {15.00, 75.00, 1.50, 18.75}},  // claude-opus-4-20250514
+};
+
+}  // namespace
+
+std::optional<Price> well_known_price(std::string_view model) {
+  // Longest matching prefix: "gpt-4o-mini-2024-07-18" is gpt-4o-mini, not gpt-4o.
+  const Well* best = nullptr;
+  for (const Well& w : kWellKnown) {
+    if (model.starts_with(w.prefix) && (!best || w.prefix.size() > best->prefix.size())) best = &w;
+  }
+  if (!best) return std::nullopt;
+  return best->price;
+}
+
+void UsageCounters::add(const UsageCounters& o) {
+  attempts += o.attempts;
+  successes += o.successes;
+  failures += o.failures;
+  for (std::size_t i = 0; i < failures_by_category.size(); ++i) failures_by_category[i] += o.failures_by_category[i];
+  prompt_tokens += o.prompt_tokens;
+  completion_tokens += o.completion_tokens;
+  cached_tokens += o.cached_tokens;
+  cache_write_tokens += o.cache_write_tokens;
+  reasoning_tokens += o.reasoning_tokens;
+  estimated_prompt_tokens += o.estimated_prompt_tokens;
+  estimated_completion_tokens += o.estimated_completion_tokens;
+  cost_usd += o.cost_usd;
+  estimated_cost_usd += o.estimated_cost_usd;
+  for (std::size_t i = 0; i < latency_buckets.size(); ++i) latency_buckets[i] += o.latency_buckets[i];
+  latency_sum_seconds += o.latency_sum_seconds;
+}
+
+std::string UsageSnapshot::to_json() const {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("total");
+  write_counters(w, total);
+  write_map(w, "by_target", by_target);
+  write_map(w, "by_model", by_model);
+  write_map(w, "by_caller", by_caller);
+  w.end_object();
+  return out;
+}
+
+std::string UsageSnapshot::to_prometheus() const {
+  std::string out;
+  auto labels = [](const Key& k) {
+    return fmt::format("target=\"{}\",model=\"{}\",caller=\"{}\"", label_value(k.target), label_value(k.model),
+                       label_value(k.caller));
+  };
+  auto family = [&out](std::string_view name, std::string_view type, std::string_view help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  family("llmguard_attempts_total", "counter", "Upstream requests sent, by outcome.");
+  for (const auto& [k, c] : series) {
+    out += fmt::format("llmguard_attempts_total{{{},outcome=\"success\"}} {}\n", labels(k), c.successes);
+    out += fmt::format("llmguard_attempts_total{{{},outcome=\"failure\"}} {}\n", labels(k), c.failures);
+  }
+  family("llmguard_failures_total", "counter", "Failed upstream attempts by error category.");
+  for (const auto& [k, c] : series) {
+    for (std::size_t i = 0; i < c.failures_by_category.size(); ++i) {
+      if (c.failures_by_category[i] == 0) continue;
+      out += fmt::format("llmguard_failures_total{{{},category=\"{}\"}} {}\n", labels(k),
+                         to_string(static_cast<ErrorCategory>(i)), c.failures_by_category[i]);
+    }
+  }
+  family("llmguard_tokens_total", "counter", "Tokens by kind; estimated=\"true\" where the provider reported none.");
+  for (const auto& [k, c] : series) {
+    const std::pair<std::string_view, std::int64_t> reported[] = {
+        {"prompt", c.prompt_tokens}, {"completion", c.completion_tokens}, {"cached", c.cached_tokens},
+        {"cache_write", c.cache_write_tokens}, {"reasoning", c.reasoning_tokens}};
+    for (const auto& [kind, n] : reported) {
+      out += fmt::format("llmguard_tokens_total{{{},kind=\"{}\",estimated=\"false\"}} {}\n", labels(k), kind, n);
+    }
+    out += fmt::format("llmguard_tokens_total{{{},kind=\"prompt\",estimated=\"true\"}} {}\n", labels(k),
+                       c.estimated_prompt_tokens);
+    out += fmt::format("llmguard_tokens_total{{{},kind=\"completion\",estimated=\"true\"}} {}\n", labels(k),
+                       c.estimated_completion_tokens);
+  }
+  family("llmguard_cost_usd_total", "counter", "Cost in US dollars from the price table.");
+  for (const auto& [k, c] : series) {
+    out += fmt::format("llmguard_cost_usd_total{{{},estimated=\"false\"}} {}\n", labels(k), number(c.cost_usd));
+    out += fmt::format("llmguard_cost_usd_total{{{},estimated=\"true\"}} {}\n", labels(k),
+                       number(c.estimated_cost_usd));
+  }
+  family("llmguard_attempt_duration_seconds", "histogram", "Upstream attempt latency.");
+  for (const auto& [k, c] : series) {
+    std::int64_t cumulative = 0;
+    for (std::size_t i = 0; i < c.latency_buckets.size(); ++i) {
+      cumulative += c.latency_buckets[i];
+      out += fmt::format("llmguard_attempt_duration_seconds_bucket{{{},le=\"{}\"}} {}\n", labels(k),
+                         number(UsageCounters::kLatencyBounds[i]), cumulative);
+    }
+    out += fmt::format("llmguard_attempt_duration_seconds_sum{{{}}} {}\n", labels(k), number(c.latency_sum_seconds));
+    out += fmt::format("llmguard_attempt_duration_seconds_count{{{}}} {}\n", labels(k), c.attempts);
+  }
+  return out;
+}
+
+}  // namespace llmguard
