@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -15,49 +16,116 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// What an error body says, after unwrapping envelopes and proxies.
 struct ProviderFields {
   std::string code, type, message;
+  int inner_status = 0;  // an HTTP status carried inside the body (proxies)
+  bool found = false;    // an error object or message was recognised
+  bool safety_block = false;  // Gemini promptFeedback.blockReason / finishReason SAFETY
 };
 
 std::string scalar_text(simdjson::dom::element e) {
-  if (e.is_string()) return std::string(e.get_string().value_unsafe());
-  if (e.is_int64()) return std::to_string(e.get_int64().value_unsafe());
-  if (e.is_uint64()) return std::to_string(e.get_uint64().value_unsafe());
+  std::string_view s;
+  if (e.get_string().get(s) == simdjson::SUCCESS) return std::string(s);
+  std::int64_t i = 0;
+  if (e.get_int64().get(i) == simdjson::SUCCESS) return std::to_string(i);
   return {};
 }
 
-// Reads the error fields of the common envelopes: OpenAI/Azure/Groq/...
-// {"error":{"message","type","code"}}, Anthropic {"type":"error","error":{...}},
-// Google {"error":{"code","message","status"}}, and {"error":"text"}.
-ProviderFields read_provider_fields(std::string_view body) {
-  ProviderFields f;
-  if (body.empty() || body.size() > (8u << 20)) return f;
-  thread_local simdjson::dom::parser parser;
+std::string member_text(simdjson::dom::element object, std::string_view key) {
+  simdjson::dom::element v;
+  if (object[key].get(v) != simdjson::SUCCESS) return {};
+  return scalar_text(v);
+}
+
+constexpr int kMaxUnwrapDepth = 4;
+constexpr std::size_t kMaxParsedBody = 8u << 20;
+
+void read_fields(std::string_view body, ProviderFields& f, int depth);
+
+// Proxies (LiteLLM, gemini-cli, company gateways) often put the upstream
+// error's JSON inside their own message string. When the message holds a
+// JSON object that is itself an error, the upstream error decides.
+void unwrap_embedded(ProviderFields& f, int depth) {
+  if (depth >= kMaxUnwrapDepth) return;
+  const std::size_t open = f.message.find('{');
+  const std::size_t close = f.message.rfind('}');
+  if (open == std::string::npos || close == std::string::npos || close <= open) return;
+  ProviderFields inner;
+  read_fields(std::string_view(f.message).substr(open, close - open + 1), inner, depth + 1);
+  if (!inner.found || inner.message.empty()) return;
+  // Keep the proxy's prefix ("litellm.RateLimitError: ...") out of the way
+  // but never lose text: the inner message is the upstream's own words.
+  if (inner.inner_status == 0) inner.inner_status = f.inner_status;
+  if (inner.code.empty()) inner.code = f.code;
+  inner.safety_block = inner.safety_block || f.safety_block;
+  f = std::move(inner);
+}
+
+void read_error_object(simdjson::dom::element err, ProviderFields& f) {
+  f.found = true;
+  f.message = member_text(err, "message");
+  if (f.message.empty()) f.message = member_text(err, "detail");
+  f.type = member_text(err, "type");
+  f.code = member_text(err, "code");
+  const std::string status = member_text(err, "status");  // google.rpc.Status name
+  if (f.type.empty()) f.type = status;
+  std::int64_t numeric = 0;
+  if (err["code"].get_int64().get(numeric) == simdjson::SUCCESS && numeric >= 100 && numeric <= 599) {
+    f.inner_status = static_cast<int>(numeric);
+  } else if (auto parsed = parse_int(f.code); parsed && *parsed >= 100 && *parsed <= 599) {
+    f.inner_status = static_cast<int>(*parsed);
+  }
+  simdjson::dom::element nested;
+  if (err["error"].get(nested) == simdjson::SUCCESS && nested.is_object()) {
+    // {"error": {"error": {...}}}: OpenRouter and some gateways nest twice.
+    ProviderFields inner;
+    read_error_object(nested, inner);
+    if (!inner.message.empty()) {
+      if (inner.inner_status == 0) inner.inner_status = f.inner_status;
+      f = std::move(inner);
+    }
+  }
+}
+
+void read_fields(std::string_view body, ProviderFields& f, int depth) {
+  if (body.empty() || body.size() > kMaxParsedBody) return;
+  simdjson::dom::parser parser;  // not thread_local: read_fields recurses
   simdjson::dom::element root;
-  if (parser.parse(body.data(), body.size(), true).get(root) != simdjson::SUCCESS) return f;
-  if (root.is_array()) {  // Gemini sometimes wraps the status in a list
+  if (parser.parse(body.data(), body.size(), true).get(root) != simdjson::SUCCESS) return;
+  if (root.is_array()) {  // Gemini streamGenerateContent wraps the status in a list
     simdjson::dom::array arr = root.get_array().value_unsafe();
-    if (arr.size() == 0) return f;
+    if (arr.size() == 0) return;
     root = arr.at(0).value_unsafe();
   }
-  if (!root.is_object()) return f;
+  if (!root.is_object()) return;
+  simdjson::dom::element block;
+  if (root.at_pointer("/promptFeedback/blockReason").get(block) == simdjson::SUCCESS) {
+    f.found = true;
+    f.safety_block = true;
+    f.type = "blockReason";
+    f.code = scalar_text(block);
+    f.message = "prompt blocked: " + f.code;
+    return;
+  }
   simdjson::dom::element err;
-  if (root["error"].get(err) != simdjson::SUCCESS) {
-    err = root;  // some servers put message/code at the top level
+  if (root["error"].get(err) == simdjson::SUCCESS && !err.is_null()) {
+    if (err.is_object()) {
+      read_error_object(err, f);
+    } else {
+      f.found = true;
+      f.message = scalar_text(err);
+      f.code = member_text(root, "code");
+      f.type = member_text(root, "type");
+      if (auto n = parse_int(f.code); n && *n >= 100 && *n <= 599) f.inner_status = static_cast<int>(*n);
+    }
+  } else if (member_text(root, "object") == "error" || member_text(root, "type") == "error" ||
+             !member_text(root, "message").empty() || !member_text(root, "detail").empty()) {
+    // vLLM {"object":"error",...}, FastAPI {"detail":...}, bare {"message":...}
+    read_error_object(root, f);
+    if (f.type == "error") f.type.clear();
   }
-  if (err.is_string()) {
-    f.message = std::string(err.get_string().value_unsafe());
-    simdjson::dom::element code;
-    if (root["code"].get(code) == simdjson::SUCCESS) f.code = scalar_text(code);
-    return f;
-  }
-  if (!err.is_object()) return f;
-  simdjson::dom::element v;
-  if (err["message"].get(v) == simdjson::SUCCESS) f.message = scalar_text(v);
-  if (err["type"].get(v) == simdjson::SUCCESS) f.type = scalar_text(v);
-  if (err["code"].get(v) == simdjson::SUCCESS) f.code = scalar_text(v);
-  if (f.type.empty() && err["status"].get(v) == simdjson::SUCCESS) f.type = scalar_text(v);
-  return f;
+  if (!f.message.empty()) unwrap_embedded(f, depth);
 }
 
 bool contains_any(std::string_view haystack, std::initializer_list<std::string_view> needles) {
@@ -66,41 +134,103 @@ bool contains_any(std::string_view haystack, std::initializer_list<std::string_v
 }
 
 bool looks_like_html(std::string_view body) {
-  auto trimmed = trim(body.substr(0, 256));
-  return istarts_with(trimmed, "<!doctype html") || istarts_with(trimmed, "<html");
+  auto trimmed = trim(body.substr(0, 512));
+  return istarts_with(trimmed, "<!doctype html") || istarts_with(trimmed, "<html") || istarts_with(trimmed, "<head") ||
+         istarts_with(trimmed, "<?xml");
 }
 
-ErrorCategory category_for(int status, const ProviderFields& f, std::string_view body) {
-  const std::string_view code = f.code, type = f.type, msg = f.message;
-  if (contains_any(code, {"insufficient_quota", "billing"}) || contains_any(type, {"insufficient_quota"}) ||
-      contains_any(msg, {"exceeded your current quota", "credit balance is too low", "billing"})) {
-    return ErrorCategory::kQuotaExhausted;
+// The category, from the most specific signal to the least: what the
+// provider says (code, type, message) before what the status suggests.
+ErrorCategory category_for(int http_status, const ProviderFields& f, std::string_view body) {
+  const int status = (http_status == 200 || http_status == 0 || http_status >= 500) && f.inner_status != 0
+                         ? f.inner_status
+                         : http_status;
+  const std::string all = f.code + " | " + f.type + " | " + f.message;
+  const std::string_view text = all;
+
+  const bool per_window = contains_any(text, {"per minute", "per_minute", "perminute", "per second", "per_second",
+                                              "requests per min", "tokens per min", "(per minute)"});
+  const bool per_day = contains_any(text, {"per day", "per_day", "perday", "daily"});
+  if (status == 402 ||
+      contains_any(text, {"insufficient_quota", "insufficient balance", "insufficient_balance", "insufficient credit",
+                          "credit balance", "more credits", "out of credits", "ran out of credits", "can only afford",
+                          "billing", "payment required", "exceeded your current quota", "quota exceeded",
+                          "exceeded your monthly", "spending limit", "budget has been exceeded", "budget_exceeded",
+                          "exceeded budget", "usage limit"})) {
+    if (!(per_window && !per_day) || status == 402) return ErrorCategory::kQuotaExhausted;
+    return ErrorCategory::kRateLimit;  // a per-minute quota: waiting helps
   }
-  if (contains_any(code, {"context_length_exceeded"}) ||
-      contains_any(msg, {"maximum context length", "context window", "prompt is too long", "too many tokens"})) {
+  if (contains_any(text, {"context_length_exceeded", "context length", "context window", "context_window",
+                          "maximum context", "context size", "prompt is too long", "input is too long",
+                          "too many tokens", "too many input tokens", "reduce the length", "tokens exceeds",
+                          "exceeds the maximum number of tokens", "max_tokens_per_request", "tokens per request",
+                          "string_above_max_length", "input token count", "exceeds the limit of", "prompt too long",
+                          "maximum input length", "input length"}) &&
+      !contains_any(text, {"max_tokens must", "max_tokens:"})) {
     return ErrorCategory::kContextOverflow;
   }
-  if (contains_any(code, {"content_filter", "content_policy"}) || contains_any(msg, {"content management policy"})) {
+  if (f.safety_block ||
+      contains_any(text, {"content_filter", "content_policy", "content policy", "content management policy",
+                          "content moderation", "responsibleaipolicyviolation", "flagged", "safety system",
+                          "safety reasons", "usage policies", "violat", "prohibited content", "harm_category"})) {
     return ErrorCategory::kContentFilter;
   }
-  if (contains_any(code, {"invalid_api_key"}) || contains_any(type, {"authentication_error"}) ||
-      contains_any(msg, {"invalid api key", "incorrect api key"})) {
+  if (contains_any(text, {"invalid_api_key", "invalid api key", "incorrect api key", "api key not valid",
+                          "api_key_invalid", "invalid x-api-key", "authentication_error", "authenticationerror",
+                          "invalid_authentication", "unauthenticated", "invalid authentication", "invalid token",
+                          "token is inactive", "token_not_found", "token has expired", "key has expired",
+                          "expired api key", "revoked", "no api key", "missing api key", "api key is missing",
+                          "missing authentication", "invalid subscription key", "not authenticated",
+                          "invalid bearer", "access token", "invalid proxy server token", "bad credentials",
+                          "unauthorized"}) &&
+      !contains_any(text, {"insufficient permissions", "missing scopes"})) {
     return ErrorCategory::kAuth;
   }
-  if (contains_any(code, {"model_not_found", "DeploymentNotFound"}) || contains_any(type, {"not_found_error"})) {
+  if (contains_any(text, {"model_not_found", "deploymentnotfound", "not_found_error", "notfounderror",
+                          "does not exist", "model not found", "no endpoints found", "unknown model",
+                          "not found for api version", "is not supported", "decommissioned", "no such model",
+                          "invalid model", "model_not_available", "unknown_model", "not_found"}) &&
+      status != 400) {
     return ErrorCategory::kModelNotFound;
   }
-  if (contains_any(type, {"overloaded_error"})) return ErrorCategory::kTransient;
+  if (contains_any(text, {"permission_error", "permission denied", "permission_denied", "insufficient permissions",
+                          "missing scopes", "not allowed", "does not have access", "do not have access",
+                          "not authorized", "forbidden", "unsupported_country", "not available in your",
+                          "region", "access denied", "access_denied", "organization has been disabled",
+                          "account is not active", "inactive"})) {
+    if (status == 401 && !contains_any(text, {"insufficient permissions", "missing scopes", "permission"})) {
+      return ErrorCategory::kAuth;
+    }
+    return ErrorCategory::kPermission;
+  }
+  if (contains_any(text, {"rate_limit", "rate limit", "ratelimit", "too many requests", "throttl", "slow down",
+                          "resource_exhausted", "resource exhausted", "resource has been exhausted",
+                          "concurrency", "requests per", "tokens per", "try again in"}) &&
+      status != 400) {
+    return ErrorCategory::kRateLimit;
+  }
+  if (contains_any(text, {"overloaded", "server_error", "api_error", "internal server error", "internal error",
+                          "service unavailable", "temporarily unavailable", "bad gateway", "gateway timeout",
+                          "upstream", "unavailable", "deadline_exceeded", "timed out", "timeout",
+                          "try again later", "capacity"})) {
+    if (status < 400 || status >= 500 || status == 408 || status == 429 || status == 409) {
+      return status == 429 ? ErrorCategory::kRateLimit : ErrorCategory::kTransient;
+    }
+  }
   switch (status) {
     case 401: return ErrorCategory::kAuth;
     case 403: return ErrorCategory::kPermission;
     case 404: return ErrorCategory::kModelNotFound;
     case 429: return ErrorCategory::kRateLimit;
+    case 402: return ErrorCategory::kQuotaExhausted;
     case 408: case 409: case 425: return ErrorCategory::kTransient;
-    case 400: case 405: case 413: case 415: case 422: return ErrorCategory::kBadRequest;
+    case 400: case 405: case 411: case 413: case 414: case 415: case 422: return ErrorCategory::kBadRequest;
     default: break;
   }
   if (status >= 500 || looks_like_html(body)) return ErrorCategory::kTransient;
+  if (contains_any(text, {"invalid_request_error", "invalid_argument", "invalid request", "bad request"})) {
+    return ErrorCategory::kBadRequest;
+  }
   return ErrorCategory::kUnknown;
 }
 
@@ -149,7 +279,98 @@ std::optional<milliseconds> parse_go_duration(std::string_view text) {
   return milliseconds(static_cast<std::int64_t>(std::ceil(total_ms)));
 }
 
+namespace {
+
+// "20s", "1.5s", "120ms", "6m0s", "7 seconds", "2 minutes" at the start of
+// `text` (lower case).
+std::optional<milliseconds> leading_duration(std::string_view text) {
+  std::size_t end = 0;
+  while (end < text.size() && (is_alnum(text[end]) || text[end] == '.')) ++end;
+  while (end > 0 && text[end - 1] == '.') --end;  // a sentence's full stop
+  const std::string_view token = text.substr(0, end);
+  const bool has_unit = std::any_of(token.begin(), token.end(), [](char c) { return is_alpha(c); });
+  if (has_unit) {
+    if (auto compact = parse_go_duration(token)) return compact;  // "20s", "6m0s", "120ms"
+  }
+  std::size_t i = 0;
+  while (i < text.size() && (is_digit(text[i]) || text[i] == '.')) ++i;
+  auto value = parse_double(text.substr(0, i));
+  if (!value) return std::nullopt;
+  std::size_t j = i;
+  while (j < text.size() && text[j] == ' ') ++j;
+  std::size_t k = j;
+  while (k < text.size() && is_alpha(text[k])) ++k;
+  const std::string_view unit = text.substr(j, k - j);
+  double ms;
+  if (unit == "millisecond" || unit == "milliseconds") ms = *value;
+  else if (unit == "sec" || unit == "secs" || unit == "second" || unit == "seconds") ms = *value * 1000;
+  else if (unit == "min" || unit == "mins" || unit == "minute" || unit == "minutes") ms = *value * 60'000;
+  else if (unit == "hour" || unit == "hours") ms = *value * 3'600'000;
+  else return std::nullopt;
+  if (ms > 1e10) return std::nullopt;
+  return milliseconds(static_cast<std::int64_t>(std::ceil(ms)));
+}
+
+// A delay written in the body: "Please try again in 20s", "retry after 60
+// seconds", "Please retry in 43.5s", or google.rpc.RetryInfo "retryDelay".
+std::optional<milliseconds> body_delay(std::string_view body) {
+  static constexpr std::string_view kLeads[] = {"try again in ", "retry in ", "retry after ", "try again after ",
+                                                "\"retrydelay\": \"", "\"retrydelay\":\"", "wait "};
+  const std::string lower = to_lower(body.substr(0, 64u << 10));
+  for (std::string_view lead : kLeads) {
+    for (std::size_t at = lower.find(lead); at != std::string::npos; at = lower.find(lead, at + 1)) {
+      if (auto d = leading_duration(std::string_view(lower).substr(at + lead.size()))) return d;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<milliseconds> rfc3339_delay(std::string_view text, std::chrono::system_clock::time_point now) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, std::string(trim(text)), &t, &err)) return std::nullopt;
+  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(absl::ToChronoTime(t) - now));
+}
+
+// The reset delay of the rate limits that are exhausted (remaining == 0);
+// with no remaining-headers at all, of any limit that names a reset.
+std::optional<milliseconds> reset_delay(const Headers& headers, std::chrono::system_clock::time_point now) {
+  struct Limit {
+    std::string_view remaining, reset;
+    bool rfc3339;
+  };
+  static constexpr Limit kLimits[] = {
+      {"x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", false},
+      {"x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", false},
+      {"anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset", true},
+      {"anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset", true},
+      {"anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-reset", true},
+      {"anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset", true},
+  };
+  std::optional<milliseconds> exhausted, any;
+  bool saw_remaining = false;
+  for (const Limit& l : kLimits) {
+    const std::string* reset = find_header(headers, l.reset);
+    if (!reset) continue;
+    auto d = l.rfc3339 ? rfc3339_delay(*reset, now) : parse_go_duration(*reset);
+    if (!d) continue;
+    any = any ? std::max(*any, *d) : *d;
+    if (const std::string* remaining = find_header(headers, l.remaining)) {
+      saw_remaining = true;
+      if (auto n = parse_int(*remaining); n && *n <= 0) exhausted = exhausted ? std::max(*exhausted, *d) : *d;
+    }
+  }
+  return saw_remaining ? exhausted : any;
+}
+
+}  // namespace
+
 std::optional<milliseconds> requested_delay(const Headers& headers, std::chrono::system_clock::time_point now) {
+  return requested_delay(headers, {}, now);
+}
+
+std::optional<milliseconds> requested_delay(const Headers& headers, std::string_view body,
+                                            std::chrono::system_clock::time_point now) {
   if (const auto* v = find_header(headers, "retry-after-ms")) {
     if (auto ms = parse_double(*v); ms && *ms >= 0 && *ms < 1e10) {
       return milliseconds(static_cast<std::int64_t>(std::ceil(*ms)));
@@ -159,12 +380,8 @@ std::optional<milliseconds> requested_delay(const Headers& headers, std::chrono:
     if (auto s = parse_seconds(*v)) return s;
     if (auto d = parse_http_date(*v, now)) return d;
   }
-  for (std::string_view name : {"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"}) {
-    if (const auto* v = find_header(headers, name)) {
-      if (auto d = parse_go_duration(*v)) return d;
-    }
-  }
-  return std::nullopt;
+  if (auto d = body_delay(body)) return d;
+  return reset_delay(headers, now);
 }
 
 std::string redact_secrets(std::string_view text) {
@@ -271,18 +488,23 @@ Error classify_response(int http_status, const Headers& headers, std::string_vie
                         std::chrono::system_clock::time_point now) {
   Error e;
   e.http_status = http_status;
-  ProviderFields f = read_provider_fields(body);
+  ProviderFields f;
+  read_fields(body, f, 0);
+  const bool html = looks_like_html(body);
+  if (!f.found && !html) f.message = std::string(trim(body.substr(0, 1024)));  // plain-text bodies
   e.category = category_for(http_status, f, body);
   e.provider_code = redact_secrets(f.code);
   e.provider_type = redact_secrets(f.type);
   if (!f.message.empty()) {
     e.message = redact_secrets(f.message);
-  } else if (looks_like_html(body)) {
+  } else if (html) {
     e.message = fmt::format("HTTP {} with an HTML page (a gateway or proxy answered, not the API)", http_status);
+  } else if (body.empty()) {
+    e.message = fmt::format("HTTP {} with an empty body", http_status);
   } else {
     e.message = redact_secrets(body.substr(0, 512));
   }
-  e.retry_after = requested_delay(headers, now);
+  e.retry_after = requested_delay(headers, body, now);
   return e;
 }
 

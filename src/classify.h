@@ -27,7 +27,11 @@ Error classify_exchange(int http_status, const Headers& headers, std::string_vie
 std::string hint_for(const Error& error);
 
 // The delay the response asks for, by DESIGN.md's precedence: retry-after-ms,
-// retry-after (seconds or HTTP-date), then x-ratelimit-reset-*.
+// retry-after (seconds or HTTP-date), a delay written in the body ("try again
+// in 20s", RetryInfo retryDelay), then the reset time of an exhausted limit
+// (x-ratelimit-reset-*, anthropic-ratelimit-*-reset).
+std::optional<std::chrono::milliseconds> requested_delay(const Headers& headers, std::string_view body,
+                                                         std::chrono::system_clock::time_point now);
 std::optional<std::chrono::milliseconds> requested_delay(const Headers& headers,
                                                          std::chrono::system_clock::time_point now);
 

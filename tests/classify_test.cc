@@ -62,6 +62,30 @@ TEST_CASE("Delay precedence: retry-after-ms, then retry-after, then x-ratelimit-
   CHECK_FALSE(requested_delay({}, kNow).has_value());
 }
 
+TEST_CASE("Delays written in the body count, after the retry-after headers") {
+  CHECK(requested_delay({}, "Please try again in 17.359s. Visit ...", kNow) == milliseconds(17359));
+  CHECK(requested_delay({}, "Please try again in 120ms.", kNow) == milliseconds(120));
+  CHECK(requested_delay({}, "Please retry after 60 seconds.", kNow) == milliseconds(60000));
+  CHECK(requested_delay({}, "try again in 5 minutes", kNow) == milliseconds(300000));
+  CHECK(requested_delay({}, "Please try again in 6m0s.", kNow) == milliseconds(360000));
+  CHECK(requested_delay({}, R"({"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay": "43s"})", kNow) ==
+        milliseconds(43000));
+  CHECK(requested_delay({{"retry-after", "2"}}, "try again in 20s", kNow) == milliseconds(2000));
+  CHECK_FALSE(requested_delay({}, "Please try again later.", kNow).has_value());
+}
+
+TEST_CASE("Reset headers count only for a limit that is exhausted") {
+  CHECK(requested_delay({{"x-ratelimit-remaining-requests", "0"}, {"x-ratelimit-reset-requests", "1s"},
+                         {"x-ratelimit-remaining-tokens", "9000"}, {"x-ratelimit-reset-tokens", "6m0s"}},
+                        "", kNow) == milliseconds(1000));
+  CHECK_FALSE(requested_delay({{"x-ratelimit-remaining-requests", "499"}, {"x-ratelimit-reset-requests", "120ms"}},
+                              "", kNow)
+                  .has_value());
+  CHECK(requested_delay({{"anthropic-ratelimit-tokens-remaining", "0"},
+                         {"anthropic-ratelimit-tokens-reset", "2025-03-04T10:40:42Z"}},
+                        "", kNow) == milliseconds(30000));
+}
+
 TEST_CASE("Go-style durations from x-ratelimit-reset-*") {
   CHECK(parse_go_duration("1s") == milliseconds(1000));
   CHECK(parse_go_duration("20ms") == milliseconds(20));
