@@ -76,6 +76,17 @@ void read_error_object(simdjson::dom::element err, ProviderFields& f) {
   } else if (auto parsed = parse_int(f.code); parsed && *parsed >= 100 && *parsed <= 599) {
     f.inner_status = static_cast<int>(*parsed);
   }
+  // google.rpc.Status details: ErrorInfo.reason ("API_KEY_INVALID",
+  // "RATE_LIMIT_EXCEEDED") says more than the generic status name.
+  simdjson::dom::array details;
+  if (err["details"].get_array().get(details) == simdjson::SUCCESS) {
+    for (simdjson::dom::element d : details) {
+      const std::string reason = member_text(d, "reason");
+      if (reason.empty()) continue;
+      // Google's "code" repeats the HTTP status; the reason is the real code.
+      f.code = f.code.empty() || parse_int(f.code) ? reason : f.code + " " + reason;
+    }
+  }
   simdjson::dom::element nested;
   if (err["error"].get(nested) == simdjson::SUCCESS && nested.is_object()) {
     // {"error": {"error": {...}}}: OpenRouter and some gateways nest twice.
@@ -165,8 +176,8 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
                           "too many tokens", "too many input tokens", "reduce the length", "tokens exceeds",
                           "exceeds the maximum number of tokens", "max_tokens_per_request", "tokens per request",
                           "string_above_max_length", "input token count", "exceeds the limit of", "prompt too long",
-                          "maximum input length", "input length"}) &&
-      !contains_any(text, {"max_tokens must", "max_tokens:"})) {
+                          "maximum input length", "input length", "tokens + `max_new_tokens`"}) &&
+      !contains_any(text, {"max_tokens must", "max_tokens:"}) && status != 429) {  // "too many tokens" per minute
     return ErrorCategory::kContextOverflow;
   }
   if (f.safety_block ||
