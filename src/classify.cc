@@ -22,6 +22,7 @@ struct ProviderFields {
   int inner_status = 0;  // an HTTP status carried inside the body (proxies)
   bool found = false;    // an error object or message was recognised
   bool safety_block = false;  // Gemini promptFeedback.blockReason / finishReason SAFETY
+  bool unwrapped = false;     // taken from an upstream error a proxy carried as text
 };
 
 std::string scalar_text(simdjson::dom::element e) {
@@ -56,9 +57,10 @@ void unwrap_embedded(ProviderFields& f, int depth) {
   if (!inner.found || inner.message.empty()) return;
   // Keep the proxy's prefix ("litellm.RateLimitError: ...") out of the way
   // but never lose text: the inner message is the upstream's own words.
-  if (inner.inner_status == 0) inner.inner_status = f.inner_status;
-  if (inner.code.empty()) inner.code = f.code;
+  // The proxy's own status and code describe the proxy; only the upstream's
+  // count, and its status is unknown unless it states one.
   inner.safety_block = inner.safety_block || f.safety_block;
+  inner.unwrapped = true;
   f = std::move(inner);
 }
 
@@ -153,9 +155,15 @@ bool looks_like_html(std::string_view body) {
 // The category, from the most specific signal to the least: what the
 // provider says (code, type, message) before what the status suggests.
 ErrorCategory category_for(int http_status, const ProviderFields& f, std::string_view body) {
-  const int status = (http_status == 200 || http_status == 0 || http_status >= 500) && f.inner_status != 0
-                         ? f.inner_status
-                         : http_status;
+  // Rules read the status the error itself states when the transport status
+  // is uninformative (200, a proxy's 5xx); for an upstream error unwrapped
+  // from a proxy's text without a status of its own, no status at all.
+  int status = http_status;
+  if (f.inner_status != 0 && (http_status == 200 || http_status == 0 || http_status >= 500 || f.unwrapped)) {
+    status = f.inner_status;
+  } else if (f.unwrapped) {
+    status = 0;
+  }
   const std::string all = f.code + " | " + f.type + " | " + f.message;
   const std::string_view text = all;
 
@@ -183,6 +191,7 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
   if (f.safety_block ||
       contains_any(text, {"content_filter", "content_policy", "content policy", "content management policy",
                           "content moderation", "responsibleaipolicyviolation", "flagged", "safety system",
+                          "content filtering", "blocked by", "unsafe_generation", "unsafe_content", "high risk",
                           "safety reasons", "usage policies", "violat", "prohibited content", "harm_category"})) {
     return ErrorCategory::kContentFilter;
   }
@@ -197,11 +206,16 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
       !contains_any(text, {"insufficient permissions", "missing scopes"})) {
     return ErrorCategory::kAuth;
   }
-  if (contains_any(text, {"model_not_found", "deploymentnotfound", "not_found_error", "notfounderror",
-                          "does not exist", "model not found", "no endpoints found", "unknown model",
-                          "not found for api version", "is not supported", "decommissioned", "no such model",
-                          "invalid model", "model_not_available", "unknown_model", "not_found"}) &&
-      status != 400) {
+  // Codes and phrases that name a missing or retired model count at any
+  // status (Groq answers 400 for a decommissioned model); looser phrases
+  // ("does not exist", "not supported") only off a 400, where they more
+  // often describe a parameter.
+  if (contains_any(text, {"model_not_found", "model_decommissioned", "decommissioned", "deploymentnotfound",
+                          "not_found_error", "notfounderror", "model not found", "no endpoints found",
+                          "not found, try pulling", "is not found for api version", "unknown model",
+                          "no such model", "model_not_available"}) ||
+      (status != 400 && contains_any(text, {"does not exist", "is not supported", "invalid model", "unknown_model",
+                                            "not_found"}))) {
     return ErrorCategory::kModelNotFound;
   }
   if (contains_any(text, {"permission_error", "permission denied", "permission_denied", "insufficient permissions",
@@ -228,6 +242,10 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
       return status == 429 ? ErrorCategory::kRateLimit : ErrorCategory::kTransient;
     }
   }
+  if (f.unwrapped && contains_any(text, {"invalid_request_error", "invalid_argument", "invalid parameter"})) {
+    return ErrorCategory::kBadRequest;  // the upstream refused the request itself
+  }
+  if (status == 0) status = http_status;
   switch (status) {
     case 401: return ErrorCategory::kAuth;
     case 403: return ErrorCategory::kPermission;
