@@ -213,7 +213,8 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
   if (contains_any(text, {"model_not_found", "model_decommissioned", "decommissioned", "deploymentnotfound",
                           "not_found_error", "notfounderror", "model not found", "no endpoints found",
                           "not found, try pulling", "is not found for api version", "unknown model",
-                          "no such model", "model_not_available"}) ||
+                          "no such model", "model_not_available", "invalid_model", "not a valid model",
+                          "invalid model '"}) ||
       (status != 400 && contains_any(text, {"does not exist", "is not supported", "invalid model", "unknown_model",
                                             "not_found"}))) {
     return ErrorCategory::kModelNotFound;
