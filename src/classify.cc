@@ -167,6 +167,12 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
   const std::string all = f.code + " | " + f.type + " | " + f.message;
   const std::string_view text = all;
 
+  // One request above a per-minute token allowance (Groq 413, OpenAI 429
+  // "Request too large ... TPM"): waiting cannot help, a smaller request or
+  // another target can, which is what context_overflow does.
+  if (contains_any(text, {"request too large", "reduce your message size", "must be reduced in order to run"})) {
+    return ErrorCategory::kContextOverflow;
+  }
   const bool per_window = contains_any(text, {"per minute", "per_minute", "perminute", "per second", "per_second",
                                               "requests per min", "tokens per min", "(per minute)"});
   const bool per_day = contains_any(text, {"per day", "per_day", "perday", "daily"});
@@ -219,11 +225,17 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
                                             "not_found"}))) {
     return ErrorCategory::kModelNotFound;
   }
+  // Explicit permission codes count at any status; looser words ("forbidden",
+  // "not allowed") only where the status does not say something else, since
+  // validation errors use them too ("extra_forbidden").
+  const bool weak_status_ok = status == 401 || status == 403 || status == 0 || status == 200 || status >= 500;
   if (contains_any(text, {"permission_error", "permission denied", "permission_denied", "insufficient permissions",
-                          "missing scopes", "not allowed", "does not have access", "do not have access",
-                          "not authorized", "forbidden", "unsupported_country", "not available in your",
-                          "region", "access denied", "access_denied", "organization has been disabled",
-                          "account is not active", "inactive"})) {
+                          "missing scopes", "unsupported_country", "request_forbidden"}) ||
+      (weak_status_ok &&
+       contains_any(text, {"not allowed", "does not have access", "do not have access", "not authorized", "forbidden",
+                           "not available in your", "region", "access denied", "access_denied",
+                           "organization has been disabled", "account is not active", "inactive", "public access",
+                           "virtual network", "firewall"}))) {
     if (status == 401 && !contains_any(text, {"insufficient permissions", "missing scopes", "permission"})) {
       return ErrorCategory::kAuth;
     }
@@ -240,7 +252,9 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
                           "upstream", "unavailable", "deadline_exceeded", "timed out", "timeout",
                           "try again later", "capacity"})) {
     if (status < 400 || status >= 500 || status == 408 || status == 429 || status == 409) {
-      return status == 429 ? ErrorCategory::kRateLimit : ErrorCategory::kTransient;
+      // Overload is the provider's capacity, whatever status it came with.
+      if (status == 429 && !contains_any(text, {"overload"})) return ErrorCategory::kRateLimit;
+      return ErrorCategory::kTransient;
     }
   }
   if (f.unwrapped && contains_any(text, {"invalid_request_error", "invalid_argument", "invalid parameter"})) {
