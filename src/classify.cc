@@ -220,6 +220,7 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
                           "not_found_error", "notfounderror", "model not found", "no endpoints found",
                           "not found, try pulling", "is not found for api version", "unknown model",
                           "no such model", "model_not_available", "invalid_model", "not a valid model",
+                          "model identifier is invalid", "with on-demand throughput",
                           "invalid model '"}) ||
       (status != 400 && contains_any(text, {"does not exist", "is not supported", "invalid model", "unknown_model",
                                             "not_found"}))) {
@@ -232,7 +233,8 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
   if (contains_any(text, {"permission_error", "permission denied", "permission_denied", "insufficient permissions",
                           "missing scopes", "unsupported_country", "request_forbidden"}) ||
       (weak_status_ok &&
-       contains_any(text, {"not allowed", "does not have access", "do not have access", "not authorized", "forbidden",
+       contains_any(text, {"not allowed", "does not have access", "do not have access", "don't have access",
+                           "not authorized", "forbidden", "access is denied",
                            "not available in your", "region", "access denied", "access_denied",
                            "organization has been disabled", "account is not active", "inactive", "public access",
                            "virtual network", "firewall"}))) {
