@@ -89,6 +89,12 @@ void read_error_object(simdjson::dom::element err, ProviderFields& f) {
       f.code = f.code.empty() || parse_int(f.code) ? reason : f.code + " " + reason;
     }
   }
+  // OpenRouter: "Provider returned error" with the upstream's own reason in
+  // metadata.raw, as JSON text or plain text.
+  std::string_view raw;
+  if (err.at_pointer("/metadata/raw").get_string().get(raw) == simdjson::SUCCESS && !raw.empty()) {
+    f.message = f.message.empty() ? std::string(raw) : f.message + ": " + std::string(raw);
+  }
   simdjson::dom::element nested;
   if (err["error"].get(nested) == simdjson::SUCCESS && nested.is_object()) {
     // {"error": {"error": {...}}}: OpenRouter and some gateways nest twice.
@@ -175,7 +181,7 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
   }
   const bool per_window = contains_any(text, {"per minute", "per_minute", "perminute", "per second", "per_second",
                                               "requests per min", "tokens per min", "(per minute)"});
-  const bool per_day = contains_any(text, {"per day", "per_day", "perday", "daily"});
+  const bool per_day = contains_any(text, {"per day", "per_day", "perday", "per-day", "daily"});
   if (status == 402 ||
       contains_any(text, {"insufficient_quota", "insufficient balance", "insufficient_balance", "insufficient credit",
                           "credit balance", "more credits", "out of credits", "ran out of credits", "can only afford",
@@ -184,6 +190,11 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
                           "exceeded budget", "usage limit"})) {
     if (!(per_window && !per_day) || status == 402) return ErrorCategory::kQuotaExhausted;
     return ErrorCategory::kRateLimit;  // a per-minute quota: waiting helps
+  }
+  // A daily allowance called a rate limit ("free-models-per-day"): only
+  // tomorrow, or money, helps.
+  if (per_day && !per_window && contains_any(text, {"rate limit", "limit exceeded", "limit reached"})) {
+    return ErrorCategory::kQuotaExhausted;
   }
   if (contains_any(text, {"context_length_exceeded", "context length", "context window", "context_window",
                           "maximum context", "context size", "prompt is too long", "input is too long",
@@ -243,7 +254,7 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
     }
     return ErrorCategory::kPermission;
   }
-  if (contains_any(text, {"rate_limit", "rate limit", "ratelimit", "too many requests", "throttl", "slow down",
+  if (contains_any(text, {"rate_limit", "rate limit", "ratelimit", "rate-limit", "too many requests", "throttl", "slow down",
                           "resource_exhausted", "resource exhausted", "resource has been exhausted",
                           "concurrency", "requests per", "tokens per", "try again in"}) &&
       status != 400) {
@@ -273,7 +284,10 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
     case 400: case 405: case 411: case 413: case 414: case 415: case 422: return ErrorCategory::kBadRequest;
     default: break;
   }
-  if (status >= 500 || looks_like_html(body)) return ErrorCategory::kTransient;
+  if (status >= 500) return ErrorCategory::kTransient;
+  // An HTML page with a 2xx/3xx (an SSO login page, a captive portal) is
+  // nothing a retry is known to cure: unknown, one retry at most.
+  if (looks_like_html(body) && status >= 400) return ErrorCategory::kTransient;
   if (contains_any(text, {"invalid_request_error", "invalid_argument", "invalid request", "bad request"})) {
     return ErrorCategory::kBadRequest;
   }

@@ -49,6 +49,36 @@ TEST_CASE("An HTML gateway page is transient with a readable message") {
   CHECK(e.message.find("HTML page") != std::string::npos);
 }
 
+TEST_CASE("HTML pages: a 5xx is transient, a 2xx login page is unknown, a 4xx follows its status") {
+  const std::string page = "<!doctype html><html><head><title>Sign in</title></head></html>";
+  CHECK(classify_response(503, {}, page).category == ErrorCategory::kTransient);
+  CHECK(classify_response(200, {}, page).category == ErrorCategory::kUnknown);
+  CHECK(classify_response(429, {}, page).category == ErrorCategory::kRateLimit);
+  CHECK(classify_response(403, {}, page).category == ErrorCategory::kPermission);
+}
+
+TEST_CASE("A proxy's own status and type yield to the upstream error it carries as text") {
+  const std::string body =
+      R"({"error":{"message":"Error from provider(404): {"error":{"message":"model \"x\" not found","type":"api_error"}}","type":"proxy_error","code":"500"}})";
+  auto e = classify_response(500, {}, body);
+  CHECK(e.category == ErrorCategory::kModelNotFound);
+  CHECK(e.message == "model \"x\" not found");
+}
+
+TEST_CASE("Unwrapping stops at a fixed depth: deeply nested text gives a category, not a crash") {
+  std::string message = R"({"error":{"message":"overloaded"}})";
+  for (int i = 0; i < 50; ++i) {
+    std::string escaped;
+    for (char c : message) {
+      if (c == '"' || c == '\\') escaped += '\\';
+      escaped += c;
+    }
+    message = R"({"error":{"message":")" + escaped + R"("}})";
+  }
+  auto e = classify_response(502, {}, message);
+  CHECK(e.category == ErrorCategory::kTransient);
+}
+
 TEST_CASE("Delay precedence: retry-after-ms, then retry-after, then x-ratelimit-reset") {
   CHECK(requested_delay({{"retry-after-ms", "250"}, {"retry-after", "3"}}, kNow) == milliseconds(250));
   CHECK(requested_delay({{"retry-after", "3"}, {"x-ratelimit-reset-requests", "6m0s"}}, kNow) == milliseconds(3000));

@@ -84,5 +84,25 @@ TEST_CASE("Every corpus response classifies to its expected category and delay")
   }
 }
 
+TEST_CASE("The corpus is broad: 150+ responses, 15+ providers, 8+ for every actionable category") {
+  const auto cases = load_corpus();
+  std::map<std::string, int> per_category;
+  std::set<std::string> providers;
+  int streams = 0;
+  for (const Case& c : cases) {
+    ++per_category[c.expected];
+    providers.insert(c.provider);
+    streams += c.stream ? 1 : 0;
+  }
+  CHECK(cases.size() >= 150);
+  CHECK(providers.size() >= 15);
+  CHECK(streams >= 3);
+  for (const char* category : {"auth", "permission", "model_not_found", "rate_limit", "quota_exhausted",
+                               "context_overflow", "content_filter", "bad_request", "transient"}) {
+    CAPTURE(category);
+    CHECK(per_category[category] >= 8);
+  }
+}
+
 }  // namespace
 }  // namespace llmguard::internal
