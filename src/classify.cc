@@ -233,6 +233,7 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
                           "no such model", "model_not_available", "invalid_model", "not a valid model",
                           "model identifier is invalid", "with on-demand throughput",
                           "invalid model '"}) ||
+      (contains_any(f.message, {"model"}) && contains_any(f.message, {" not found"})) ||
       (status != 400 && contains_any(text, {"does not exist", "is not supported", "invalid model", "unknown_model",
                                             "not_found"}))) {
     return ErrorCategory::kModelNotFound;

@@ -59,10 +59,10 @@ TEST_CASE("HTML pages: a 5xx is transient, a 2xx login page is unknown, a 4xx fo
 
 TEST_CASE("A proxy's own status and type yield to the upstream error it carries as text") {
   const std::string body =
-      R"({"error":{"message":"Error from provider(404): {"error":{"message":"model \"x\" not found","type":"api_error"}}","type":"proxy_error","code":"500"}})";
+      R"({"error":{"message":"Error from provider(404): {\"error\":{\"message\":\"model \\\"x\\\" not found\",\"type\":\"api_error\"}}","type":"proxy_error","code":"500"}})";
   auto e = classify_response(500, {}, body);
   CHECK(e.category == ErrorCategory::kModelNotFound);
-  CHECK(e.message == "model \"x\" not found");
+  CHECK(e.message == R"(model "x" not found)");
 }
 
 TEST_CASE("Unwrapping stops at a fixed depth: deeply nested text gives a category, not a crash") {
