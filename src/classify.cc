@@ -301,6 +301,16 @@ std::optional<milliseconds> parse_seconds(std::string_view text) {
   return milliseconds(static_cast<std::int64_t>(std::ceil(*seconds * 1000)));
 }
 
+// The wait until `t`, computed in absl::Duration so that an infinite or far
+// away time (absl parses "infinite-past") cannot overflow chrono arithmetic.
+std::optional<milliseconds> delay_until(absl::Time t, std::chrono::system_clock::time_point now) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return std::nullopt;
+  const absl::Duration d = t - absl::FromChrono(now);
+  if (d <= absl::ZeroDuration()) return milliseconds(0);
+  if (d > absl::Hours(24 * 365)) return std::nullopt;  // not a delay anyone means
+  return milliseconds(absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1))));
+}
+
 std::optional<milliseconds> parse_http_date(std::string_view text, std::chrono::system_clock::time_point now) {
   // absl's RFC1123 format wants a numeric zone; HTTP dates say "GMT".
   std::string value(trim(text));
@@ -308,8 +318,7 @@ std::optional<milliseconds> parse_http_date(std::string_view text, std::chrono::
   absl::Time t;
   std::string err;
   if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S %z", value, &t, &err)) return std::nullopt;
-  const auto delta = absl::ToChronoTime(t) - now;
-  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(delta));
+  return delay_until(t, now);
 }
 
 }  // namespace
@@ -390,7 +399,7 @@ std::optional<milliseconds> rfc3339_delay(std::string_view text, std::chrono::sy
   absl::Time t;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, std::string(trim(text)), &t, &err)) return std::nullopt;
-  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(absl::ToChronoTime(t) - now));
+  return delay_until(t, now);
 }
 
 // The reset delay of the rate limits that are exhausted (remaining == 0);

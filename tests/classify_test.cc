@@ -89,6 +89,11 @@ TEST_CASE("Delay precedence: retry-after-ms, then retry-after, then x-ratelimit-
   CHECK_FALSE(requested_delay({{"retry-after", "soon"}}, kNow).has_value());
   CHECK_FALSE(requested_delay({{"retry-after", "-5"}}, kNow).has_value());
   CHECK_FALSE(requested_delay({{"retry-after", "nan"}}, kNow).has_value());
+  // Found by the fuzzer: absl parses these, and chrono arithmetic on them overflowed.
+  CHECK_FALSE(requested_delay({{"retry-after", "infinite-past"}}, kNow).has_value());
+  CHECK_FALSE(requested_delay({{"anthropic-ratelimit-tokens-remaining", "0"},
+                               {"anthropic-ratelimit-tokens-reset", "infinite-future"}}, kNow).has_value());
+  CHECK_FALSE(requested_delay({{"retry-after", "Tue, 04 Mar 2125 10:40:42 GMT"}}, kNow).has_value());
   CHECK_FALSE(requested_delay({}, kNow).has_value());
 }
 

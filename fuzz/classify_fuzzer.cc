@@ -1,0 +1,43 @@
+// libFuzzer target: arbitrary bytes through every parser that reads what a
+// provider or proxy sends. Any crash, sanitizer report, hang or runaway
+// allocation is a bug.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "classify.h"
+#include "codec.h"
+#include "sse.h"
+#include "stream.h"
+
+using namespace llmguard;
+using namespace llmguard::internal;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 2) return 0;
+  // First two bytes pick the status and the mode; the rest is the body.
+  const int status = 100 + (data[0] | (data[1] << 8)) % 500;
+  const std::string_view body(reinterpret_cast<const char*>(data) + 2, size - 2);
+  const Headers headers = {{"retry-after", std::string(body.substr(0, 32))},
+                           {"x-ratelimit-remaining-requests", "0"},
+                           {"x-ratelimit-reset-requests", std::string(body.substr(0, 16))},
+                           {"anthropic-ratelimit-tokens-remaining", "0"},
+                           {"anthropic-ratelimit-tokens-reset", std::string(body.substr(0, 40))}};
+  const auto now = std::chrono::system_clock::time_point(std::chrono::hours(480000));
+
+  Error e = classify_exchange(status, headers, body, (data[0] & 1) != 0, now);
+  (void)hint_for(e);
+  (void)redact_secrets(body);
+  (void)parse_go_duration(body.substr(0, 64));
+
+  for (Provider p : {Provider::kOpenAI, Provider::kAnthropic}) {
+    auto parsed = parse_response_body(p, 200, headers, std::string(body));
+    (void)parsed;
+    StreamAccumulator acc(p);
+    SseParser sse(1 << 20);
+    sse.feed(body, [&](const SseEvent& event) { return !acc.on_event(event, nullptr, 200, headers).has_value(); });
+    (void)acc.finish(200);
+  }
+  return 0;
+}
