@@ -23,5 +23,7 @@ for line in open('tests/corpus/errors.jsonl'):
     open(os.path.join(out, hashlib.sha1(data).hexdigest()), 'wb').write(data)
 PY
 mkdir -p fuzz/findings fuzz/corpus-run
-"$build/fuzz/classify_fuzzer" fuzz/corpus-run "$seeds" -max_total_time="$seconds" -jobs="$jobs" -workers="$jobs" \
-  -rss_limit_mb=2048 -max_len=65536 -timeout=10 -artifact_prefix=fuzz/findings/ -print_final_stats=1
+# libFuzzer writes fuzz-N.log files into the working directory when -jobs is set.
+mkdir -p fuzz/logs
+(cd fuzz/logs && "../../$build/fuzz/classify_fuzzer" ../corpus-run "$seeds" -max_total_time="$seconds" -jobs="$jobs" -workers="$jobs" \
+  -rss_limit_mb=2048 -max_len=65536 -timeout=10 -artifact_prefix=../findings/ -print_final_stats=1)

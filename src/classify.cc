@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 
+#include "phrase_matcher.h"
 #include "sse.h"
 #include "text.h"
 
@@ -66,23 +68,42 @@ void unwrap_embedded(ProviderFields& f, int depth) {
 
 void read_error_object(simdjson::dom::element err, ProviderFields& f) {
   f.found = true;
-  f.message = member_text(err, "message");
-  if (f.message.empty()) f.message = member_text(err, "detail");
-  f.type = member_text(err, "type");
-  f.code = member_text(err, "code");
-  const std::string status = member_text(err, "status");  // google.rpc.Status name
-  if (f.type.empty()) f.type = status;
+  simdjson::dom::object fields;
+  if (err.get_object().get(fields) != simdjson::SUCCESS) return;
+  // One pass over the members (each keyed lookup would rescan them); the
+  // first of a duplicated key counts, as a keyed lookup would have it.
+  std::optional<simdjson::dom::element> message, detail, type, code, status, details, metadata, nested;
+  for (simdjson::dom::key_value_pair member : fields) {
+    const std::string_view key = member.key;
+    auto keep = [&member](std::optional<simdjson::dom::element>& slot) {
+      if (!slot) slot = member.value;
+    };
+    if (key == "message") keep(message);
+    else if (key == "detail") keep(detail);
+    else if (key == "type") keep(type);
+    else if (key == "code") keep(code);
+    else if (key == "status") keep(status);  // google.rpc.Status name
+    else if (key == "details") keep(details);
+    else if (key == "metadata") keep(metadata);
+    else if (key == "error") keep(nested);
+  }
+  auto text_of = [](const std::optional<simdjson::dom::element>& v) { return v ? scalar_text(*v) : std::string(); };
+  f.message = text_of(message);
+  if (f.message.empty()) f.message = text_of(detail);
+  f.type = text_of(type);
+  f.code = text_of(code);
+  if (f.type.empty()) f.type = text_of(status);
   std::int64_t numeric = 0;
-  if (err["code"].get_int64().get(numeric) == simdjson::SUCCESS && numeric >= 100 && numeric <= 599) {
+  if (code && code->get_int64().get(numeric) == simdjson::SUCCESS && numeric >= 100 && numeric <= 599) {
     f.inner_status = static_cast<int>(numeric);
   } else if (auto parsed = parse_int(f.code); parsed && *parsed >= 100 && *parsed <= 599) {
     f.inner_status = static_cast<int>(*parsed);
   }
   // google.rpc.Status details: ErrorInfo.reason ("API_KEY_INVALID",
   // "RATE_LIMIT_EXCEEDED") says more than the generic status name.
-  simdjson::dom::array details;
-  if (err["details"].get_array().get(details) == simdjson::SUCCESS) {
-    for (simdjson::dom::element d : details) {
+  simdjson::dom::array detail_list;
+  if (details && details->get_array().get(detail_list) == simdjson::SUCCESS) {
+    for (simdjson::dom::element d : detail_list) {
       const std::string reason = member_text(d, "reason");
       if (reason.empty()) continue;
       // Google's "code" repeats the HTTP status; the reason is the real code.
@@ -92,14 +113,13 @@ void read_error_object(simdjson::dom::element err, ProviderFields& f) {
   // OpenRouter: "Provider returned error" with the upstream's own reason in
   // metadata.raw, as JSON text or plain text.
   std::string_view raw;
-  if (err.at_pointer("/metadata/raw").get_string().get(raw) == simdjson::SUCCESS && !raw.empty()) {
+  if (metadata && (*metadata)["raw"].get_string().get(raw) == simdjson::SUCCESS && !raw.empty()) {
     f.message = f.message.empty() ? std::string(raw) : f.message + ": " + std::string(raw);
   }
-  simdjson::dom::element nested;
-  if (err["error"].get(nested) == simdjson::SUCCESS && nested.is_object()) {
+  if (nested && nested->is_object()) {
     // {"error": {"error": {...}}}: OpenRouter and some gateways nest twice.
     ProviderFields inner;
-    read_error_object(nested, inner);
+    read_error_object(*nested, inner);
     if (!inner.message.empty()) {
       if (inner.inner_status == 0) inner.inner_status = f.inner_status;
       f = std::move(inner);
@@ -109,9 +129,13 @@ void read_error_object(simdjson::dom::element err, ProviderFields& f) {
 
 void read_fields(std::string_view body, ProviderFields& f, int depth) {
   if (body.empty() || body.size() > kMaxParsedBody) return;
-  simdjson::dom::parser parser;  // not thread_local: read_fields recurses
+  // One reusable parser per unwrap depth and thread: the elements of an outer
+  // document stay valid while an inner one is parsed.
+  thread_local std::array<simdjson::dom::parser, kMaxUnwrapDepth + 1> parsers;
   simdjson::dom::element root;
-  if (parser.parse(body.data(), body.size(), true).get(root) != simdjson::SUCCESS) return;
+  if (parsers[static_cast<std::size_t>(depth)].parse(body.data(), body.size(), true).get(root) != simdjson::SUCCESS) {
+    return;
+  }
   if (root.is_array()) {  // Gemini streamGenerateContent wraps the status in a list
     simdjson::dom::array arr = root.get_array().value_unsafe();
     if (arr.size() == 0) return;
@@ -147,10 +171,6 @@ void read_fields(std::string_view body, ProviderFields& f, int depth) {
   if (!f.message.empty()) unwrap_embedded(f, depth);
 }
 
-bool contains_any(std::string_view haystack, std::initializer_list<std::string_view> needles) {
-  for (auto n : needles) if (icontains(haystack, n)) return true;
-  return false;
-}
 
 bool looks_like_html(std::string_view body) {
   auto trimmed = trim(body.substr(0, 512));
@@ -160,7 +180,60 @@ bool looks_like_html(std::string_view body) {
 
 // The category, from the most specific signal to the least: what the
 // provider says (code, type, message) before what the status suggests.
-ErrorCategory category_for(int http_status, const ProviderFields& f, std::string_view body) {
+// The phrases the rules below look for, scanned for in one pass.
+struct Phrases {
+  PhraseMatcher matcher;
+  PhraseSet kTooLargeForTier{matcher, {"request too large", "reduce your message size", "must be reduced in order to run"}};
+  PhraseSet kPerWindow{matcher, {"per minute", "per_minute", "perminute", "per second", "per_second", "requests per min", "tokens per min", "(per minute)"}};
+  PhraseSet kPerDay{matcher, {"per day", "per_day", "perday", "per-day", "daily"}};
+  PhraseSet kQuota{matcher, {"insufficient_quota", "insufficient balance", "insufficient_balance", "insufficient credit", "credit balance", "more credits", "out of credits", "ran out of credits", "can only afford", "billing", "payment required", "exceeded your current quota", "quota exceeded", "exceeded your monthly", "spending limit", "budget has been exceeded", "budget_exceeded", "exceeded budget", "usage limit"}};
+  PhraseSet kLimitHit{matcher, {"rate limit", "limit exceeded", "limit reached"}};
+  PhraseSet kContext{matcher, {"context_length_exceeded", "context length", "context window", "context_window", "maximum context", "context size", "prompt is too long", "input is too long", "too many tokens", "too many input tokens", "reduce the length", "tokens exceeds", "exceeds the maximum number of tokens", "max_tokens_per_request", "tokens per request", "string_above_max_length", "input token count", "exceeds the limit of", "prompt too long", "maximum input length", "input length", "tokens + `max_new_tokens`"}};
+  PhraseSet kMaxTokensParam{matcher, {"max_tokens must", "max_tokens:"}};
+  PhraseSet kContentFilter{matcher, {"content_filter", "content_policy", "content policy", "content management policy", "content moderation", "responsibleaipolicyviolation", "flagged", "safety system", "content filtering", "blocked by", "unsafe_generation", "unsafe_content", "high risk", "safety reasons", "usage policies", "violat", "prohibited content", "harm_category"}};
+  PhraseSet kAuth{matcher, {"invalid_api_key", "invalid api key", "incorrect api key", "api key not valid", "api_key_invalid", "invalid x-api-key", "authentication_error", "authenticationerror", "invalid_authentication", "unauthenticated", "invalid authentication", "invalid token", "token is inactive", "token_not_found", "token has expired", "key has expired", "expired api key", "revoked", "no api key", "missing api key", "api key is missing", "missing authentication", "invalid subscription key", "not authenticated", "invalid bearer", "access token", "invalid proxy server token", "bad credentials", "unauthorized"}};
+  PhraseSet kScopes{matcher, {"insufficient permissions", "missing scopes"}};
+  PhraseSet kModelStrong{matcher, {"model_not_found", "model_decommissioned", "decommissioned", "deploymentnotfound", "not_found_error", "notfounderror", "model not found", "no endpoints found", "not found, try pulling", "is not found for api version", "unknown model", "no such model", "model_not_available", "invalid_model", "not a valid model", "model identifier is invalid", "with on-demand throughput", "invalid model '"}};
+  PhraseSet kModel{matcher, {"model"}};
+  PhraseSet kNotFound{matcher, {" not found"}};
+  PhraseSet kModelLoose{matcher, {"does not exist", "is not supported", "invalid model", "unknown_model", "not_found"}};
+  PhraseSet kPermissionStrong{matcher, {"permission_error", "permission denied", "permission_denied", "insufficient permissions", "missing scopes", "unsupported_country", "request_forbidden"}};
+  PhraseSet kPermissionWeak{matcher, {"not allowed", "does not have access", "do not have access", "don't have access", "not authorized", "forbidden", "access is denied", "not available in your", "region", "access denied", "access_denied", "organization has been disabled", "account is not active", "inactive", "public access", "virtual network", "firewall"}};
+  PhraseSet kPermissionWord{matcher, {"insufficient permissions", "missing scopes", "permission"}};
+  PhraseSet kRateLimit{matcher, {"rate_limit", "rate limit", "ratelimit", "rate-limit", "too many requests", "throttl", "slow down", "resource_exhausted", "resource exhausted", "resource has been exhausted", "concurrency", "requests per", "tokens per", "try again in"}};
+  PhraseSet kTransient{matcher, {"overloaded", "server_error", "api_error", "internal server error", "internal error", "service unavailable", "temporarily unavailable", "bad gateway", "gateway timeout", "upstream", "unavailable", "deadline_exceeded", "timed out", "timeout", "try again later", "capacity"}};
+  PhraseSet kOverload{matcher, {"overload"}};
+  PhraseSet kInvalidRequest{matcher, {"invalid_request_error", "invalid_argument", "invalid parameter"}};
+  PhraseSet kBadRequest{matcher, {"invalid_request_error", "invalid_argument", "invalid request", "bad request"}};
+  // The leads body_delay() reads a number after: only messages holding one
+  // are searched for a delay.
+  PhraseSet kDelayLead{matcher, {"try again in ", "retry in ", "retry after ", "try again after ", "wait "}};
+  Phrases() { matcher.build(); }
+};
+
+const Phrases& phrases() {
+  static const Phrases p;
+  return p;
+}
+
+// The fields lower-cased once and scanned once for every phrase the rules use.
+struct ScannedFields {
+  std::string_view lower;  // valid until the thread's next scan
+  PhraseMatcher::Found found;
+};
+
+ScannedFields scan_fields(const ProviderFields& f) {
+  thread_local std::string text;
+  text.clear();
+  text.append(f.code).append(" | ").append(f.type).append(" | ").append(f.message);
+  for (char& c : text) c = ascii_lower(c);
+  ScannedFields out{.lower = text};
+  phrases().matcher.scan(text, out.found);
+  return out;
+}
+
+ErrorCategory category_for(int http_status, const ProviderFields& f, const PhraseMatcher::Found& found,
+                           std::string_view body) {
   // Rules read the status the error itself states when the transport status
   // is uninformative (200, a proxy's 5xx); for an upstream error unwrapped
   // from a proxy's text without a status of its own, no status at all.
@@ -170,108 +243,72 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
   } else if (f.unwrapped) {
     status = 0;
   }
-  const std::string all = f.code + " | " + f.type + " | " + f.message;
-  const std::string_view text = all;
+  const Phrases& p = phrases();
+  auto has = [&found](const PhraseSet& set) { return set.any(found); };
 
   // One request above a per-minute token allowance (Groq 413, OpenAI 429
   // "Request too large ... TPM"): waiting cannot help, a smaller request or
   // another target can, which is what context_overflow does.
-  if (contains_any(text, {"request too large", "reduce your message size", "must be reduced in order to run"})) {
+  if (has(p.kTooLargeForTier)) {
     return ErrorCategory::kContextOverflow;
   }
-  const bool per_window = contains_any(text, {"per minute", "per_minute", "perminute", "per second", "per_second",
-                                              "requests per min", "tokens per min", "(per minute)"});
-  const bool per_day = contains_any(text, {"per day", "per_day", "perday", "per-day", "daily"});
+  const bool per_window = has(p.kPerWindow);
+  const bool per_day = has(p.kPerDay);
   if (status == 402 ||
-      contains_any(text, {"insufficient_quota", "insufficient balance", "insufficient_balance", "insufficient credit",
-                          "credit balance", "more credits", "out of credits", "ran out of credits", "can only afford",
-                          "billing", "payment required", "exceeded your current quota", "quota exceeded",
-                          "exceeded your monthly", "spending limit", "budget has been exceeded", "budget_exceeded",
-                          "exceeded budget", "usage limit"})) {
+      has(p.kQuota)) {
     if (!(per_window && !per_day) || status == 402) return ErrorCategory::kQuotaExhausted;
     return ErrorCategory::kRateLimit;  // a per-minute quota: waiting helps
   }
   // A daily allowance called a rate limit ("free-models-per-day"): only
   // tomorrow, or money, helps.
-  if (per_day && !per_window && contains_any(text, {"rate limit", "limit exceeded", "limit reached"})) {
+  if (per_day && !per_window && has(p.kLimitHit)) {
     return ErrorCategory::kQuotaExhausted;
   }
-  if (contains_any(text, {"context_length_exceeded", "context length", "context window", "context_window",
-                          "maximum context", "context size", "prompt is too long", "input is too long",
-                          "too many tokens", "too many input tokens", "reduce the length", "tokens exceeds",
-                          "exceeds the maximum number of tokens", "max_tokens_per_request", "tokens per request",
-                          "string_above_max_length", "input token count", "exceeds the limit of", "prompt too long",
-                          "maximum input length", "input length", "tokens + `max_new_tokens`"}) &&
-      !contains_any(text, {"max_tokens must", "max_tokens:"}) && status != 429) {  // "too many tokens" per minute
+  if (has(p.kContext) &&
+      !has(p.kMaxTokensParam) && status != 429) {  // "too many tokens" per minute
     return ErrorCategory::kContextOverflow;
   }
   if (f.safety_block ||
-      contains_any(text, {"content_filter", "content_policy", "content policy", "content management policy",
-                          "content moderation", "responsibleaipolicyviolation", "flagged", "safety system",
-                          "content filtering", "blocked by", "unsafe_generation", "unsafe_content", "high risk",
-                          "safety reasons", "usage policies", "violat", "prohibited content", "harm_category"})) {
+      has(p.kContentFilter)) {
     return ErrorCategory::kContentFilter;
   }
-  if (contains_any(text, {"invalid_api_key", "invalid api key", "incorrect api key", "api key not valid",
-                          "api_key_invalid", "invalid x-api-key", "authentication_error", "authenticationerror",
-                          "invalid_authentication", "unauthenticated", "invalid authentication", "invalid token",
-                          "token is inactive", "token_not_found", "token has expired", "key has expired",
-                          "expired api key", "revoked", "no api key", "missing api key", "api key is missing",
-                          "missing authentication", "invalid subscription key", "not authenticated",
-                          "invalid bearer", "access token", "invalid proxy server token", "bad credentials",
-                          "unauthorized"}) &&
-      !contains_any(text, {"insufficient permissions", "missing scopes"})) {
+  if (has(p.kAuth) &&
+      !has(p.kScopes)) {
     return ErrorCategory::kAuth;
   }
   // Codes and phrases that name a missing or retired model count at any
   // status (Groq answers 400 for a decommissioned model); looser phrases
   // ("does not exist", "not supported") only off a 400, where they more
   // often describe a parameter.
-  if (contains_any(text, {"model_not_found", "model_decommissioned", "decommissioned", "deploymentnotfound",
-                          "not_found_error", "notfounderror", "model not found", "no endpoints found",
-                          "not found, try pulling", "is not found for api version", "unknown model",
-                          "no such model", "model_not_available", "invalid_model", "not a valid model",
-                          "model identifier is invalid", "with on-demand throughput",
-                          "invalid model '"}) ||
-      (contains_any(f.message, {"model"}) && contains_any(f.message, {" not found"})) ||
-      (status != 400 && contains_any(text, {"does not exist", "is not supported", "invalid model", "unknown_model",
-                                            "not_found"}))) {
+  if (has(p.kModelStrong) ||
+      (has(p.kModel) && has(p.kNotFound)) ||
+      (status != 400 && has(p.kModelLoose))) {
     return ErrorCategory::kModelNotFound;
   }
   // Explicit permission codes count at any status; looser words ("forbidden",
   // "not allowed") only where the status does not say something else, since
   // validation errors use them too ("extra_forbidden").
   const bool weak_status_ok = status == 401 || status == 403 || status == 0 || status == 200 || status >= 500;
-  if (contains_any(text, {"permission_error", "permission denied", "permission_denied", "insufficient permissions",
-                          "missing scopes", "unsupported_country", "request_forbidden"}) ||
+  if (has(p.kPermissionStrong) ||
       (weak_status_ok &&
-       contains_any(text, {"not allowed", "does not have access", "do not have access", "don't have access",
-                           "not authorized", "forbidden", "access is denied",
-                           "not available in your", "region", "access denied", "access_denied",
-                           "organization has been disabled", "account is not active", "inactive", "public access",
-                           "virtual network", "firewall"}))) {
-    if (status == 401 && !contains_any(text, {"insufficient permissions", "missing scopes", "permission"})) {
+       has(p.kPermissionWeak))) {
+    if (status == 401 && !has(p.kPermissionWord)) {
       return ErrorCategory::kAuth;
     }
     return ErrorCategory::kPermission;
   }
-  if (contains_any(text, {"rate_limit", "rate limit", "ratelimit", "rate-limit", "too many requests", "throttl", "slow down",
-                          "resource_exhausted", "resource exhausted", "resource has been exhausted",
-                          "concurrency", "requests per", "tokens per", "try again in"}) &&
+  if (has(p.kRateLimit) &&
       status != 400) {
     return ErrorCategory::kRateLimit;
   }
-  if (contains_any(text, {"overloaded", "server_error", "api_error", "internal server error", "internal error",
-                          "service unavailable", "temporarily unavailable", "bad gateway", "gateway timeout",
-                          "upstream", "unavailable", "deadline_exceeded", "timed out", "timeout",
-                          "try again later", "capacity"})) {
+  if (has(p.kTransient)) {
     if (status < 400 || status >= 500 || status == 408 || status == 429 || status == 409) {
       // Overload is the provider's capacity, whatever status it came with.
-      if (status == 429 && !contains_any(text, {"overload"})) return ErrorCategory::kRateLimit;
+      if (status == 429 && !has(p.kOverload)) return ErrorCategory::kRateLimit;
       return ErrorCategory::kTransient;
     }
   }
-  if (f.unwrapped && contains_any(text, {"invalid_request_error", "invalid_argument", "invalid parameter"})) {
+  if (f.unwrapped && has(p.kInvalidRequest)) {
     return ErrorCategory::kBadRequest;  // the upstream refused the request itself
   }
   if (status == 0) status = http_status;
@@ -289,7 +326,7 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, std::string
   // An HTML page with a 2xx/3xx (an SSO login page, a captive portal) is
   // nothing a retry is known to cure: unknown, one retry at most.
   if (looks_like_html(body) && status >= 400) return ErrorCategory::kTransient;
-  if (contains_any(text, {"invalid_request_error", "invalid_argument", "invalid request", "bad request"})) {
+  if (has(p.kBadRequest)) {
     return ErrorCategory::kBadRequest;
   }
   return ErrorCategory::kUnknown;
@@ -381,18 +418,28 @@ std::optional<milliseconds> leading_duration(std::string_view text) {
   return milliseconds(static_cast<std::int64_t>(std::ceil(ms)));
 }
 
-// A delay written in the body: "Please try again in 20s", "retry after 60
-// seconds", "Please retry in 43.5s", or google.rpc.RetryInfo "retryDelay".
-std::optional<milliseconds> body_delay(std::string_view body) {
+// A delay written in lower-case text: "please try again in 20s", "retry after
+// 60 seconds", "please retry in 43.5s", or google.rpc.RetryInfo "retryDelay".
+std::optional<milliseconds> delay_in_lowercase(std::string_view text) {
+  // In order of trust: an earlier lead found anywhere beats a later one.
   static constexpr std::string_view kLeads[] = {"try again in ", "retry in ", "retry after ", "try again after ",
                                                 "\"retrydelay\": \"", "\"retrydelay\":\"", "wait "};
-  const std::string lower = to_lower(body.substr(0, 64u << 10));
   for (std::string_view lead : kLeads) {
-    for (std::size_t at = lower.find(lead); at != std::string::npos; at = lower.find(lead, at + 1)) {
-      if (auto d = leading_duration(std::string_view(lower).substr(at + lead.size()))) return d;
+    for (std::size_t at = text.find(lead); at != std::string_view::npos; at = text.find(lead, at + 1)) {
+      if (auto d = leading_duration(text.substr(at + lead.size()))) return d;
     }
   }
   return std::nullopt;
+}
+
+std::optional<milliseconds> body_delay(std::string_view body) {
+  // Delays sit in the message or the RetryInfo detail, near the start; the
+  // lower-cased copy reuses one buffer per thread.
+  thread_local std::string lower;
+  const std::string_view head = body.substr(0, 16u << 10);
+  lower.resize(head.size());
+  std::transform(head.begin(), head.end(), lower.begin(), ascii_lower);
+  return delay_in_lowercase(lower);
 }
 
 std::optional<milliseconds> rfc3339_delay(std::string_view text, std::chrono::system_clock::time_point now) {
@@ -439,8 +486,9 @@ std::optional<milliseconds> requested_delay(const Headers& headers, std::chrono:
   return requested_delay(headers, {}, now);
 }
 
-std::optional<milliseconds> requested_delay(const Headers& headers, std::string_view body,
-                                            std::chrono::system_clock::time_point now) {
+namespace {
+
+std::optional<milliseconds> retry_after_headers(const Headers& headers, std::chrono::system_clock::time_point now) {
   if (const auto* v = find_header(headers, "retry-after-ms")) {
     if (auto ms = parse_double(*v); ms && *ms >= 0 && *ms < 1e10) {
       return milliseconds(static_cast<std::int64_t>(std::ceil(*ms)));
@@ -450,37 +498,66 @@ std::optional<milliseconds> requested_delay(const Headers& headers, std::string_
     if (auto s = parse_seconds(*v)) return s;
     if (auto d = parse_http_date(*v, now)) return d;
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<milliseconds> requested_delay(const Headers& headers, std::string_view body,
+                                            std::chrono::system_clock::time_point now) {
+  if (auto d = retry_after_headers(headers, now)) return d;
   if (auto d = body_delay(body)) return d;
   return reset_delay(headers, now);
 }
 
-std::string redact_secrets(std::string_view text) {
-  static constexpr std::array<std::string_view, 6> kPrefixes = {"sk-", "sk_", "key-", "AIza", "xai-", "gsk_"};
-  std::string out;
-  out.reserve(text.size());
-  std::size_t i = 0;
-  auto is_key_char = [](char c) { return is_alnum(c) || c == '-' || c == '_'; };
-  while (i < text.size()) {
-    std::size_t prefix_len = 0;
-    if (i == 0 || !is_key_char(text[i - 1])) {
-      for (auto p : kPrefixes) {
-        if (text.substr(i, p.size()) == p) { prefix_len = p.size(); break; }
-      }
-      if (prefix_len == 0 && istarts_with(text.substr(i), "bearer ")) prefix_len = 7;
-    }
-    if (prefix_len > 0) {
-      std::size_t end = i + prefix_len;
-      while (end < text.size() && is_key_char(text[end])) ++end;
-      // Short tails are words ("sk-learn"), not keys.
-      if (end - (i + prefix_len) >= 8) {
-        out.append(text.substr(i, prefix_len));
-        out += "***";
-        i = end;
-        continue;
-      }
-    }
-    out += text[i++];
+namespace {
+
+constexpr bool is_key_char(char c) { return is_alnum(c) || c == '-' || c == '_'; }
+
+// Whether a key prefix ("sk-", "AIza", "Bearer ", ...) ends at `last`.
+// Testing the prefixes' last bytes, rarer in prose than their first, keeps
+// text without keys at a compare or two per byte.
+bool secret_prefix_ends_at(std::string_view text, std::size_t last) {
+  auto prefix_at = [&](std::string_view prefix, bool ignore_case = false) {
+    if (last + 1 < prefix.size()) return false;
+    const std::size_t start = last + 1 - prefix.size();
+    const std::string_view candidate = text.substr(start, prefix.size());
+    if (!(ignore_case ? iequals(candidate, prefix) : candidate == prefix)) return false;
+    return start == 0 || !is_key_char(text[start - 1]);  // "task-..." holds no "sk-" key
+  };
+  switch (text[last]) {
+    case '-': return prefix_at("sk-") || prefix_at("key-") || prefix_at("xai-");
+    case '_': return prefix_at("sk_") || prefix_at("gsk_");
+    case 'a': return last > 0 && text[last - 1] == 'z' && prefix_at("AIza");
+    case ' ': return last > 0 && ascii_lower(text[last - 1]) == 'r' && prefix_at("bearer ", true);
+    default: return false;
   }
+}
+
+}  // namespace
+
+std::string redact_secrets(std::string_view text) {
+  std::string out;
+  std::size_t copied = 0;  // text[0, copied) is already in `out`
+  static constexpr auto kMayEndPrefix = [] {
+    std::array<bool, 256> t{};
+    for (unsigned char c : std::string_view("-_a ")) t[c] = true;
+    return t;
+  }();
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (!kMayEndPrefix[static_cast<unsigned char>(text[i])] || !secret_prefix_ends_at(text, i)) continue;
+    std::size_t end = i + 1;
+    while (end < text.size() && is_key_char(text[end])) ++end;
+    // Short tails are words ("sk-learn"), not keys.
+    if (end - (i + 1) < 8) continue;
+    if (out.empty()) out.reserve(text.size());
+    out.append(text.substr(copied, i + 1 - copied));
+    out += "***";
+    copied = end;
+    i = end - 1;
+  }
+  if (copied == 0) return std::string(text);
+  out.append(text.substr(copied));
   return out;
 }
 
@@ -562,7 +639,8 @@ Error classify_response(int http_status, const Headers& headers, std::string_vie
   read_fields(body, f, 0);
   const bool html = looks_like_html(body);
   if (!f.found && !html) f.message = std::string(trim(body.substr(0, 1024)));  // plain-text bodies
-  e.category = category_for(http_status, f, body);
+  const ScannedFields scanned = scan_fields(f);
+  e.category = category_for(http_status, f, scanned.found, body);
   e.provider_code = redact_secrets(f.code);
   e.provider_type = redact_secrets(f.type);
   if (!f.message.empty()) {
@@ -574,7 +652,16 @@ Error classify_response(int http_status, const Headers& headers, std::string_vie
   } else {
     e.message = redact_secrets(body.substr(0, 512));
   }
-  e.retry_after = requested_delay(headers, body, now);
+  // As requested_delay(), but the body is searched only where the scan saw a
+  // lead (in the message) or Google's RetryInfo.
+  e.retry_after = retry_after_headers(headers, now);
+  if (!e.retry_after && phrases().kDelayLead.any(scanned.found)) e.retry_after = delay_in_lowercase(scanned.lower);
+  if (!e.retry_after) {
+    if (const std::size_t at = body.find("\"retryDelay\""); at != std::string_view::npos) {
+      e.retry_after = body_delay(body.substr(at, 64));
+    }
+  }
+  if (!e.retry_after) e.retry_after = reset_delay(headers, now);
   return e;
 }
 

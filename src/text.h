@@ -17,8 +17,17 @@ constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 constexpr bool is_alnum(char c) noexcept { return is_digit(c) || is_alpha(c); }
 
-bool iequals(std::string_view a, std::string_view b) noexcept;
-bool istarts_with(std::string_view text, std::string_view prefix) noexcept;
+// Inline: header lookups and lead matching call these per byte on hot paths.
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+constexpr bool istarts_with(std::string_view text, std::string_view prefix) noexcept {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
 bool iends_with(std::string_view text, std::string_view suffix) noexcept;
 // Case-insensitive substring search; `needle` is expected in lower case.
 bool icontains(std::string_view haystack, std::string_view needle) noexcept;

@@ -139,6 +139,15 @@ TEST_CASE("Secrets are masked wherever they appear in a message") {
   CHECK(redact_secrets("key AIzaSyA1234567890abcdefghijk rejected") == "key AIza*** rejected");
   CHECK(redact_secrets("scikit uses sk-learn") == "scikit uses sk-learn");  // too short to be a key
   CHECK(redact_secrets("no secrets here") == "no secrets here");
+  CHECK(redact_secrets("") == "");
+  // At either end, back to back, and each vendor's prefix.
+  CHECK(redact_secrets("sk-ant-api03-abcdefghijkl") == "sk-***");
+  CHECK(redact_secrets("keys gsk_abcdefghijkl0123 and xai-abcdefghijkl0123") == "keys gsk_*** and xai-***");
+  CHECK(redact_secrets("mailgun key-0123456789abcdef;sk_live_0123456789abcdef") == "mailgun key-***;sk_***");
+  CHECK(redact_secrets("authorization: BEARER eyJhbGciOiJIUzI1NiJ9") == "authorization: BEARER ***");
+  // A prefix inside a longer word is no key.
+  CHECK(redact_secrets("task-0123456789abcdef") == "task-0123456789abcdef");
+  CHECK(redact_secrets("disk_0123456789abcdef") == "disk_0123456789abcdef");
 }
 
 TEST_CASE("Provider messages are redacted at classification") {
