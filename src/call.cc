@@ -87,7 +87,7 @@ void Call::begin_attempt() {
   }
   if (body_target_ != target_index_) {
     auto body = internal::build_request_body(
-        t.config.provider, request_, t.config.model, streaming_,
+        t.config.provider, current_request(), t.config.model, streaming_,
         budgeted_ ? std::optional(client_.options.budget_default_max_tokens) : std::nullopt);
     if (!body.ok()) {
       finish(std::move(body).error());
@@ -318,6 +318,7 @@ void Call::on_failure(Error error) {
     }
     if (options_.on_delta) options_.on_delta(StreamDelta{.kind = StreamDelta::Kind::kRestart});
   }
+  if (error.category == ErrorCategory::kContextOverflow && try_shrink(error)) return;
   const RetryPolicy& policy = client_.options.retry;
   const milliseconds backoff =
       internal::backoff_delay(policy, tries_on_target_, previous_backoff_, client_.random->next_unit());
@@ -346,6 +347,19 @@ void Call::on_failure(Error error) {
       wait_then_attempt(decision.delay);
       return;
   }
+}
+
+bool Call::try_shrink(const Error& error) {
+  if (!options_.shrink_messages || shrinks_ >= options_.max_shrinks) return false;
+  std::optional<std::vector<Message>> shorter = options_.shrink_messages(current_request().messages, error);
+  if (!shorter || shorter->empty()) return false;
+  ++shrinks_;
+  if (!shrunk_request_) shrunk_request_ = request_;
+  shrunk_request_->messages = std::move(*shorter);
+  body_target_ = SIZE_MAX;  // rebuild the body from the shorter messages
+  last_error_ = error;
+  wait_then_attempt(milliseconds(0));
+  return true;
 }
 
 void Call::move_to_next_target(const Error& error) {

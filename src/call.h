@@ -54,6 +54,8 @@ class Call : public std::enable_shared_from_this<Call> {
   void finish(Result<ChatResponse> result);
   std::chrono::milliseconds since(SteadyTime t) const;
   const internal::ResolvedTarget& target() const { return client_.targets[target_index_]; }
+  bool try_shrink(const Error& error);
+  const ChatRequest& current_request() const { return shrunk_request_ ? *shrunk_request_ : request_; }
 
   Client::Impl& client_;
   const std::uint64_t id_;
@@ -61,6 +63,8 @@ class Call : public std::enable_shared_from_this<Call> {
   const ChatRequest& request_;
   const CallOptions options_;
   Done done_;
+  std::optional<ChatRequest> shrunk_request_;  // the caller's shorter messages after a context overflow
+  int shrinks_ = 0;
 
   // Loop-thread state.
   std::size_t target_index_ = 0;

@@ -306,3 +306,83 @@ TEST_CASE("An open breaker skips its target with no upstream request") {
 
 }  // namespace
 }  // namespace llmguard
+
+namespace llmguard {
+namespace {
+
+ChatRequest long_conversation() {
+  ChatRequest r;
+  r.messages = {Message::system("be brief"), Message::user("turn one"), Message::assistant("ok"),
+                Message::user("turn two")};
+  return r;
+}
+
+// Drops the oldest turn after the system prompt, the way an agent trims history.
+std::optional<std::vector<Message>> drop_oldest_turn(const std::vector<Message>& messages, const Error& error) {
+  if (error.category != ErrorCategory::kContextOverflow || messages.size() < 3) return std::nullopt;
+  std::vector<Message> shorter = messages;
+  shorter.erase(shorter.begin() + 1);
+  return shorter;
+}
+
+TEST_CASE("Context overflow: the caller's hook shrinks the messages and the same target answers") {
+  Chain chain;
+  chain.options.targets = {chain.openai("mid", "m-8k", 8192), chain.openai("large", "m-128k", 128000)};
+  chain.server->enqueue("m-8k", reply(400, kOpenAIContext));
+  std::vector<std::string> seen_errors;
+  CallOptions call;
+  call.shrink_messages = [&](const std::vector<Message>& messages, const Error& error) {
+    seen_errors.push_back(error.provider_code);
+    return drop_oldest_turn(messages, error);
+  };
+  auto r = chain.client()->guarded_chat(long_conversation(), call);
+  REQUIRE(r.ok());
+  CHECK(r->target == "mid");
+  REQUIRE(r->attempts.size() == 2);
+  CHECK(r->attempts[0].category == ErrorCategory::kContextOverflow);
+  CHECK(seen_errors == std::vector<std::string>{"context_length_exceeded"});
+  CHECK(chain.requests_for("m-128k") == 0);
+  // The retry carried the shorter conversation, the first request the whole one.
+  auto recorded = chain.server->recent_requests();
+  REQUIRE(recorded.size() == 2);
+  CHECK(recorded[0].body.find("turn one") != std::string::npos);
+  CHECK(recorded[1].body.find("turn one") == std::string::npos);
+  CHECK(recorded[1].body.find("turn two") != std::string::npos);
+  CHECK(r->content.find("turn two") != std::string::npos);
+}
+
+TEST_CASE("Context overflow: a hook that cannot shrink hands over to the larger window") {
+  Chain chain;
+  chain.options.targets = {chain.openai("mid", "m-8k", 8192), chain.openai("large", "m-128k", 128000)};
+  chain.server->enqueue("m-8k", reply(400, kOpenAIContext));
+  CallOptions call;
+  int calls = 0;
+  call.shrink_messages = [&](const std::vector<Message>&, const Error&) -> std::optional<std::vector<Message>> {
+    ++calls;
+    return std::nullopt;
+  };
+  auto r = chain.client()->guarded_chat(hello(), call);
+  REQUIRE(r.ok());
+  CHECK(r->target == "large");
+  CHECK(calls == 1);
+  CHECK(chain.requests_for("m-8k") == 1);
+}
+
+TEST_CASE("Context overflow: shrinking stops after max_shrinks, then the chain goes on") {
+  Chain chain;
+  chain.options.targets = {chain.openai("mid", "m-8k", 8192), chain.openai("large", "m-128k", 128000)};
+  for (int i = 0; i < 4; ++i) chain.server->enqueue("m-8k", reply(400, kOpenAIContext));
+  CallOptions call;
+  call.max_shrinks = 2;
+  call.shrink_messages = [](const std::vector<Message>& messages, const Error&) {
+    return std::optional(messages);  // "shrinks" to the same size every time
+  };
+  auto r = chain.client()->guarded_chat(long_conversation(), call);
+  REQUIRE(r.ok());
+  CHECK(r->target == "large");
+  CHECK(chain.requests_for("m-8k") == 3);  // the first try and two shrunk retries
+  CHECK(chain.requests_for("m-128k") == 1);
+}
+
+}  // namespace
+}  // namespace llmguard

@@ -195,6 +195,14 @@ struct CallOptions {
   // usual) after passing a StreamDelta::Kind::kRestart. Partial output is
   // never sent back to a model as a prefill.
   bool restart_stream_on_failure = false;
+  // On context_overflow the call first hands the messages and the error here.
+  // Return shorter messages (older turns dropped, tool output summarised) to
+  // retry them on the same target, or nullopt to fall back to a target with
+  // a larger context window as usual. Called at most `max_shrinks` times per
+  // call, on the event-loop thread: do not block, do not throw.
+  std::function<std::optional<std::vector<Message>>(const std::vector<Message>& messages, const Error& error)>
+      shrink_messages;
+  int max_shrinks = 2;
 };
 
 // Thread-safe: any number of threads may call `guarded_chat` on one client.
