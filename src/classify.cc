@@ -573,7 +573,10 @@ std::string hint_for(const Error& e) {
       return "the key is valid but not allowed here: check model access, project/organisation, region and IP rules";
     case ErrorCategory::kModelNotFound:
       if (icontains(m, "deployment")) return "check the Azure deployment name (it is not the model name) and api-version";
-      if (icontains(m, "invalid url") || icontains(m, "unknown path")) {
+      // A 404 that names no model is the path: "Invalid URL (POST ...)", a
+      // gateway's HTML page, a framework's bare "Not Found".
+      if (icontains(m, "invalid url") || icontains(m, "unknown path") ||
+          (e.http_status == 404 && !icontains(m, "model"))) {
         return "the URL path is wrong: base_url must be the API root with its version, e.g. https://api.openai.com/v1";
       }
       return "check the model name and that this key has access to it";

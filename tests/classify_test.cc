@@ -132,6 +132,21 @@ TEST_CASE("Go-style durations from x-ratelimit-reset-*") {
   CHECK_FALSE(parse_go_duration("ms").has_value());
 }
 
+TEST_CASE("Hints point at what to fix: the path, the deployment, the model, the key") {
+  auto hint = [](int status, std::string_view body) { return classify_exchange(status, {}, body, false, kNow).hint; };
+  const std::string path_hint = "the URL path is wrong";
+  CHECK(hint(404, "<html><head><title>404 Not Found</title></head><body>nginx</body></html>").starts_with(path_hint));
+  CHECK(hint(404, R"({"status":404,"error":"Not Found","path":"/v4/v1/chat/completions"})").starts_with(path_hint));
+  CHECK(hint(404, R"j({"error":{"message":"Invalid URL (POST /v1/chat/completion)","type":"invalid_request_error"}})j")
+            .starts_with(path_hint));
+  CHECK(hint(404, R"({"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}})")
+            .starts_with("check the Azure deployment name"));
+  CHECK(hint(404, R"({"error":{"message":"The model `gpt-9` does not exist","code":"model_not_found"}})")
+            .starts_with("check the model name"));
+  CHECK(hint(401, R"({"statusCode":401,"message":"Access denied due to invalid subscription key or wrong API endpoint."})")
+            .starts_with("check the api-key header"));
+}
+
 TEST_CASE("Secrets are masked wherever they appear in a message") {
   CHECK(redact_secrets("Incorrect API key provided: sk-proj-abcdefghijklmnop1234.") ==
         "Incorrect API key provided: sk-***.");
