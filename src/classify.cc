@@ -604,6 +604,10 @@ std::string hint_for(const Error& e) {
     case ErrorCategory::kCircuitOpen:
       return "the target failed repeatedly and is paused; it is probed again after its cooldown";
     case ErrorCategory::kUnknown:
+      if (icontains(m, "with an html page") || (e.http_status >= 300 && e.http_status < 400)) {
+        return "a web page or redirect answered, not the API: check that base_url is the API root "
+               "(e.g. https://api.openai.com/v1) and that no login proxy intercepts the call";
+      }
       return "unrecognised failure: it is retried once; check the provider's message";
   }
   return {};

@@ -8,6 +8,7 @@
 
 #include "classify.h"
 #include "json_writer.h"
+#include "text.h"
 
 namespace llmguard::internal {
 namespace {
@@ -259,6 +260,12 @@ Status write_anthropic_body(std::string& out, const ChatRequest& request, std::s
   return ok_status();
 }
 
+Error classified(int status, const Headers& headers, std::string_view body) {
+  Error e = classify_response(status, headers, body);
+  e.hint = hint_for(e);
+  return e;
+}
+
 Error malformed(int status, std::string_view what) {
   Error e;
   e.category = ErrorCategory::kTransient;
@@ -429,6 +436,9 @@ Result<ChatResponse> parse_response_body(Provider provider, int http_status, con
   thread_local simdjson::dom::parser parser;
   element root;
   if (auto ec = parser.parse(body.data(), size, false).get(root); ec != simdjson::SUCCESS) {
+    // A web page where JSON belongs (base_url pointing at a website or a
+    // login portal) is no truncated reply: say what answered.
+    if (trim(body).starts_with('<')) return classified(http_status, headers, body);
     return malformed(http_status, simdjson::error_message(ec));
   }
   if (!root.is_object()) return malformed(http_status, "not a JSON object");
@@ -436,7 +446,7 @@ Result<ChatResponse> parse_response_body(Provider provider, int http_status, con
   bool saw_answer = false;
   const bool ok = provider == Provider::kAnthropic ? read_anthropic(root, response, saw_answer)
                                                    : read_openai(root, response, saw_answer);
-  if (!saw_answer && has_error_member(root)) return classify_response(http_status, headers, body);
+  if (!saw_answer && has_error_member(root)) return classified(http_status, headers, body);
   if (!ok) return malformed(http_status, "a field has an unexpected type");
   if (!saw_answer) return malformed(http_status, "no choices in the response");
   return response;

@@ -200,7 +200,7 @@ TEST_CASE("Malformed and truncated bodies are typed transient errors, never cras
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().category == ErrorCategory::kTransient);
   }
-  for (const char* junk : {"", "<html>502</html>", "null", "[]", "{\"choices\":7}", "{\"choices\":[]}",
+  for (const char* junk : {"", "null", "[]", "{\"choices\":7}", "{\"choices\":[]}",
                            "{\"choices\":[{\"message\":{\"content\":12}}]}"}) {
     CAPTURE(junk);
     auto r = parse_response_body(Provider::kOpenAI, 200, {}, junk);
@@ -208,6 +208,15 @@ TEST_CASE("Malformed and truncated bodies are typed transient errors, never cras
     CHECK(r.error().category == ErrorCategory::kTransient);
     CHECK(r.error().message.starts_with("malformed response body"));
   }
+}
+
+TEST_CASE("A 200 web page where JSON belongs says a page answered, not a truncated reply") {
+  const std::string page = "\n<!DOCTYPE html><html><head><title>OpenAI</title></head><body></body></html>";
+  auto r = parse_response_body(Provider::kOpenAI, 200, {{"content-type", "text/html"}}, page);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().category == ErrorCategory::kUnknown);
+  CHECK(r.error().message == "HTTP 200 with an HTML page (a gateway or proxy answered, not the API)");
+  CHECK(r.error().hint.find("base_url") != std::string::npos);
 }
 
 TEST_CASE("A 200 whose body is an error object is classified as that error") {
