@@ -23,6 +23,7 @@ struct ProviderFields {
   std::string code, type, message;
   int inner_status = 0;  // an HTTP status carried inside the body (proxies)
   bool found = false;    // an error object or message was recognised
+  bool json = false;     // the body parsed as JSON
   bool safety_block = false;  // Gemini promptFeedback.blockReason / finishReason SAFETY
   bool unwrapped = false;     // taken from an upstream error a proxy carried as text
 };
@@ -136,6 +137,7 @@ void read_fields(std::string_view body, ProviderFields& f, int depth) {
   if (parsers[static_cast<std::size_t>(depth)].parse(body.data(), body.size(), true).get(root) != simdjson::SUCCESS) {
     return;
   }
+  f.json = true;
   if (root.is_array()) {  // Gemini streamGenerateContent wraps the status in a list
     simdjson::dom::array arr = root.get_array().value_unsafe();
     if (arr.size() == 0) return;
@@ -645,7 +647,9 @@ Error classify_response(int http_status, const Headers& headers, std::string_vie
   ProviderFields f;
   read_fields(body, f, 0);
   const bool html = looks_like_html(body);
-  if (!f.found && !html) f.message = std::string(trim(body.substr(0, 1024)));  // plain-text bodies
+  // Plain-text bodies are the message; JSON with no error in it says nothing
+  // to classify by (its field names are no message).
+  if (!f.found && !html && !f.json) f.message = std::string(trim(body.substr(0, 1024)));
   const ScannedFields scanned = scan_fields(f);
   e.category = category_for(http_status, f, scanned.found, body);
   e.provider_code = redact_secrets(f.code);
