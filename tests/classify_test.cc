@@ -79,6 +79,23 @@ TEST_CASE("Unwrapping stops at a fixed depth: deeply nested text gives a categor
   CHECK(e.category == ErrorCategory::kTransient);
 }
 
+TEST_CASE("Hostile bodies get a category: 10 MB, deep nesting, invalid UTF-8, NUL bytes") {
+  // 10 MB of an error message: above the parse cap, read as text.
+  std::string huge = R"({"error":{"message":"overloaded )" + std::string(10u << 20, 'x') + R"("}})";
+  auto big = classify_exchange(503, {}, huge, false, kNow);
+  CHECK(big.category == ErrorCategory::kTransient);
+  CHECK(big.message.size() <= 1024);  // a bounded excerpt, not 10 MB copied into the error
+  // 10 MB under the cap of JSON: parsed and its message read.
+  std::string padded = R"({"error":{"message":"Rate limit reached","pad":")" + std::string(7u << 20, ' ') + R"("}})";
+  CHECK(classify_exchange(429, {}, padded, false, kNow).category == ErrorCategory::kRateLimit);
+  CHECK(classify_exchange(500, {}, std::string(100000, '['), false, kNow).category == ErrorCategory::kTransient);
+  CHECK(classify_exchange(200, {}, std::string(100000, '{'), true, kNow).category == ErrorCategory::kUnknown);
+  const std::string invalid_utf8 = "{\"error\":{\"message\":\"bad \xff\xfe\xc0 bytes\"}}";
+  CHECK(classify_exchange(400, {}, invalid_utf8, false, kNow).category == ErrorCategory::kBadRequest);
+  const std::string with_nul("rate limit\0exceeded", 19);
+  CHECK(classify_exchange(429, {}, with_nul, false, kNow).category == ErrorCategory::kRateLimit);
+}
+
 TEST_CASE("Delay precedence: retry-after-ms, then retry-after, then x-ratelimit-reset") {
   CHECK(requested_delay({{"retry-after-ms", "250"}, {"retry-after", "3"}}, kNow) == milliseconds(250));
   CHECK(requested_delay({{"retry-after", "3"}, {"x-ratelimit-reset-requests", "6m0s"}}, kNow) == milliseconds(3000));
