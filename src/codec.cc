@@ -9,6 +9,7 @@
 #include "classify.h"
 #include "json_writer.h"
 #include "text.h"
+#include "usage_json.h"
 
 namespace llmguard::internal {
 namespace {
@@ -320,19 +321,7 @@ std::optional<simdjson::dom::array> child_array(element parent, std::string_view
 
 bool read_openai(element root, ChatResponse& r, bool& saw_choices) {
   bool ok = read_text(root, "id", r.id) && read_text(root, "model", r.model);
-  if (auto usage = child_object(root, "usage", ok)) {
-    Usage& u = r.usage;
-    ok = ok && read_count(*usage, "prompt_tokens", u.prompt_tokens) &&
-         read_count(*usage, "completion_tokens", u.completion_tokens) &&
-         read_count(*usage, "total_tokens", u.total_tokens);
-    if (auto details = child_object(*usage, "prompt_tokens_details", ok)) {
-      ok = ok && read_count(*details, "cached_tokens", u.cached_tokens);
-    }
-    if (auto details = child_object(*usage, "completion_tokens_details", ok)) {
-      ok = ok && read_count(*details, "reasoning_tokens", u.reasoning_tokens);
-    }
-    if (u.total_tokens == 0) u.total_tokens = u.prompt_tokens + u.completion_tokens;
-  }
+  read_openai_style_usage(root, r.usage);
   auto choices = child_array(root, "choices", ok);
   if (!ok || !choices || choices->size() == 0) return ok;
   saw_choices = true;

@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include "classify.h"
+#include "usage_json.h"
 
 namespace llmguard::internal {
 namespace {
@@ -78,21 +79,7 @@ std::optional<Error> StreamAccumulator::on_openai(std::string_view data, const E
   }
   if (auto id = text_of(root, "id"); !id.empty()) response_.id.assign(id);
   if (auto model = text_of(root, "model"); !model.empty()) response_.model.assign(model);
-  element usage;
-  if (root["usage"].get(usage) == simdjson::SUCCESS && usage.is_object()) {
-    saw_usage_ = true;
-    Usage& u = response_.usage;
-    u.prompt_tokens = int_of(usage, "prompt_tokens");
-    u.completion_tokens = int_of(usage, "completion_tokens");
-    u.total_tokens = int_of(usage, "total_tokens", u.prompt_tokens + u.completion_tokens);
-    element details;
-    if (usage["prompt_tokens_details"].get(details) == simdjson::SUCCESS && details.is_object()) {
-      u.cached_tokens = int_of(details, "cached_tokens");
-    }
-    if (usage["completion_tokens_details"].get(details) == simdjson::SUCCESS && details.is_object()) {
-      u.reasoning_tokens = int_of(details, "reasoning_tokens");
-    }
-  }
+  if (read_openai_style_usage(root, response_.usage)) saw_usage_ = true;
   simdjson::dom::array choices;
   if (root["choices"].get_array().get(choices) != simdjson::SUCCESS || choices.size() == 0) return std::nullopt;
   element choice = choices.at(0).value_unsafe();

@@ -174,6 +174,43 @@ TEST_CASE("OpenAI response: refusal text and null details are read") {
   CHECK(r->usage.total_tokens == 11);  // derived when absent
 }
 
+TEST_CASE("Usage variants of OpenAI-format replies map to one Usage") {
+  auto usage_of = [](std::string usage_json) {
+    const std::string body = R"({"choices":[{"message":{"content":"ok"},"finish_reason":"stop"}],)" + usage_json + "}";
+    auto r = parse_response_body(Provider::kOpenAI, 200, {}, body);
+    REQUIRE(r.ok());
+    CHECK(r->content == "ok");
+    return r->usage;
+  };
+  // OpenRouter: cache reads and writes in prompt_tokens_details.
+  Usage openrouter = usage_of(R"("usage":{"prompt_tokens":1200,"completion_tokens":40,"total_tokens":1240,
+      "prompt_tokens_details":{"cached_tokens":1000,"cache_write_tokens":150},"cost":0.0012})");
+  CHECK(openrouter.cached_tokens == 1000);
+  CHECK(openrouter.cache_write_tokens == 150);
+  CHECK(openrouter.total_tokens == 1240);
+  // DeepSeek: cache hits beside the prompt count.
+  Usage deepseek = usage_of(R"("usage":{"prompt_tokens":900,"completion_tokens":10,"total_tokens":910,
+      "prompt_cache_hit_tokens":640,"prompt_cache_miss_tokens":260})");
+  CHECK(deepseek.cached_tokens == 640);
+  // LiteLLM in front of Anthropic: Anthropic's cache counts at the top level.
+  Usage litellm = usage_of(R"("usage":{"prompt_tokens":2210,"completion_tokens":12,"total_tokens":2222,
+      "cache_creation_input_tokens":2000,"cache_read_input_tokens":0})");
+  CHECK(litellm.cache_write_tokens == 2000);
+  CHECK(litellm.cached_tokens == 0);
+  // Gemini's usageMetadata: thinking tokens count as completion tokens.
+  Usage gemini = usage_of(R"("usageMetadata":{"promptTokenCount":300,"candidatesTokenCount":50,
+      "thoughtsTokenCount":120,"cachedContentTokenCount":256,"totalTokenCount":470})");
+  CHECK(gemini.prompt_tokens == 300);
+  CHECK(gemini.completion_tokens == 170);
+  CHECK(gemini.reasoning_tokens == 120);
+  CHECK(gemini.cached_tokens == 256);
+  CHECK(gemini.total_tokens == 470);
+  // A usage field of the wrong type is dropped; the answer is kept.
+  Usage odd = usage_of(R"("usage":{"prompt_tokens":"12","completion_tokens":7})");
+  CHECK(odd.prompt_tokens == 0);
+  CHECK(odd.completion_tokens == 7);
+}
+
 TEST_CASE("Anthropic response: text blocks, tool use and cache usage") {
   const std::string body = R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-x",
     "content":[{"type":"text","text":"Hi "},{"type":"text","text":"there"},
