@@ -133,6 +133,19 @@ Status validate(const ClientOptions& o) {
     return invalid("retry delays must not be negative");
   }
   if (r.max_delay < r.base_delay) return invalid("retry.max_delay must not be below retry.base_delay");
+  for (std::size_t i = 0; i < r.rules.size(); ++i) {
+    const CategoryRule& rule = r.rules[i];
+    const ErrorCategory c = rule.category;
+    if (c == ErrorCategory::kCancelled || c == ErrorCategory::kBudgetExceeded || c == ErrorCategory::kCircuitOpen) {
+      return invalid(fmt::format("retry.rules[{}]: {} is decided before any attempt and has no rule", i, to_string(c)));
+    }
+    if (c == ErrorCategory::kContextOverflow && rule.action == OnFailure::kRetry) {
+      return invalid(fmt::format("retry.rules[{}]: context_overflow is never retried unchanged (use shrink_messages)", i));
+    }
+    if (rule.max_attempts && *rule.max_attempts < 1) {
+      return invalid(fmt::format("retry.rules[{}].max_attempts must be at least 1", i));
+    }
+  }
   if (o.breaker.failure_threshold < 0) return invalid("breaker.failure_threshold must not be negative");
   if (o.retry_budget.ratio < 0 || o.retry_budget.min_retries < 0 || o.retry_budget.window.count() < 1000) {
     return invalid("retry_budget needs ratio >= 0, min_retries >= 0 and a window of at least 1 s");

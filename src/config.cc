@@ -114,6 +114,46 @@ std::string read_target(element v, std::size_t index, Target& t) {
   return {};
 }
 
+// [{"category": "content_filter", "action": "retry|next_target|fail", "max_attempts": 2}]
+std::string read_rules(element v, std::vector<CategoryRule>& rules) {
+  simdjson::dom::array list;
+  if (v.get_array().get(list) != simdjson::SUCCESS) return "retry.rules must be an array";
+  std::size_t i = 0;
+  for (element item : list) {
+    const std::string at = fmt::format("retry.rules[{}]", i++);
+    object o;
+    if (item.get_object().get(o) != simdjson::SUCCESS) return at + " must be an object";
+    CategoryRule rule;
+    bool has_category = false, has_action = false;
+    for (auto [key, value] : o) {
+      std::string name;
+      if (key == "category") {
+        if (auto err = read_string(value, at + ".category", name); !err.empty()) return err;
+        auto category = parse_error_category(name);
+        if (!category) return fmt::format("{}.category: no category named \"{}\"", at, name);
+        rule.category = *category;
+        has_category = true;
+      } else if (key == "action") {
+        if (auto err = read_string(value, at + ".action", name); !err.empty()) return err;
+        if (name == "retry") rule.action = OnFailure::kRetry;
+        else if (name == "next_target") rule.action = OnFailure::kNextTarget;
+        else if (name == "fail") rule.action = OnFailure::kFail;
+        else return at + ".action must be retry, next_target or fail";
+        has_action = true;
+      } else if (key == "max_attempts") {
+        std::int64_t n = 0;
+        if (value.get_int64().get(n) != simdjson::SUCCESS || n < 1 || n > 100) return at + ".max_attempts must be 1..100";
+        rule.max_attempts = static_cast<int>(n);
+      } else {
+        return fmt::format("unknown key {}.{}", at, key);
+      }
+    }
+    if (!has_category || !has_action) return at + " needs a category and an action";
+    rules.push_back(rule);
+  }
+  return {};
+}
+
 std::string read_retry(element v, RetryPolicy& r) {
   object o;
   if (v.get_object().get(o) != simdjson::SUCCESS) return "retry must be an object";
@@ -135,6 +175,8 @@ std::string read_retry(element v, RetryPolicy& r) {
       else if (name == "decorrelated") r.jitter = Jitter::kDecorrelated;
       else if (name == "none") r.jitter = Jitter::kNone;
       else if (err.empty()) err = "retry.jitter must be full, equal, decorrelated or none";
+    } else if (key == "rules") {
+      err = read_rules(value, r.rules);
     } else {
       err = fmt::format("unknown key {}", field);
     }

@@ -31,7 +31,7 @@ milliseconds backoff_delay(const RetryPolicy& policy, int retry, milliseconds pr
 Decision decide(const Error& error, int tries_on_target, const RetryPolicy& policy, milliseconds backoff) {
   const bool tries_left = tries_on_target < policy.max_attempts;
   auto retry_or_next = [&](int max_tries) -> Decision {
-    if (tries_on_target >= std::min(max_tries, policy.max_attempts)) return {Step::kNextTarget};
+    if (tries_on_target >= max_tries) return {Step::kNextTarget};
     if (error.retry_after) {
       // The provider said how long; beyond our cap, another target is better.
       if (*error.retry_after > policy.max_retry_after) return {Step::kNextTarget};
@@ -39,6 +39,17 @@ Decision decide(const Error& error, int tries_on_target, const RetryPolicy& poli
     }
     return {Step::kRetrySameTarget, backoff};
   };
+  if (error.category != ErrorCategory::kCancelled) {
+    const auto rule = std::find_if(policy.rules.rbegin(), policy.rules.rend(),
+                                   [&](const CategoryRule& r) { return r.category == error.category; });
+    if (rule != policy.rules.rend()) {
+      switch (rule->action) {
+        case OnFailure::kFail: return {Step::kFail};
+        case OnFailure::kNextTarget: return {Step::kNextTarget};
+        case OnFailure::kRetry: return retry_or_next(rule->max_attempts.value_or(policy.max_attempts));
+      }
+    }
+  }
   switch (error.category) {
     case ErrorCategory::kCancelled:
     case ErrorCategory::kBadRequest:
@@ -58,7 +69,7 @@ Decision decide(const Error& error, int tries_on_target, const RetryPolicy& poli
     case ErrorCategory::kConnection:
       return tries_left ? retry_or_next(policy.max_attempts) : Decision{Step::kNextTarget};
     case ErrorCategory::kUnknown:
-      return retry_or_next(2);  // one retry at most: it may be a blip or a bug
+      return retry_or_next(std::min(2, policy.max_attempts));  // one retry at most: a blip or a bug
   }
   return {Step::kFail};
 }

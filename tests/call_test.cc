@@ -372,6 +372,14 @@ TEST_CASE("Client::create refuses bad options with a message naming the field") 
   bad_retry.targets = {target("a")};
   bad_retry.retry.max_attempts = 0;
   CHECK(make(bad_retry).error().category == ErrorCategory::kBadRequest);
+  ClientOptions bad_rule;
+  bad_rule.targets = {target("a")};
+  bad_rule.retry.rules = {{.category = ErrorCategory::kContextOverflow, .action = OnFailure::kRetry}};
+  CHECK(make(bad_rule).error().message.find("retry.rules[0]: context_overflow") != std::string::npos);
+  bad_rule.retry.rules = {{.category = ErrorCategory::kCircuitOpen, .action = OnFailure::kFail}};
+  CHECK(make(bad_rule).error().message.find("retry.rules[0]: circuit_open") != std::string::npos);
+  bad_rule.retry.rules = {{.category = ErrorCategory::kRateLimit, .action = OnFailure::kRetry, .max_attempts = 0}};
+  CHECK(make(bad_rule).error().message.find("max_attempts") != std::string::npos);
   ClientOptions header_injection;
   Target t = target("a");
   t.headers = {{"x-extra", "v\r\nx-evil: 1"}};

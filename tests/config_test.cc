@@ -36,6 +36,18 @@ TEST_CASE("A full config file maps onto ClientOptions") {
   CHECK(o->deadline == milliseconds(90000));
 }
 
+TEST_CASE("Per-category rules come from retry.rules") {
+  auto o = parse_client_options(R"({"targets": [{"name": "a", "model": "m", "base_url": "http://127.0.0.1:1/v1"}],
+    "retry": {"rules": [{"category": "content_filter", "action": "next_target"},
+                        {"category": "rate_limit", "action": "retry", "max_attempts": 5}]}})");
+  REQUIRE(o.ok());
+  REQUIRE(o->retry.rules.size() == 2);
+  CHECK(o->retry.rules[0].category == ErrorCategory::kContentFilter);
+  CHECK(o->retry.rules[0].action == OnFailure::kNextTarget);
+  CHECK(o->retry.rules[1].action == OnFailure::kRetry);
+  CHECK(o->retry.rules[1].max_attempts == 5);
+}
+
 TEST_CASE("Config mistakes are errors that name the key") {
   struct Case {
     const char* json;
@@ -46,6 +58,9 @@ TEST_CASE("Config mistakes are errors that name the key") {
       {R"({"targets": [{"name": "a", "provider": "skynet", "model": "m"}]})", "skynet"},
       {R"({"retry": {"jitter": "lots"}})", "retry.jitter"},
       {R"({"retry": {"max_attempts": 0}})", "retry.max_attempts"},
+      {R"({"retry": {"rules": [{"category": "spam", "action": "fail"}]}})", "retry.rules[0].category"},
+      {R"({"retry": {"rules": [{"category": "auth", "action": "panic"}]}})", "retry.rules[0].action"},
+      {R"({"retry": {"rules": [{"category": "auth"}]}})", "needs a category and an action"},
       {R"({"timeouts": {"total_ms": -5}})", "timeouts.total_ms"},
       {R"({"targets": [{"context_window": "big"}]})", "context_window"},
       {R"({"deadline": 5})", "deadline"},

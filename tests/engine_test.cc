@@ -386,3 +386,21 @@ TEST_CASE("Context overflow: shrinking stops after max_shrinks, then the chain g
 
 }  // namespace
 }  // namespace llmguard
+
+namespace llmguard {
+namespace {
+
+TEST_CASE("A category rule sends a content-filter refusal to the next target instead of failing") {
+  Chain chain;
+  chain.options.targets = {chain.openai("strict", "gpt-a"), chain.anthropic("other", "claude-x")};
+  chain.options.retry.rules = {{.category = ErrorCategory::kContentFilter, .action = OnFailure::kNextTarget}};
+  chain.server->enqueue("gpt-a", reply(400, R"({"error":{"message":"Your request was rejected as a result of our safety system.","type":"invalid_request_error","param":null,"code":"content_policy_violation"}})"));
+  auto r = chain.client()->guarded_chat(hello());
+  REQUIRE(r.ok());
+  CHECK(r->target == "other");
+  CHECK(r->attempts[0].category == ErrorCategory::kContentFilter);
+  CHECK(chain.saw("fallback strict content_filter"));
+}
+
+}  // namespace
+}  // namespace llmguard

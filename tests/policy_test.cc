@@ -100,6 +100,29 @@ TEST_CASE("Decision table: what each category does on its first failure") {
   }
 }
 
+TEST_CASE("Category rules replace the default action, the last rule for a category winning") {
+  auto p = policy_with(Jitter::kNone);
+  p.rules = {
+      {.category = ErrorCategory::kContentFilter, .action = OnFailure::kNextTarget},
+      {.category = ErrorCategory::kRateLimit, .action = OnFailure::kRetry},
+      {.category = ErrorCategory::kRateLimit, .action = OnFailure::kNextTarget},  // wins
+      {.category = ErrorCategory::kAuth, .action = OnFailure::kFail},
+      {.category = ErrorCategory::kBadRequest, .action = OnFailure::kRetry, .max_attempts = 2},
+  };
+  const milliseconds backoff{100};
+  CHECK(decide(error_of(ErrorCategory::kContentFilter), 1, p, backoff).step == Step::kNextTarget);
+  CHECK(decide(error_of(ErrorCategory::kRateLimit, milliseconds(10)), 1, p, backoff).step == Step::kNextTarget);
+  CHECK(decide(error_of(ErrorCategory::kAuth), 1, p, backoff).step == Step::kFail);
+  Decision retry = decide(error_of(ErrorCategory::kBadRequest), 1, p, backoff);
+  CHECK(retry.step == Step::kRetrySameTarget);
+  CHECK(retry.delay == backoff);
+  CHECK(decide(error_of(ErrorCategory::kBadRequest), 2, p, backoff).step == Step::kNextTarget);  // its own cap
+  // Categories without a rule keep their defaults; cancellation is never overridden.
+  CHECK(decide(error_of(ErrorCategory::kTransient), 1, p, backoff).step == Step::kRetrySameTarget);
+  p.rules.push_back({.category = ErrorCategory::kCancelled, .action = OnFailure::kRetry});
+  CHECK(decide(error_of(ErrorCategory::kCancelled), 1, p, backoff).step == Step::kFail);
+}
+
 TEST_CASE("Retryable categories move on once the target's attempts are used") {
   auto p = policy_with(Jitter::kNone);
   CHECK(decide(error_of(ErrorCategory::kTransient), 3, p, milliseconds(1)).step == Step::kRetrySameTarget);

@@ -82,6 +82,23 @@ struct Target {
 
 enum class Jitter : std::uint8_t { kFull, kEqual, kDecorrelated, kNone };
 
+// What a failed attempt of some category makes the call do.
+enum class OnFailure : std::uint8_t {
+  kRetry,       // retry this target (backoff, or the provider's delay up to the cap), then the next
+  kNextTarget,  // go to the next target at once
+  kFail,        // end the call with this error
+};
+
+// Replaces the default action (docs/errors.md) for one category, e.g.
+// {kContentFilter, kNextTarget} to try a provider with another policy, or
+// {kRateLimit, kNextTarget} to never wait on a throttled target.
+struct CategoryRule {
+  ErrorCategory category = ErrorCategory::kUnknown;
+  OnFailure action = OnFailure::kRetry;
+  // kRetry only: tries per target for this category; default max_attempts.
+  std::optional<int> max_attempts;
+};
+
 struct RetryPolicy {
   int max_attempts = 3;  // tries per target, the first included
   std::chrono::milliseconds base_delay{500};
@@ -89,6 +106,11 @@ struct RetryPolicy {
   Jitter jitter = Jitter::kFull;
   // A provider-requested delay above this means: fall back at once.
   std::chrono::milliseconds max_retry_after{30'000};
+  // Overrides of the default action per category; a later rule for the same
+  // category wins. Only categories that come from an attempt can be
+  // overridden (not cancelled, budget_exceeded or circuit_open), and
+  // context_overflow is never retried unchanged (kRetry is refused).
+  std::vector<CategoryRule> rules;
 };
 
 // Per-target circuit breaker: after `failure_threshold` consecutive
