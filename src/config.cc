@@ -60,6 +60,7 @@ std::string read_price(element v, std::string_view where, Price& price) {
 }
 
 std::string read_target(element v, std::size_t index, Target& t) {
+  std::optional<ProviderPreset> preset;
   object o;
   const std::string where = fmt::format("targets[{}]", index);
   if (v.get_object().get(o) != simdjson::SUCCESS) return fmt::format("{} must be an object", where);
@@ -76,15 +77,16 @@ std::string read_target(element v, std::size_t index, Target& t) {
       std::string name;
       err = read_string(value, field, name);
       if (err.empty()) {
-        auto p = parse_provider(name);
-        // Servers that speak OpenAI's API are configured as what they are.
-        if (!p && (name == "vllm" || name == "ollama" || name == "groq" || name == "mistral" || name == "deepseek" ||
-                   name == "together" || name == "fireworks" || name == "openrouter" || name == "xai" ||
-                   name == "litellm" || name == "lmstudio" || name == "llamacpp" || name == "openai-compatible")) {
-          p = Provider::kOpenAI;
+        preset = provider_preset(name);
+        // Any other server that speaks OpenAI's API: give base_url yourself.
+        if (!preset && name == "openai-compatible") preset = ProviderPreset{};
+        if (!preset) {
+          err = fmt::format("{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, groq, mistral, deepseek, "
+                            "together, fireworks, openrouter, xai, ollama, lmstudio, llamacpp, vllm, litellm, "
+                            "openai-compatible)", field, name);
+        } else {
+          t.provider = preset->provider;
         }
-        if (!p) err = fmt::format("{}: unknown provider \"{}\" (openai, azure, anthropic, or an OpenAI-compatible server)", field, name);
-        else t.provider = *p;
       }
     } else if (key == "context_window") {
       std::int64_t n = 0;
@@ -110,6 +112,14 @@ std::string read_target(element v, std::size_t index, Target& t) {
       err = fmt::format("unknown key {}", field);
     }
     if (!err.empty()) return err;
+  }
+  // A named service fills in what the target leaves out. (Plain "openai",
+  // "anthropic" and "azure" keep their environment lookups: OPENAI_BASE_URL,
+  // ANTHROPIC_BASE_URL, AZURE_OPENAI_ENDPOINT.)
+  if (preset && preset->provider == Provider::kOpenAI && !preset->base_url.empty() &&
+      preset->api_key_env != "OPENAI_API_KEY") {
+    if (t.base_url.empty()) t.base_url = std::string(preset->base_url);
+    if (t.api_key.empty() && t.api_key_env.empty()) t.api_key_env = std::string(preset->api_key_env);
   }
   return {};
 }

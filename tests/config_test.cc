@@ -36,6 +36,30 @@ TEST_CASE("A full config file maps onto ClientOptions") {
   CHECK(o->deadline == milliseconds(90000));
 }
 
+TEST_CASE("Named services fill in their API root and their own key variable") {
+  auto o = parse_client_options(R"({"targets": [
+    {"name": "g", "provider": "gemini", "model": "gemini-2.5-flash"},
+    {"name": "local", "provider": "ollama", "model": "llama3"},
+    {"name": "own-url", "provider": "groq", "model": "m", "base_url": "http://127.0.0.1:9/openai/v1"},
+    {"name": "own-key", "provider": "openrouter", "model": "m", "api_key_env": "MY_OR_KEY"},
+    {"name": "compat", "provider": "openai-compatible", "model": "m", "base_url": "http://127.0.0.1:9/v1"},
+    {"name": "plain", "provider": "openai", "model": "gpt-4o-mini"}]})");
+  REQUIRE(o.ok());
+  const auto& t = o->targets;
+  CHECK(t[0].provider == Provider::kOpenAI);
+  CHECK(t[0].base_url == "https://generativelanguage.googleapis.com/v1beta/openai");
+  CHECK(t[0].api_key_env == "GEMINI_API_KEY");
+  CHECK(t[1].base_url == "http://localhost:11434/v1");
+  CHECK(t[1].api_key_env == "OLLAMA_API_KEY");  // never OPENAI_API_KEY for a local server
+  CHECK(t[2].base_url == "http://127.0.0.1:9/openai/v1");
+  CHECK(t[2].api_key_env == "GROQ_API_KEY");
+  CHECK(t[3].api_key_env == "MY_OR_KEY");
+  CHECK(t[4].api_key_env.empty());
+  CHECK(t[5].base_url.empty());  // OPENAI_BASE_URL / OPENAI_API_BASE still apply
+  CHECK(provider_preset("anthropic")->provider == Provider::kAnthropic);
+  CHECK_FALSE(provider_preset("skynet").has_value());
+}
+
 TEST_CASE("Per-category rules come from retry.rules") {
   auto o = parse_client_options(R"({"targets": [{"name": "a", "model": "m", "base_url": "http://127.0.0.1:1/v1"}],
     "retry": {"rules": [{"category": "content_filter", "action": "next_target"},

@@ -39,6 +39,19 @@ enum class Provider : std::uint8_t {
 std::string_view to_string(Provider provider) noexcept;
 std::optional<Provider> parse_provider(std::string_view name) noexcept;
 
+// Where a service that speaks one of the APIs above lives: "gemini", "groq",
+// "mistral", "deepseek", "together", "fireworks", "openrouter", "xai",
+// "ollama", "lmstudio", "llamacpp", "vllm", "litellm" (and "openai",
+// "anthropic", "azure"). Config files accept these names as "provider"; in
+// code, copy the fields into a Target. Each has its own key variable, so a
+// local server is never sent OPENAI_API_KEY.
+struct ProviderPreset {
+  Provider provider = Provider::kOpenAI;
+  std::string_view base_url;     // "" for azure (per resource)
+  std::string_view api_key_env;  // e.g. "GROQ_API_KEY"
+};
+std::optional<ProviderPreset> provider_preset(std::string_view name) noexcept;
+
 // USD per million tokens.
 struct Price {
   double input_per_mtok = 0;

@@ -6,11 +6,15 @@
 //                 "context_window": 128000, "headers": {"x-team": "a"},
 //                 "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}],
 //    "retry": {"max_attempts": 3, "base_delay_ms": 500, "max_delay_ms": 20000,
-//              "jitter": "full", "max_retry_after_ms": 30000},
+//              "jitter": "full", "max_retry_after_ms": 30000,
+//              "rules": [{"category": "content_filter", "action": "next_target"}]},
 //    "timeouts": {"connect_ms": 10000, "total_ms": 120000, "ttft_ms": 60000, "idle_ms": 60000},
 //    "deadline_ms": 60000,
 //    "budget": {"usd": 5.0}}        // or "budgets": [{"usd", "tokens", "period", "caller_tag"}]
 //
+// "provider" is openai, azure, anthropic, openai-compatible, or a service
+// name from provider_preset() ("gemini", "groq", "ollama", ...), which fills
+// in base_url and api_key_env when they are not given.
 // Unknown keys are errors (a typo must not silently become a default).
 #ifndef LLMGUARD_CONFIG_H_
 #define LLMGUARD_CONFIG_H_
