@@ -239,15 +239,7 @@ void Call::on_complete(Result<HttpResponse> result) {
     const bool transport_timeout = !result.ok() && result.error().category == ErrorCategory::kTimeout;
     auto outcome = stream_outcome(std::move(result));
     if (outcome.ok()) {
-      trail_.push_back({.target = t.config.name, .http_status = stream_status_, .waited = pending_wait_,
-                        .duration = duration});
-      record_outcome(std::nullopt);
-      ChatResponse& response = *outcome;
-      response.target = t.config.name;
-      if (const auto& price = client_.prices[target_index_]) response.cost_usd = internal::cost_of(response.usage, *price);
-      account(std::nullopt, response.usage, duration);
-      response.attempts = std::move(trail_);
-      finish(std::move(outcome));
+      succeed(std::move(*outcome), stream_status_, duration);
       return;
     }
     if (transport_timeout && attempt_bounded_by_deadline_) {
@@ -266,15 +258,7 @@ void Call::on_complete(Result<HttpResponse> result) {
     if (status >= 200 && status < 300) {
       auto parsed = internal::parse_response_body(t.config.provider, status, http.headers, std::move(http.body));
       if (parsed.ok()) {
-        trail_.push_back({.target = t.config.name, .http_status = status, .waited = pending_wait_,
-                          .duration = duration});
-        record_outcome(std::nullopt);
-        ChatResponse& response = *parsed;
-        response.target = t.config.name;
-        if (const auto& price = client_.prices[target_index_]) response.cost_usd = internal::cost_of(response.usage, *price);
-        account(std::nullopt, response.usage, duration);
-        response.attempts = std::move(trail_);
-        finish(std::move(parsed));
+        succeed(std::move(*parsed), status, duration);
         return;
       }
       error = std::move(parsed).error();
@@ -305,6 +289,17 @@ void Call::on_complete(Result<HttpResponse> result) {
   account(error.category, Usage{}, duration);
   record_outcome(error.category);
   on_failure(std::move(error));
+}
+
+void Call::succeed(ChatResponse response, int status, milliseconds duration) {
+  const internal::ResolvedTarget& t = target();
+  trail_.push_back({.target = t.config.name, .http_status = status, .waited = pending_wait_, .duration = duration});
+  record_outcome(std::nullopt);
+  response.target = t.config.name;
+  if (const auto& price = client_.prices[target_index_]) response.cost_usd = internal::cost_of(response.usage, *price);
+  account(std::nullopt, response.usage, duration);
+  response.attempts = std::move(trail_);
+  finish(std::move(response));
 }
 
 void Call::on_failure(Error error) {

@@ -39,6 +39,7 @@ class Call : public std::enable_shared_from_this<Call> {
   Result<ChatResponse> stream_outcome(Result<HttpResponse> result);
   bool on_stream_bytes(std::string_view chunk);
   void on_first_token_timeout();
+  void succeed(ChatResponse response, int status, std::chrono::milliseconds duration);
   void on_failure(Error error);
   void move_to_next_target(const Error& error);
   void enter_target(std::size_t from, const Error* cause);
