@@ -6,6 +6,7 @@
 #include "classify.h"
 #include "codec.h"
 #include "policy.h"
+#include "text.h"
 
 namespace llmguard {
 
@@ -134,6 +135,7 @@ void Call::begin_attempt() {
   if (streaming_) {
     stream_status_ = 0;
     stream_headers_.clear();
+    stream_is_page_ = false;
     stream_error_body_.clear();
     stream_error_.reset();
     sse_.emplace();
@@ -141,6 +143,10 @@ void Call::begin_attempt() {
     handlers.on_headers = [this](int status, const Headers& headers) {
       stream_status_ = status;
       stream_headers_ = headers;
+      // A web page where the event stream belongs (base_url pointing at a
+      // site or a login portal) is read whole and classified, like an error.
+      const std::string* type = find_header(headers, "content-type");
+      stream_is_page_ = type && internal::istarts_with(internal::trim(*type), "text/html");
     };
     // The transport keeps the handlers (and so the call) alive for the
     // attempt; `this` is safe inside them.
@@ -162,7 +168,7 @@ void Call::begin_attempt() {
 }
 
 bool Call::on_stream_bytes(std::string_view chunk) {
-  if (stream_status_ < 200 || stream_status_ >= 300) {
+  if (stream_status_ < 200 || stream_status_ >= 300 || stream_is_page_) {
     // An error reply to a streaming request is plain JSON (or HTML): keep it
     // whole for the classifier, within the response cap.
     if (stream_error_body_.size() + chunk.size() > client_.options.max_response_bytes) return false;
@@ -209,7 +215,7 @@ Result<ChatResponse> Call::stream_outcome(Result<HttpResponse> result) {
   }
   if (!result.ok()) return std::move(result).error();
   const int status = result->status;
-  if (status < 200 || status >= 300) {
+  if (status < 200 || status >= 300 || stream_is_page_) {
     return internal::classify_response(status, result->headers, stream_error_body_, client_.clock->wall_now());
   }
   // A stream that ended mid-event or without its end marker was truncated.

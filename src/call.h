@@ -91,6 +91,7 @@ class Call : public std::enable_shared_from_this<Call> {
   const bool streaming_;
   int stream_status_ = 0;
   Headers stream_headers_;
+  bool stream_is_page_ = false;  // a 2xx text/html reply: no stream at all
   std::string stream_error_body_;  // a non-2xx reply's body, read whole
   std::optional<internal::SseParser> sse_;
   std::optional<internal::StreamAccumulator> accumulator_;

@@ -404,3 +404,27 @@ TEST_CASE("A category rule sends a content-filter refusal to the next target ins
 
 }  // namespace
 }  // namespace llmguard
+
+namespace llmguard {
+namespace {
+
+TEST_CASE("A web page answering a streaming request is no reply: the chain moves on") {
+  Chain chain;
+  chain.options.targets = {chain.openai("site", "gpt-a"), chain.openai("api", "gpt-b")};
+  chain.options.retry.max_attempts = 1;
+  chain.server->enqueue("gpt-a", reply(200, "<!DOCTYPE html><html><head><title>Chat</title></head><body></body></html>"));
+  CallOptions call;
+  std::string streamed;
+  call.on_delta = [&](const StreamDelta& d) {
+    if (d.kind == StreamDelta::Kind::kText) streamed += d.text;
+  };
+  auto r = chain.client()->guarded_chat(hello(), call);
+  REQUIRE(r.ok());
+  CHECK(r->target == "api");
+  CHECK(r->attempts[0].category == ErrorCategory::kUnknown);  // as classify() says of such a page
+  CHECK(r->attempts[0].http_status == 200);
+  CHECK(streamed == r->content);  // nothing of the page reached the caller
+}
+
+}  // namespace
+}  // namespace llmguard
