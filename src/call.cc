@@ -118,6 +118,7 @@ void Call::begin_attempt() {
   http.idle_timeout = o.timeouts.idle;
   http.max_response_bytes = o.max_response_bytes;
   http.verify_tls = o.verify_tls;
+  http.ca_file = o.ca_file;
   attempt_start_ = client_.clock->now();
   attempt_bounded_by_deadline_ = false;
   if (deadline_) {

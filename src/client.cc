@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <future>
 #include <unordered_set>
 
@@ -155,6 +156,9 @@ Status validate(const ClientOptions& o) {
   }
   if (o.deadline && o.deadline->count() <= 0) return invalid("deadline must be positive");
   if (o.max_response_bytes == 0) return invalid("max_response_bytes must be positive");
+  if (!o.ca_file.empty() && !std::ifstream(o.ca_file).good()) {
+    return invalid(fmt::format("ca_file \"{}\" cannot be read", o.ca_file));
+  }
   if (o.budget_default_max_tokens <= 0) return invalid("budget_default_max_tokens must be positive");
   for (std::size_t i = 0; i < o.budgets.size(); ++i) {
     const Budget& b = o.budgets[i];

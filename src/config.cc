@@ -272,7 +272,10 @@ Result<ClientOptions> parse_client_options(std::string_view json) {
       }
     } else if (key == "retry") err = read_retry(value, options.retry);
     else if (key == "timeouts") err = read_timeouts(value, options.timeouts);
-    else if (key == "deadline_ms") {
+    else if (key == "ca_file") err = read_string(value, "ca_file", options.ca_file);
+    else if (key == "verify_tls") {
+      if (value.get_bool().get(options.verify_tls) != simdjson::SUCCESS) err = "verify_tls must be true or false";
+    } else if (key == "deadline_ms") {
       std::chrono::milliseconds d{0};
       err = read_ms(value, "deadline_ms", d);
       options.deadline = d;

@@ -380,6 +380,10 @@ TEST_CASE("Client::create refuses bad options with a message naming the field") 
   CHECK(make(bad_rule).error().message.find("retry.rules[0]: circuit_open") != std::string::npos);
   bad_rule.retry.rules = {{.category = ErrorCategory::kRateLimit, .action = OnFailure::kRetry, .max_attempts = 0}};
   CHECK(make(bad_rule).error().message.find("max_attempts") != std::string::npos);
+  ClientOptions missing_ca;
+  missing_ca.targets = {target("a")};
+  missing_ca.ca_file = "/nonexistent/corp-ca.pem";
+  CHECK(make(missing_ca).error().message.find("ca_file \"/nonexistent/corp-ca.pem\"") != std::string::npos);
   ClientOptions header_injection;
   Target t = target("a");
   t.headers = {{"x-extra", "v\r\nx-evil: 1"}};

@@ -88,6 +88,7 @@ TEST_CASE("Config mistakes are errors that name the key") {
       {R"({"timeouts": {"total_ms": -5}})", "timeouts.total_ms"},
       {R"({"targets": [{"context_window": "big"}]})", "context_window"},
       {R"({"deadline": 5})", "deadline"},
+      {R"({"verify_tls": "yes"})", "verify_tls"},
       {R"({"budget": {"usd": 1, "period": "fortnight"}})", "budget.period"},
       {R"({"budgets": [{"dollars": 1}]})", "budgets[0].dollars"},
       {R"([1, 2])", "JSON object"},

@@ -196,6 +196,9 @@ struct ClientOptions {
   std::optional<std::chrono::milliseconds> deadline;
   std::size_t max_response_bytes = 32u << 20;
   bool verify_tls = true;
+  // A PEM file of certificates to trust instead of the system's, for
+  // gateways behind a TLS-inspecting proxy or a private CA. Must exist.
+  std::string ca_file;
   // Seams for tests; null means the real ones.
   std::shared_ptr<Transport> transport;
   Clock* clock = nullptr;

@@ -10,6 +10,7 @@
 //              "rules": [{"category": "content_filter", "action": "next_target"}]},
 //    "timeouts": {"connect_ms": 10000, "total_ms": 120000, "ttft_ms": 60000, "idle_ms": 60000},
 //    "deadline_ms": 60000,
+//    "ca_file": "/etc/ssl/corp-ca.pem", "verify_tls": true,
 //    "budget": {"usd": 5.0}}        // or "budgets": [{"usd", "tokens", "period", "caller_tag"}]
 //
 // "provider" is openai, azure, anthropic, openai-compatible, or a service

@@ -57,6 +57,7 @@ struct HttpRequest {
   std::chrono::milliseconds idle_timeout{120'000};
   std::size_t max_response_bytes = 32u << 20;
   bool verify_tls = true;
+  std::string ca_file;  // PEM bundle to trust; empty: the system's
 };
 
 struct HttpResponse {
