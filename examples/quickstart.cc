@@ -69,14 +69,15 @@ int main() {
   mock.enqueue("gpt-4o-mini", {.status = 502, .headers = {{"content-type", "text/html"}},
                                .body = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"});
   mock.enqueue("gpt-4o-mini", {});
-  mock.enqueue("gpt-4o-mini", {.status = 429, .body = R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})"});
   mock.enqueue("gpt-4o-mini", {.status = 400, .body = R"({"error":{"message":"Invalid value for 'temperature': must be between 0 and 2.","type":"invalid_request_error","param":"temperature","code":"invalid_value"}})"});
+  mock.enqueue("gpt-4o-mini", {.status = 429, .body = R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})"});
 
   const std::vector<std::pair<std::string, std::string>> turns = {
       {"rate limited, then answered", "Plan the steps to summarise a file."},
       {"overloaded twice, then answered", "Read the file header."},
-      {"quota exhausted: fallback", "Summarise section 2."},
-      {"bad request: fails fast", "Write the final answer."},
+      {"bad request: fails fast, no retry, no fallback", "Summarise section 2 at temperature 7."},
+      {"quota exhausted: falls back to the other provider", "Summarise section 2."},
+      {"primary out for its quota cooldown: skipped without a request", "Write the final answer."},
   };
   std::map<std::string, Totals> usage;
   for (const auto& [label, text] : turns) {
