@@ -46,12 +46,19 @@ Error transport_error(ErrorCategory category, std::string message) {
   return e;
 }
 
+// A request's header lines as libcurl takes them, shared by every transfer
+// that sends the same headers (a target's requests all do).
+struct SharedHeaderList {
+  Headers source;
+  HeaderList list;
+};
+
 struct Transfer {
   Transport::RequestId id = 0;
   HttpRequest request;
   HttpHandlers handlers;
   EasyHandle easy;
-  HeaderList header_list;
+  std::shared_ptr<const SharedHeaderList> header_list;
   HttpResponse response;
   bool headers_delivered = false;
   bool too_large = false;
@@ -85,6 +92,7 @@ class CurlTransport final : public Transport, public std::enable_shared_from_thi
   void begin_transfer(std::unique_ptr<Transfer> transfer);
   void configure_once(CURL* easy);
   void configure(Transfer& t);
+  std::shared_ptr<const SharedHeaderList> header_list_for(const Headers& headers);
   void finish(CURL* easy, CURLcode code);
   void complete(std::unique_ptr<Transfer> t, Result<HttpResponse> result);
   void cancel_on_loop(RequestId id, Error error);
@@ -116,6 +124,7 @@ class CurlTransport final : public Transport, public std::enable_shared_from_thi
   // Loop thread only.
   std::unordered_map<RequestId, std::unique_ptr<Transfer>> active_;
   std::vector<EasyHandle> easy_pool_;
+  std::vector<std::shared_ptr<const SharedHeaderList>> header_lists_;  // newest last
 };
 
 CurlTransport::~CurlTransport() {
@@ -279,7 +288,6 @@ void CurlTransport::configure_once(CURL* e) {
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect must not carry the key elsewhere
-  curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlTransport::on_header);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlTransport::on_write);
 }
@@ -305,17 +313,35 @@ void CurlTransport::configure(Transfer& t) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
 
+  t.header_list = header_list_for(r.headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list->list.get());
+}
+
+std::shared_ptr<const SharedHeaderList> CurlTransport::header_list_for(const Headers& headers) {
+  // Building a list costs allocations per line, and libcurl formats a
+  // User-Agent set by option anew for every request; a cached list that
+  // carries the User-Agent line costs neither.
+  constexpr std::size_t kCachedLists = 32;
+  for (auto it = header_lists_.rbegin(); it != header_lists_.rend(); ++it) {
+    if ((*it)->source == headers) return *it;
+  }
+  auto shared = std::make_shared<SharedHeaderList>();
+  shared->source = headers;
   curl_slist* list = nullptr;
-  bool has_content_type = false;
-  for (const auto& [name, value] : r.headers) {
+  bool has_content_type = false, has_user_agent = false;
+  for (const auto& [name, value] : headers) {
     if (internal::iequals(name, "content-type")) has_content_type = true;
+    if (internal::iequals(name, "user-agent")) has_user_agent = true;
     list = curl_slist_append(list, fmt::format("{}: {}", name, value).c_str());
   }
   if (!has_content_type) list = curl_slist_append(list, "Content-Type: application/json");
+  if (!has_user_agent) list = curl_slist_append(list, fmt::format("User-Agent: {}", options_.user_agent).c_str());
   // "Expect: 100-continue" would cost a round trip on every large prompt.
   list = curl_slist_append(list, "Expect:");
-  t.header_list.reset(list);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
+  shared->list.reset(list);
+  if (header_lists_.size() == kCachedLists) header_lists_.erase(header_lists_.begin());  // in-flight users keep theirs
+  header_lists_.push_back(shared);
+  return shared;
 }
 
 void CurlTransport::begin_transfer(std::unique_ptr<Transfer> t) {

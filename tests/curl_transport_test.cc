@@ -2,6 +2,7 @@
 // exercised with hangs (which never answer), so no outcome depends on timing.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -48,6 +49,42 @@ TEST_CASE("A request gets status, lower-cased headers and body") {
   CHECK(*find_header(r->headers, "retry-after") == "7");
   for (const auto& [name, value] : r->headers) CHECK(name == internal::to_lower(name));
   CHECK(r->body == "{\"e\":1}");
+}
+
+TEST_CASE("Each request carries exactly its own headers, with defaults only where it sets none") {
+  Fixture f;
+  auto count = [](const Headers& headers, std::string_view name) {
+    return std::count_if(headers.begin(), headers.end(), [&](const auto& h) { return internal::iequals(h.first, name); });
+  };
+  // Alternating header sets, as two targets' requests interleave on one transport.
+  for (int i = 0; i < 4; ++i) {
+    HttpRequest a = f.chat();
+    a.headers = {{"authorization", "Bearer key-a"}};
+    HttpRequest b = f.chat();
+    b.headers = {{"x-api-key", "key-b"}, {"user-agent", "my-agent/2"}, {"content-type", "application/json; charset=utf-8"}};
+    REQUIRE(f.send(std::move(a))->status == 200);
+    REQUIRE(f.send(std::move(b))->status == 200);
+  }
+  const auto recorded = f.server->recent_requests();
+  REQUIRE(recorded.size() == 8);
+  for (std::size_t i = 0; i < recorded.size(); ++i) {
+    CAPTURE(i);
+    const Headers& h = recorded[i].headers;
+    CHECK(count(h, "user-agent") == 1);
+    CHECK(count(h, "content-type") == 1);
+    CHECK(count(h, "expect") == 0);
+    if (i % 2 == 0) {
+      CHECK(*find_header(h, "authorization") == "Bearer key-a");
+      CHECK(find_header(h, "x-api-key") == nullptr);
+      CHECK(find_header(h, "user-agent")->starts_with("llmguard/"));
+      CHECK(*find_header(h, "content-type") == "application/json");
+    } else {
+      CHECK(*find_header(h, "x-api-key") == "key-b");
+      CHECK(find_header(h, "authorization") == nullptr);
+      CHECK(*find_header(h, "user-agent") == "my-agent/2");
+      CHECK(*find_header(h, "content-type") == "application/json; charset=utf-8");
+    }
+  }
 }
 
 TEST_CASE("Keep-alive: many sequential requests reuse one connection") {
