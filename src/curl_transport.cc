@@ -125,6 +125,7 @@ class CurlTransport final : public Transport, public std::enable_shared_from_thi
   std::unordered_map<RequestId, std::unique_ptr<Transfer>> active_;
   std::vector<EasyHandle> easy_pool_;
   std::vector<std::shared_ptr<const SharedHeaderList>> header_lists_;  // newest last
+  long connection_cache_size_ = 0;  // CURLMOPT_MAXCONNECTS as last set
 };
 
 CurlTransport::~CurlTransport() {
@@ -139,7 +140,8 @@ Status CurlTransport::start() {
   ensure_curl_global_init();
   multi_.reset(curl_multi_init());
   if (!multi_) return transport_error(ErrorCategory::kConnection, "curl_multi_init failed");
-  curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, options_.max_cached_connections);
+  connection_cache_size_ = options_.max_cached_connections > 0 ? options_.max_cached_connections : 16;
+  curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, connection_cache_size_);
   if (options_.max_connections_per_host > 0) {
     curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_connections_per_host);
   }
@@ -370,6 +372,13 @@ void CurlTransport::begin_transfer(std::unique_ptr<Transfer> t) {
   arm_idle_timer(*t, t->last_activity + t->request.idle_timeout);
   RequestId id = t->id;
   active_.emplace(id, std::move(t));
+  if (options_.max_cached_connections == 0 && static_cast<long>(active_.size()) > connection_cache_size_) {
+    // libcurl's own default sizes the cache by the transfers still running
+    // when a connection is returned, so the tail of a burst closes
+    // connections the next burst needs. Keep room for the largest burst.
+    connection_cache_size_ = static_cast<long>(active_.size());
+    curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, connection_cache_size_);
+  }
 }
 
 void CurlTransport::arm_idle_timer(Transfer& t, SteadyTime due) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "llmguard/runtime.h"
 #include "mock_server.h"
@@ -85,6 +86,28 @@ TEST_CASE("Each request carries exactly its own headers, with defaults only wher
       CHECK(*find_header(h, "content-type") == "application/json; charset=utf-8");
     }
   }
+}
+
+TEST_CASE("Keep-alive under concurrency: a second wave of 100 concurrent requests opens no new connections") {
+  Fixture f;
+  auto wave = [&f] {
+    // Held replies keep the whole wave in flight at once (the outcome does
+    // not depend on it; the test's power to catch churn does).
+    for (int i = 0; i < 100; ++i) f.server->enqueue("*", MockReply{.delay = milliseconds(300)});
+    std::vector<std::promise<int>> done(100);
+    for (auto& d : done) {
+      HttpHandlers h;
+      h.on_complete = [&d](Result<HttpResponse> r) { d.set_value(r.ok() ? r->status : 0); };
+      f.transport->send(f.chat(), std::move(h));
+    }
+    for (auto& d : done) REQUIRE(d.get_future().get() == 200);
+  };
+  wave();
+  const auto after_first = f.server->stats().connections;
+  CHECK(after_first > 64);  // the wave really ran concurrently
+  CHECK(after_first <= 100);
+  wave();
+  CHECK(f.server->stats().connections == after_first);  // every connection of the first wave was kept
 }
 
 TEST_CASE("Keep-alive: many sequential requests reuse one connection") {

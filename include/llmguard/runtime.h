@@ -107,8 +107,12 @@ class Transport {
 };
 
 struct CurlTransportOptions {
-  // Keep-alive connections kept for reuse across calls.
-  long max_cached_connections = 64;
+  // Idle keep-alive connections kept for reuse across calls. 0: as many as
+  // the most calls ever in flight at once (at least 16), so a burst of
+  // concurrent calls never closes connections the next burst needs again (a
+  // new TLS handshake per call costs far more than idle sockets, which
+  // libcurl closes after two idle minutes anyway).
+  long max_cached_connections = 0;
   // 0 = no limit. Calls beyond it queue inside libcurl.
   long max_connections_per_host = 0;
   std::string user_agent = "llmguard/0.1";

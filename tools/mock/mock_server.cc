@@ -578,6 +578,10 @@ void MockServer::Impl::accept_all() {
     if (fd < 0) return;
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    {
+      std::lock_guard lock(mu);
+      ++stats.connections;
+    }
     Conn& c = conns[fd];
     c = Conn{};
     c.fd = fd;
@@ -908,6 +912,7 @@ std::deque<Step> MockServer::Impl::respond_control(const Request& req) {
     std::lock_guard lock(mu);
     JsonWriter w(body);
     w.begin_object().key("requests").number(static_cast<std::int64_t>(stats.requests));
+    w.key("connections").number(static_cast<std::int64_t>(stats.connections));
     w.key("prompt_tokens").number(static_cast<std::int64_t>(stats.prompt_tokens));
     w.key("completion_tokens").number(static_cast<std::int64_t>(stats.completion_tokens));
     w.key("by_model").begin_object();

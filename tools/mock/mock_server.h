@@ -57,6 +57,7 @@ struct MockOptions {
 
 struct MockStats {
   std::uint64_t requests = 0;
+  std::uint64_t connections = 0;  // accepted TCP connections
   std::map<std::string, std::uint64_t> by_model;
   std::uint64_t prompt_tokens = 0;      // usage reported in successful replies
   std::uint64_t completion_tokens = 0;
