@@ -402,8 +402,15 @@ Result<std::string> build_request_body(Provider provider, const ChatRequest& req
   }
   auto extras = parse_extras(request.extra_body_json);
   if (!extras.ok()) return std::move(extras).error();
+  // Sized once: growing the string while writing copied it several times.
+  std::size_t estimate = 256 + request.extra_body_json.size() + request.response_format_json.size();
+  for (const Message& m : request.messages) {
+    estimate += 48 + m.content.size() + m.content.size() / 8;  // envelope, and room for escapes
+    for (const ToolCall& call : m.tool_calls) estimate += 96 + call.arguments_json.size() * 2;
+  }
+  for (const Tool& tool : request.tools) estimate += 96 + tool.description.size() + tool.parameters_json.size();
   std::string body;
-  body.reserve(256 + request.messages.size() * 64);
+  body.reserve(estimate);
   switch (provider) {
     case Provider::kOpenAI:
     case Provider::kAzure:

@@ -21,23 +21,41 @@ std::optional<element> object_at(element parent, std::string_view key) {
   return v;
 }
 
+std::optional<std::int64_t> count_in(element v) {
+  std::int64_t n = 0;
+  if (v.get_int64().get(n) != simdjson::SUCCESS || n < 0) return std::nullopt;
+  return n;
+}
+
+// One pass over the members: a keyed lookup per field rescanned them all.
 void read_openai_usage(element usage, Usage& u) {
-  u.prompt_tokens = count(usage, "prompt_tokens").value_or(0);
-  u.completion_tokens = count(usage, "completion_tokens").value_or(0);
-  if (auto details = object_at(usage, "prompt_tokens_details")) {
-    u.cached_tokens = count(*details, "cached_tokens").value_or(0);
-    u.cache_write_tokens = count(*details, "cache_write_tokens").value_or(0);  // OpenRouter
+  simdjson::dom::object members;
+  if (usage.get_object().get(members) != simdjson::SUCCESS) return;
+  std::optional<std::int64_t> total, cache_hit, cache_read, cache_creation;
+  for (simdjson::dom::key_value_pair m : members) {
+    const std::string_view key = m.key;
+    if (key == "prompt_tokens") {
+      u.prompt_tokens = count_in(m.value).value_or(0);
+    } else if (key == "completion_tokens") {
+      u.completion_tokens = count_in(m.value).value_or(0);
+    } else if (key == "total_tokens") {
+      total = count_in(m.value);
+    } else if (key == "prompt_tokens_details" && m.value.is_object()) {
+      u.cached_tokens = count(m.value, "cached_tokens").value_or(0);
+      u.cache_write_tokens = count(m.value, "cache_write_tokens").value_or(0);  // OpenRouter
+    } else if (key == "completion_tokens_details" && m.value.is_object()) {
+      u.reasoning_tokens = count(m.value, "reasoning_tokens").value_or(0);
+    } else if (key == "prompt_cache_hit_tokens") {  // DeepSeek
+      cache_hit = count_in(m.value);
+    } else if (key == "cache_read_input_tokens") {  // Anthropic's counts, passed through by LiteLLM
+      cache_read = count_in(m.value);
+    } else if (key == "cache_creation_input_tokens") {
+      cache_creation = count_in(m.value);
+    }
   }
-  if (u.cached_tokens == 0) {
-    // DeepSeek reports cache hits beside the prompt count; LiteLLM passes
-    // Anthropic's cache counts through at the top level.
-    u.cached_tokens = count(usage, "prompt_cache_hit_tokens").value_or(count(usage, "cache_read_input_tokens").value_or(0));
-  }
-  if (u.cache_write_tokens == 0) u.cache_write_tokens = count(usage, "cache_creation_input_tokens").value_or(0);
-  if (auto details = object_at(usage, "completion_tokens_details")) {
-    u.reasoning_tokens = count(*details, "reasoning_tokens").value_or(0);
-  }
-  u.total_tokens = count(usage, "total_tokens").value_or(u.prompt_tokens + u.completion_tokens);
+  if (u.cached_tokens == 0) u.cached_tokens = cache_hit.value_or(cache_read.value_or(0));
+  if (u.cache_write_tokens == 0) u.cache_write_tokens = cache_creation.value_or(0);
+  u.total_tokens = total.value_or(u.prompt_tokens + u.completion_tokens);
 }
 
 // Gemini: candidatesTokenCount leaves out the thinking tokens, which OpenAI's
