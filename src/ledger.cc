@@ -18,9 +18,14 @@ double cost_of(const Usage& usage, const Price& price) {
          1e6;
 }
 
-void Ledger::record(const UsageSnapshot::Key& key, const AttemptRecord& a) {
+void Ledger::record(const KeyView& key, const AttemptRecord& a) {
   absl::MutexLock lock(&mu_);
-  UsageCounters& c = series_[key];
+  auto it = series_.find(key);
+  if (it == series_.end()) {
+    it = series_.emplace(UsageSnapshot::Key{std::string(key.target), std::string(key.model), std::string(key.caller)},
+                         UsageCounters{}).first;
+  }
+  UsageCounters& c = it->second;
   ++c.attempts;
   if (a.failure) {
     ++c.failures;
@@ -54,7 +59,7 @@ UsageSnapshot Ledger::snapshot() const {
   UsageSnapshot s;
   {
     absl::MutexLock lock(&mu_);
-    s.series = series_;
+    s.series.insert(series_.begin(), series_.end());
   }
   for (const auto& [key, counters] : s.series) {
     s.total.add(counters);

@@ -7,8 +7,11 @@
 #include <absl/synchronization/mutex.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "llmguard/client.h"
@@ -28,12 +31,25 @@ class Ledger {
     std::optional<double> cost_usd;
     std::chrono::nanoseconds latency{0};
   };
-  void record(const UsageSnapshot::Key& key, const AttemptRecord& attempt);
+  // The series an attempt counts in; views, so that recording into an
+  // existing series copies no strings.
+  struct KeyView {
+    std::string_view target, model, caller;
+  };
+  void record(const KeyView& key, const AttemptRecord& attempt);
   UsageSnapshot snapshot() const;
 
  private:
+  struct KeyLess {
+    using is_transparent = void;
+    using Tied = std::tuple<std::string_view, std::string_view, std::string_view>;
+    static Tied tie(const UsageSnapshot::Key& k) { return {k.target, k.model, k.caller}; }
+    static Tied tie(const KeyView& k) { return {k.target, k.model, k.caller}; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const { return tie(a) < tie(b); }
+  };
   mutable absl::Mutex mu_;
-  std::map<UsageSnapshot::Key, UsageCounters> series_ ABSL_GUARDED_BY(mu_);
+  std::map<UsageSnapshot::Key, UsageCounters, KeyLess> series_ ABSL_GUARDED_BY(mu_);
 };
 
 class BudgetBook {
