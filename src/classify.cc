@@ -180,30 +180,70 @@ bool looks_like_html(std::string_view body) {
          istarts_with(trimmed, "<?xml");
 }
 
-// The category, from the most specific signal to the least: what the
-// provider says (code, type, message) before what the status suggests.
-// The phrases the rules below look for, scanned for in one pass.
+// The phrases the category rules look for, all found in one pass.
 struct Phrases {
   PhraseMatcher matcher;
-  PhraseSet kTooLargeForTier{matcher, {"request too large", "reduce your message size", "must be reduced in order to run"}};
-  PhraseSet kPerWindow{matcher, {"per minute", "per_minute", "perminute", "per second", "per_second", "requests per min", "tokens per min", "(per minute)"}};
+  PhraseSet kTooLargeForTier{matcher,
+      {"request too large", "reduce your message size", "must be reduced in order to run"}};
+  PhraseSet kPerWindow{matcher,
+      {"per minute", "per_minute", "perminute", "per second", "per_second", "requests per min",
+       "tokens per min", "(per minute)"}};
   PhraseSet kPerDay{matcher, {"per day", "per_day", "perday", "per-day", "daily"}};
-  PhraseSet kQuota{matcher, {"insufficient_quota", "insufficient balance", "insufficient_balance", "insufficient credit", "credit balance", "more credits", "out of credits", "ran out of credits", "can only afford", "billing", "payment required", "exceeded your current quota", "quota exceeded", "exceeded your monthly", "spending limit", "budget has been exceeded", "budget_exceeded", "exceeded budget", "usage limit"}};
+  PhraseSet kQuota{matcher,
+      {"insufficient_quota", "insufficient balance", "insufficient_balance", "insufficient credit",
+       "credit balance", "more credits", "out of credits", "ran out of credits", "can only afford",
+       "billing", "payment required", "exceeded your current quota", "quota exceeded",
+       "exceeded your monthly", "spending limit", "budget has been exceeded", "budget_exceeded",
+       "exceeded budget", "usage limit"}};
   PhraseSet kLimitHit{matcher, {"rate limit", "limit exceeded", "limit reached"}};
-  PhraseSet kContext{matcher, {"context_length_exceeded", "context length", "context window", "context_window", "maximum context", "context size", "prompt is too long", "input is too long", "too many tokens", "too many input tokens", "reduce the length", "tokens exceeds", "exceeds the maximum number of tokens", "max_tokens_per_request", "tokens per request", "string_above_max_length", "input token count", "exceeds the limit of", "prompt too long", "maximum input length", "input length", "tokens + `max_new_tokens`"}};
+  PhraseSet kContext{matcher,
+      {"context_length_exceeded", "context length", "context window", "context_window",
+       "maximum context", "context size", "prompt is too long", "input is too long", "too many tokens",
+       "too many input tokens", "reduce the length", "tokens exceeds",
+       "exceeds the maximum number of tokens", "max_tokens_per_request", "tokens per request",
+       "string_above_max_length", "input token count", "exceeds the limit of", "prompt too long",
+       "maximum input length", "input length", "tokens + `max_new_tokens`"}};
   PhraseSet kMaxTokensParam{matcher, {"max_tokens must", "max_tokens:"}};
-  PhraseSet kContentFilter{matcher, {"content_filter", "content_policy", "content policy", "content management policy", "content moderation", "responsibleaipolicyviolation", "flagged", "safety system", "content filtering", "blocked by", "unsafe_generation", "unsafe_content", "high risk", "safety reasons", "usage policies", "violat", "prohibited content", "harm_category"}};
-  PhraseSet kAuth{matcher, {"invalid_api_key", "invalid api key", "incorrect api key", "api key not valid", "api_key_invalid", "invalid x-api-key", "authentication_error", "authenticationerror", "invalid_authentication", "unauthenticated", "invalid authentication", "invalid token", "token is inactive", "token_not_found", "token has expired", "key has expired", "expired api key", "revoked", "no api key", "missing api key", "api key is missing", "missing authentication", "invalid subscription key", "not authenticated", "invalid bearer", "access token", "invalid proxy server token", "bad credentials", "unauthorized"}};
+  PhraseSet kContentFilter{matcher,
+      {"content_filter", "content_policy", "content policy", "content management policy",
+       "content moderation", "responsibleaipolicyviolation", "flagged", "safety system",
+       "content filtering", "blocked by", "unsafe_generation", "unsafe_content", "high risk",
+       "safety reasons", "usage policies", "violat", "prohibited content", "harm_category"}};
+  PhraseSet kAuth{matcher,
+      {"invalid_api_key", "invalid api key", "incorrect api key", "api key not valid", "api_key_invalid",
+       "invalid x-api-key", "authentication_error", "authenticationerror", "invalid_authentication",
+       "unauthenticated", "invalid authentication", "invalid token", "token is inactive",
+       "token_not_found", "token has expired", "key has expired", "expired api key", "revoked",
+       "no api key", "missing api key", "api key is missing", "missing authentication",
+       "invalid subscription key", "not authenticated", "invalid bearer", "access token",
+       "invalid proxy server token", "bad credentials", "unauthorized"}};
   PhraseSet kScopes{matcher, {"insufficient permissions", "missing scopes"}};
-  PhraseSet kModelStrong{matcher, {"model_not_found", "model_decommissioned", "decommissioned", "deploymentnotfound", "not_found_error", "notfounderror", "model not found", "no endpoints found", "not found, try pulling", "is not found for api version", "unknown model", "no such model", "model_not_available", "invalid_model", "not a valid model", "model identifier is invalid", "with on-demand throughput", "invalid model '"}};
+  PhraseSet kModelStrong{matcher,
+      {"model_not_found", "model_decommissioned", "decommissioned", "deploymentnotfound",
+       "not_found_error", "notfounderror", "model not found", "no endpoints found",
+       "not found, try pulling", "is not found for api version", "unknown model", "no such model",
+       "model_not_available", "invalid_model", "not a valid model", "model identifier is invalid",
+       "with on-demand throughput", "invalid model '"}};
   PhraseSet kModel{matcher, {"model"}};
   PhraseSet kNotFound{matcher, {" not found"}};
   PhraseSet kModelLoose{matcher, {"does not exist", "is not supported", "invalid model", "unknown_model", "not_found"}};
-  PhraseSet kPermissionStrong{matcher, {"permission_error", "permission denied", "permission_denied", "insufficient permissions", "missing scopes", "unsupported_country", "request_forbidden"}};
-  PhraseSet kPermissionWeak{matcher, {"not allowed", "does not have access", "do not have access", "don't have access", "not authorized", "forbidden", "access is denied", "not available in your", "region", "access denied", "access_denied", "organization has been disabled", "account is not active", "inactive", "public access", "virtual network", "firewall"}};
+  PhraseSet kPermissionStrong{matcher,
+      {"permission_error", "permission denied", "permission_denied", "insufficient permissions",
+       "missing scopes", "unsupported_country", "request_forbidden"}};
+  PhraseSet kPermissionWeak{matcher,
+      {"not allowed", "does not have access", "do not have access", "don't have access",
+       "not authorized", "forbidden", "access is denied", "not available in your", "region",
+       "access denied", "access_denied", "organization has been disabled", "account is not active",
+       "inactive", "public access", "virtual network", "firewall"}};
   PhraseSet kPermissionWord{matcher, {"insufficient permissions", "missing scopes", "permission"}};
-  PhraseSet kRateLimit{matcher, {"rate_limit", "rate limit", "ratelimit", "rate-limit", "too many requests", "throttl", "slow down", "resource_exhausted", "resource exhausted", "resource has been exhausted", "concurrency", "requests per", "tokens per", "try again in"}};
-  PhraseSet kTransient{matcher, {"overloaded", "server_error", "api_error", "internal server error", "internal error", "service unavailable", "temporarily unavailable", "bad gateway", "gateway timeout", "upstream", "unavailable", "deadline_exceeded", "timed out", "timeout", "try again later", "capacity"}};
+  PhraseSet kRateLimit{matcher,
+      {"rate_limit", "rate limit", "ratelimit", "rate-limit", "too many requests", "throttl",
+       "slow down", "resource_exhausted", "resource exhausted", "resource has been exhausted",
+       "concurrency", "requests per", "tokens per", "try again in"}};
+  PhraseSet kTransient{matcher,
+      {"overloaded", "server_error", "api_error", "internal server error", "internal error",
+       "service unavailable", "temporarily unavailable", "bad gateway", "gateway timeout", "upstream",
+       "unavailable", "deadline_exceeded", "timed out", "timeout", "try again later", "capacity"}};
   PhraseSet kOverload{matcher, {"overload"}};
   PhraseSet kInvalidRequest{matcher, {"invalid_request_error", "invalid_argument", "invalid parameter"}};
   PhraseSet kBadRequest{matcher, {"invalid_request_error", "invalid_argument", "invalid request", "bad request"}};
@@ -234,6 +274,8 @@ ScannedFields scan_fields(const ProviderFields& f) {
   return out;
 }
 
+// The category, from the most specific signal to the least: what the
+// provider says (code, type, message) before what the status suggests.
 ErrorCategory category_for(int http_status, const ProviderFields& f, const PhraseMatcher::Found& found,
                            std::string_view body) {
   // Rules read the status the error itself states when the transport status
