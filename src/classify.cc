@@ -707,6 +707,10 @@ Error classify_response(int http_status, const Headers& headers, std::string_vie
   }
   // As requested_delay(), but the body is searched only where the scan saw a
   // lead (in the message) or Google's RetryInfo.
+  if (const std::string* verdict = find_header(headers, "x-should-retry")) {
+    if (iequals(trim(*verdict), "true")) e.should_retry = true;
+    else if (iequals(trim(*verdict), "false")) e.should_retry = false;
+  }
   e.retry_after = retry_after_headers(headers, now);
   if (!e.retry_after && phrases().kDelayLead.any(scanned.found)) e.retry_after = delay_in_lowercase(scanned.lower);
   if (!e.retry_after) {

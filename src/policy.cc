@@ -28,7 +28,28 @@ milliseconds backoff_delay(const RetryPolicy& policy, int retry, milliseconds pr
   return milliseconds(static_cast<std::int64_t>(std::llround(std::max(0.0, delay))));
 }
 
+namespace {
+
+Decision decide_by_category(const Error& error, int tries_on_target, const RetryPolicy& policy, milliseconds backoff);
+
+}  // namespace
+
 Decision decide(const Error& error, int tries_on_target, const RetryPolicy& policy, milliseconds backoff) {
+  Decision d = decide_by_category(error, tries_on_target, policy, backoff);
+  if (error.should_retry == false && d.step == Step::kRetrySameTarget) return {Step::kNextTarget};
+  if (error.should_retry == true && d.step != Step::kRetrySameTarget &&
+      (error.category == ErrorCategory::kUnknown || error.category == ErrorCategory::kBadRequest) &&
+      tries_on_target < policy.max_attempts) {
+    // The provider says this one is worth another try (a conflict, a lock).
+    return {Step::kRetrySameTarget, error.retry_after && *error.retry_after <= policy.max_retry_after
+                                        ? *error.retry_after : backoff};
+  }
+  return d;
+}
+
+namespace {
+
+Decision decide_by_category(const Error& error, int tries_on_target, const RetryPolicy& policy, milliseconds backoff) {
   const bool tries_left = tries_on_target < policy.max_attempts;
   auto retry_or_next = [&](int max_tries) -> Decision {
     if (tries_on_target >= max_tries) return {Step::kNextTarget};
@@ -73,6 +94,8 @@ Decision decide(const Error& error, int tries_on_target, const RetryPolicy& poli
   }
   return {Step::kFail};
 }
+
+}  // namespace
 
 bool skip_for_context(std::optional<std::int64_t> failed_window, std::optional<std::int64_t> candidate_window) {
   if (!failed_window || !candidate_window) return false;

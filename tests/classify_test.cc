@@ -149,6 +149,14 @@ TEST_CASE("Go-style durations from x-ratelimit-reset-*") {
   CHECK_FALSE(parse_go_duration("ms").has_value());
 }
 
+TEST_CASE("x-should-retry is read as the provider's verdict") {
+  const std::string body = R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})";
+  CHECK(classify_response(529, {{"x-should-retry", "true"}}, body, kNow).should_retry == true);
+  CHECK(classify_response(529, {{"X-Should-Retry", " false "}}, body, kNow).should_retry == false);
+  CHECK_FALSE(classify_response(529, {{"x-should-retry", "maybe"}}, body, kNow).should_retry.has_value());
+  CHECK_FALSE(classify_response(529, {}, body, kNow).should_retry.has_value());
+}
+
 TEST_CASE("Hints point at what to fix: the path, the deployment, the model, the key") {
   auto hint = [](int status, std::string_view body) { return classify_exchange(status, {}, body, false, kNow).hint; };
   const std::string path_hint = "the URL path is wrong";

@@ -123,6 +123,26 @@ TEST_CASE("Category rules replace the default action, the last rule for a catego
   CHECK(decide(error_of(ErrorCategory::kCancelled), 1, p, backoff).step == Step::kFail);
 }
 
+TEST_CASE("The provider's x-should-retry verdict: false never retries here, true lets unknown and bad requests retry") {
+  auto p = policy_with(Jitter::kNone);
+  const milliseconds backoff{100};
+  Error throttled = error_of(ErrorCategory::kRateLimit, milliseconds(50));
+  throttled.should_retry = false;
+  CHECK(decide(throttled, 1, p, backoff).step == Step::kNextTarget);
+  Error overloaded = error_of(ErrorCategory::kTransient);
+  overloaded.should_retry = true;  // Anthropic's 529 says so; the default already retries
+  CHECK(decide(overloaded, 1, p, backoff).step == Step::kRetrySameTarget);
+  Error conflict = error_of(ErrorCategory::kBadRequest);
+  conflict.should_retry = true;
+  Decision retry = decide(conflict, 1, p, backoff);
+  CHECK(retry.step == Step::kRetrySameTarget);
+  CHECK(retry.delay == backoff);
+  CHECK(decide(conflict, 4, p, backoff).step == Step::kFail);  // attempts used up: the category decides
+  Error auth = error_of(ErrorCategory::kAuth);
+  auth.should_retry = true;  // a bad key stays bad
+  CHECK(decide(auth, 1, p, backoff).step == Step::kNextTarget);
+}
+
 TEST_CASE("Retryable categories move on once the target's attempts are used") {
   auto p = policy_with(Jitter::kNone);
   CHECK(decide(error_of(ErrorCategory::kTransient), 3, p, milliseconds(1)).step == Step::kRetrySameTarget);

@@ -66,6 +66,10 @@ struct Error {
   std::string message;          // provider's message verbatim, secrets redacted
   std::string hint;             // one line of advice a developer can act on
   std::optional<std::chrono::milliseconds> retry_after;  // provider's delay
+  // The provider's own verdict (OpenAI's and Anthropic's `x-should-retry`
+  // header), when it sent one: false keeps the call from retrying this
+  // target, true lets an unknown or bad-request failure be retried here.
+  std::optional<bool> should_retry;
   std::string target;           // target that produced it ("" if local)
   std::vector<Attempt> attempts;   // the whole trail of the call
   std::string partial_content;     // text a stream had delivered before failing
