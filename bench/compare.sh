@@ -26,11 +26,14 @@ run() {  # run CLIENT CONCURRENCY MODE -> "rps p50 p99 rss"
 raw_bin="$build/bench/raw-curl-bench"
 lg_bin="$build/tools/bench/llmguard-bench"
 
+mock_cpu_ticks() { awk '{print $14 + $15}' "/proc/$mock_pid/stat"; }
+declare -A mock_ticks=([plain]=0 [stream]=0)
 echo "requests per run: $requests; rounds: $rounds (medians)"
 printf '%-6s %-8s %10s %9s %9s %11s\n' conc client rps p50_ms p99_ms peak_rss_kb
 for c in 1 16 128; do
   for mode in "" --stream; do
     : >"$results"
+    ticks_before=$(mock_cpu_ticks)
     for round in $(seq "$rounds"); do
       if ((round % 2)); then
         raw=$(run "$raw_bin" "$c" "$mode"); lg=$(run "$lg_bin" "$c" "$mode")
@@ -39,6 +42,8 @@ for c in 1 16 128; do
       fi
       echo "$raw $lg" >>"$results"
     done
+    kind=${mode:+stream}; kind=${kind:-plain}
+    mock_ticks[$kind]=$(( mock_ticks[$kind] + $(mock_cpu_ticks) - ticks_before ))
     # Columns: raw rps p50 p99 rss, llmguard rps p50 p99 rss.
     awk -v label="$c${mode:+ s}" '
       function median(a, n,   i, j, t) {
@@ -55,4 +60,9 @@ for c in 1 16 128; do
         printf "%-6s %-8s %10.2f %9.2f %9.2f\n", "", "ratio", median(rr, n), median(rp50, n), median(rp99, n)
       }' "$results"
   done
+done
+# The mock must not be what limits either client: its own CPU cost per request.
+for kind in plain stream; do
+  awk -v t="${mock_ticks[$kind]}" -v hz="$(getconf CLK_TCK)" -v n=$(( requests * rounds * 2 * 3 )) -v kind="$kind" \
+      'BEGIN { if (t > 0) printf "mock (%s): %.0f requests per CPU-second on its one thread\n", kind, n / (t / hz) }'
 done
