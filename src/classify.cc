@@ -363,7 +363,10 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, const Phras
     case 429: return ErrorCategory::kRateLimit;
     case 402: return ErrorCategory::kQuotaExhausted;
     case 408: case 409: case 425: return ErrorCategory::kTransient;
-    case 400: case 405: case 411: case 413: case 414: case 415: case 422: return ErrorCategory::kBadRequest;
+    // Too large for this target (an API's or a gateway's body limit): the same
+    // request fails here again, a shorter one or another target may not.
+    case 413: return ErrorCategory::kContextOverflow;
+    case 400: case 405: case 411: case 414: case 415: case 422: return ErrorCategory::kBadRequest;
     default: break;
   }
   if (status >= 500) return ErrorCategory::kTransient;
@@ -629,6 +632,10 @@ std::string hint_for(const Error& e) {
     case ErrorCategory::kQuotaExhausted:
       return "out of credits or quota: add billing/credits or raise the quota; retrying will not help";
     case ErrorCategory::kContextOverflow:
+      if (e.http_status == 413 && !icontains(m, "token")) {
+        return "the request body is over a size limit (the API's, or a gateway's such as nginx client_max_body_size): "
+               "shorten the messages or send them to a target that accepts more";
+      }
       return "prompt plus max_tokens exceed the model's context window: shorten the messages, lower max_tokens, "
              "or fall back to a larger-context model";
     case ErrorCategory::kContentFilter:
