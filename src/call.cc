@@ -6,6 +6,7 @@
 #include "classify.h"
 #include "codec.h"
 #include "policy.h"
+#include "stream.h"
 #include "text.h"
 
 namespace llmguard {
@@ -97,7 +98,28 @@ void Call::begin_attempt() {
     body_ = std::move(*body);
     body_target_ = target_index_;
   }
+  if (auto wait = limiter().admit(
+          internal::estimate_tokens(body_.size()) + current_request().max_tokens.value_or(0), client_.clock->now())) {
+    const auto free_at = client_.clock->now() + *wait;
+    limits_free_at_ = limits_free_at_ ? std::min(*limits_free_at_, free_at) : free_at;
+    if (limit_skip_recorded_.empty()) limit_skip_recorded_.resize(client_.targets.size(), false);
+    if (!limit_skip_recorded_[target_index_]) {
+      limit_skip_recorded_[target_index_] = true;
+      trail_.push_back({.target = t.config.name, .skipped = ErrorCategory::kRateLimit});
+      emit({.kind = Event::Kind::kTargetSkipped, .target = t.config.name, .category = ErrorCategory::kRateLimit,
+            .message = "at its client-side limits"});
+    }
+    health().on_abandoned();
+    Error cause = last_error_ ? *last_error_
+                              : local_error(ErrorCategory::kRateLimit,
+                                            "every target is at its client-side limits (Target::limits) past the "
+                                            "call's deadline");
+    enter_target(target_index_ + 1, &cause);
+    return;
+  }
+  holding_limit_slot_ = true;
   if (auto refused = reserve_budget()) {
+    release_limit_slot();
     refused->target = t.config.name;
     if (refused->hint.empty()) refused->hint = internal::hint_for(*refused);
     trail_.push_back({.target = t.config.name, .skipped = ErrorCategory::kBudgetExceeded});
@@ -233,7 +255,14 @@ Result<ChatResponse> Call::stream_outcome(Result<HttpResponse> result) {
   return response;
 }
 
+void Call::release_limit_slot() {
+  if (!holding_limit_slot_) return;
+  holding_limit_slot_ = false;
+  limiter().release();
+}
+
 void Call::on_complete(Result<HttpResponse> result) {
+  release_limit_slot();
   const internal::ResolvedTarget& t = target();
   const milliseconds duration = since(attempt_start_);
   if (ttft_timer_) {
@@ -300,6 +329,7 @@ void Call::on_complete(Result<HttpResponse> result) {
 
 void Call::succeed(ChatResponse response, int status, milliseconds duration) {
   const internal::ResolvedTarget& t = target();
+  limiter().on_answered(client_.clock->now());
   trail_.push_back({.target = t.config.name, .http_status = status, .waited = pending_wait_, .duration = duration});
   record_outcome(std::nullopt);
   response.target = t.config.name;
@@ -310,6 +340,7 @@ void Call::succeed(ChatResponse response, int status, milliseconds duration) {
 }
 
 void Call::on_failure(Error error) {
+  if (error.category == ErrorCategory::kRateLimit && error.http_status != 0) limiter().on_throttled(client_.clock->now());
   if (streaming_ && accumulator_->delivered()) {
     // The caller has seen part of this reply. Starting over would show it
     // twice unless the caller asked for (and is told about) a restart.
@@ -396,6 +427,21 @@ void Call::enter_target(std::size_t from, const Error* cause) {
     client_.health[i]->note_request(now);
     begin_attempt();
     return;
+  }
+  if (limits_free_at_) {
+    // Some target was only at its client-side limits: wait for the first to
+    // free up and go through the chain again, unless that outlasts the call.
+    const SteadyTime free_at = *limits_free_at_;
+    limits_free_at_.reset();
+    if (!deadline_ || free_at < *deadline_) {
+      std::optional<Error> carried = cause ? std::optional<Error>(*cause) : std::nullopt;
+      const auto delay = std::chrono::ceil<milliseconds>(free_at - now);
+      wait_timer_ = client_.transport->schedule(delay, [self = shared_from_this(), carried = std::move(carried)] {
+        self->wait_timer_.reset();
+        self->enter_target(0, carried ? &*carried : nullptr);
+      });
+      return;
+    }
   }
   if (cause) {
     finish(*cause);
@@ -519,6 +565,7 @@ void Call::finish(Result<ChatResponse> result) {
   if (deadline_timer_) transport.cancel_timer(*deadline_timer_);
   if (ttft_timer_) transport.cancel_timer(*ttft_timer_);
   if (attempt_open_) health().on_abandoned();  // a half-open probe slot is freed
+  release_limit_slot();
   settle_budget(/*spent_unknown=*/true, nullptr);  // still reserved: the upstream may bill it
   if (in_flight_) {
     attempt_open_ = false;

@@ -49,6 +49,8 @@ class Call : public std::enable_shared_from_this<Call> {
   void account(const std::optional<ErrorCategory>& failure, const Usage& usage, std::chrono::milliseconds latency);
   void emit(Event event) const;
   internal::TargetHealth& health() const { return *client_.health[target_index_]; }
+  internal::TargetLimiter& limiter() const { return client_.limiters[target_index_]; }
+  void release_limit_slot();
   void wait_then_attempt(std::chrono::milliseconds delay);
   void on_deadline();
   void finish_past_deadline();
@@ -66,6 +68,13 @@ class Call : public std::enable_shared_from_this<Call> {
   Done done_;
   std::optional<ChatRequest> shrunk_request_;  // the caller's shorter messages after a context overflow
   int shrinks_ = 0;
+  // Client-side limits: whether this call holds an attempt slot, when the
+  // earliest target passed over for its limits could take it, and which
+  // targets' skips are already in the trail (a waiting call looks again and
+  // again; the trail says it once).
+  bool holding_limit_slot_ = false;
+  std::optional<SteadyTime> limits_free_at_;
+  std::vector<bool> limit_skip_recorded_;
 
   // Loop-thread state.
   std::size_t target_index_ = 0;

@@ -156,6 +156,13 @@ Status validate(const ClientOptions& o) {
   }
   if (o.deadline && o.deadline->count() <= 0) return invalid("deadline must be positive");
   if (o.max_response_bytes == 0) return invalid("max_response_bytes must be positive");
+  for (const Target& t : o.targets) {
+    const Target::Limits& l = t.limits;
+    if ((l.max_concurrency && *l.max_concurrency < 1) || (l.requests_per_minute && !(*l.requests_per_minute > 0)) ||
+        (l.tokens_per_minute && *l.tokens_per_minute < 1)) {
+      return invalid(fmt::format("target \"{}\": limits must be positive", t.name.empty() ? t.model : t.name));
+    }
+  }
   if (!o.ca_file.empty() && !std::ifstream(o.ca_file).good()) {
     return invalid(fmt::format("ca_file \"{}\" cannot be read", o.ca_file));
   }
@@ -233,6 +240,7 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   impl->budgets = std::make_unique<internal::BudgetBook>(options.budgets);
   for (auto& t : options.targets) t.api_key.clear();
   impl->clock = options.clock ? options.clock : &real_clock();
+  for (const auto& t : impl->targets) impl->limiters.emplace_back(t.config.limits, impl->clock->now());
   impl->random = options.random ? options.random : &system_random();
   if (options.transport) {
     impl->transport = options.transport;

@@ -12,6 +12,7 @@
 
 #include "health.h"
 #include "ledger.h"
+#include "limiter.h"
 #include "llmguard/client.h"
 
 namespace llmguard::internal {
@@ -40,6 +41,7 @@ struct Client::Impl {
   std::vector<internal::ResolvedTarget> targets;
   std::vector<std::unique_ptr<internal::TargetHealth>> health;  // parallel to targets
   std::vector<std::optional<Price>> prices;                     // parallel to targets
+  std::vector<internal::TargetLimiter> limiters;                // parallel; event-loop thread only
   internal::Ledger ledger;
   std::unique_ptr<internal::BudgetBook> budgets;
   std::shared_ptr<Transport> transport;

@@ -59,6 +59,27 @@ std::string read_price(element v, std::string_view where, Price& price) {
   return {};
 }
 
+// {"max_concurrency": 8, "requests_per_minute": 500, "tokens_per_minute": 200000}
+std::string read_limits(element v, const std::string& where, Target::Limits& limits) {
+  object o;
+  if (v.get_object().get(o) != simdjson::SUCCESS) return where + " must be an object";
+  for (auto [key, value] : o) {
+    const std::string field = fmt::format("{}.{}", where, key);
+    if (key == "requests_per_minute") {
+      double rate = 0;
+      if (value.get_double().get(rate) != simdjson::SUCCESS || !(rate > 0)) return field + " must be a positive number";
+      limits.requests_per_minute = rate;
+      continue;
+    }
+    std::int64_t n = 0;
+    if (value.get_int64().get(n) != simdjson::SUCCESS || n < 1) return field + " must be a positive integer";
+    if (key == "max_concurrency" && n <= 1'000'000) limits.max_concurrency = static_cast<int>(n);
+    else if (key == "tokens_per_minute") limits.tokens_per_minute = n;
+    else return fmt::format("unknown key {}", field);
+  }
+  return {};
+}
+
 std::string read_target(element v, std::size_t index, Target& t) {
   std::optional<ProviderPreset> preset;
   object o;
@@ -108,6 +129,8 @@ std::string read_target(element v, std::size_t index, Target& t) {
       Price price;
       err = read_price(value, field, price);
       t.price = price;
+    } else if (key == "limits") {
+      err = read_limits(value, field, t.limits);
     } else {
       err = fmt::format("unknown key {}", field);
     }

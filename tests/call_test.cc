@@ -356,6 +356,58 @@ TEST_CASE("With the retry budget spent the call falls back instead of retrying")
   CHECK(std::find(h.events.begin(), h.events.end(), "retry_budget_exhausted a transient") != h.events.end());
 }
 
+TEST_CASE("A target at its concurrency limit is passed over without a request") {
+  Target limited = target("a");
+  limited.limits.max_concurrency = 1;
+  Harness h({limited, target("b")}, policy(1), milliseconds(5000));
+  h.queue("a", std::nullopt);  // the first call's request hangs on a
+  std::optional<Result<ChatResponse>> first;
+  ChatRequest req;
+  req.messages.push_back(Message::user("hello"));
+  h.client->guarded_chat_async(req, {}, [&first](Result<ChatResponse> r) { first.emplace(std::move(r)); });
+  h.transport->run_for(milliseconds(1));
+  REQUIRE(h.transport->sent().size() == 1);
+  auto second = h.run({}, milliseconds(1000));
+  REQUIRE(second.has_value());
+  REQUIRE(second->ok());
+  CHECK((*second)->target == "b");
+  REQUIRE((*second)->attempts.size() == 2);
+  CHECK((*second)->attempts[0].target == "a");
+  CHECK((*second)->attempts[0].skipped == ErrorCategory::kRateLimit);
+  CHECK(h.transport->sent().size() == 2);  // a once (the hanging call), b once
+  CHECK(std::find(h.events.begin(), h.events.end(), "target_skipped a rate_limit") != h.events.end());
+}
+
+TEST_CASE("Requests per minute: with every target at its limit the call waits for the refill, within its deadline") {
+  Target limited = target("a");
+  limited.limits.requests_per_minute = 2;
+  Harness h({limited}, policy(1), milliseconds(60000));
+  const auto start = h.clock.now();
+  REQUIRE(h.run()->ok());
+  REQUIRE(h.run()->ok());
+  CHECK(h.clock.now() - start < milliseconds(1000));  // the minute's burst
+  auto third = h.run();
+  REQUIRE(third->ok());
+  CHECK(h.clock.now() - start >= milliseconds(30000));  // 2/min: the next slot 30 s on
+  REQUIRE((*third)->attempts.size() == 2);
+  CHECK((*third)->attempts[0].skipped == ErrorCategory::kRateLimit);  // said once, however long the wait
+  CHECK(h.transport->sent().size() == 3);
+}
+
+TEST_CASE("A wait for client-side limits that would outlast the deadline fails at once, sending nothing") {
+  Target limited = target("a");
+  limited.limits.requests_per_minute = 1;
+  Harness h({limited}, policy(1), milliseconds(10000));
+  REQUIRE(h.run()->ok());
+  const auto before = h.clock.now();
+  auto r = h.run();
+  REQUIRE_FALSE(r->ok());
+  CHECK(r->error().category == ErrorCategory::kRateLimit);
+  CHECK(r->error().message.find("client-side limits") != std::string::npos);
+  CHECK(h.clock.now() == before);  // no waiting for a slot it could not use
+  CHECK(h.transport->sent().size() == 1);
+}
+
 TEST_CASE("Client::create refuses bad options with a message naming the field") {
   auto make = [](ClientOptions o) { return Client::create(std::move(o)); };
   CHECK(make({}).error().message.find("targets") != std::string::npos);
@@ -380,6 +432,11 @@ TEST_CASE("Client::create refuses bad options with a message naming the field") 
   CHECK(make(bad_rule).error().message.find("retry.rules[0]: circuit_open") != std::string::npos);
   bad_rule.retry.rules = {{.category = ErrorCategory::kRateLimit, .action = OnFailure::kRetry, .max_attempts = 0}};
   CHECK(make(bad_rule).error().message.find("max_attempts") != std::string::npos);
+  ClientOptions bad_limits;
+  Target zero = target("z");
+  zero.limits.requests_per_minute = 0;
+  bad_limits.targets = {zero};
+  CHECK(make(bad_limits).error().message.find("target \"z\": limits must be positive") != std::string::npos);
   ClientOptions missing_ca;
   missing_ca.targets = {target("a")};
   missing_ca.ca_file = "/nonexistent/corp-ca.pem";

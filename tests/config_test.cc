@@ -60,6 +60,16 @@ TEST_CASE("Named services fill in their API root and their own key variable") {
   CHECK_FALSE(provider_preset("skynet").has_value());
 }
 
+TEST_CASE("Client-side limits per target") {
+  auto o = parse_client_options(R"({"targets": [{"name": "a", "model": "m", "base_url": "http://127.0.0.1:1/v1",
+    "limits": {"max_concurrency": 8, "requests_per_minute": 500, "tokens_per_minute": 200000}}]})");
+  REQUIRE(o.ok());
+  const Target::Limits& l = o->targets[0].limits;
+  CHECK(l.max_concurrency == 8);
+  CHECK(l.requests_per_minute == 500.0);
+  CHECK(l.tokens_per_minute == 200000);
+}
+
 TEST_CASE("Per-category rules come from retry.rules") {
   auto o = parse_client_options(R"({"targets": [{"name": "a", "model": "m", "base_url": "http://127.0.0.1:1/v1"}],
     "retry": {"rules": [{"category": "content_filter", "action": "next_target"},
@@ -89,6 +99,8 @@ TEST_CASE("Config mistakes are errors that name the key") {
       {R"({"targets": [{"context_window": "big"}]})", "context_window"},
       {R"({"deadline": 5})", "deadline"},
       {R"({"verify_tls": "yes"})", "verify_tls"},
+      {R"({"targets": [{"model": "m", "limits": {"requests_per_minute": 0}}]})", "targets[0].limits.requests_per_minute"},
+      {R"({"targets": [{"model": "m", "limits": {"rpm": 5}}]})", "targets[0].limits.rpm"},
       {R"({"budget": {"usd": 1, "period": "fortnight"}})", "budget.period"},
       {R"({"budgets": [{"dollars": 1}]})", "budgets[0].dollars"},
       {R"([1, 2])", "JSON object"},

@@ -91,6 +91,15 @@ struct Target {
   Headers headers;          // extra request headers
   std::optional<std::int64_t> context_window;  // tokens; nullopt = unknown
   std::optional<Price> price;
+  // Client-side limits, so that calls stay within what the provider allows
+  // instead of learning it from 429s. A target at a limit is passed over
+  // (trail: skipped rate_limit); when every target is, the call waits for the
+  // first to free up, within its deadline.
+  struct Limits {
+    std::optional<int> max_concurrency;               // attempts in flight
+    std::optional<double> requests_per_minute;        // halved after each 429, recovering on success
+    std::optional<std::int64_t> tokens_per_minute;    // estimated prompt + max_tokens, as providers count
+  } limits;
 };
 
 enum class Jitter : std::uint8_t { kFull, kEqual, kDecorrelated, kNone };
