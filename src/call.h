@@ -58,6 +58,11 @@ class Call : public std::enable_shared_from_this<Call> {
   std::chrono::milliseconds since(SteadyTime t) const;
   const internal::ResolvedTarget& target() const { return client_.targets[target_index_]; }
   bool try_shrink(const Error& error);
+  // Client-side limits: park this call until a target can take it.
+  void wait_for_limits(SteadyTime free_at, const Error* cause);
+  void resume_after_limits();
+  void arm_limit_waiters(SteadyTime due);
+  static void serve_limit_waiters(Client::Impl::LimitWaiters& waiters);
   const ChatRequest& current_request() const { return shrunk_request_ ? *shrunk_request_ : request_; }
 
   Client::Impl& client_;
@@ -75,6 +80,9 @@ class Call : public std::enable_shared_from_this<Call> {
   bool holding_limit_slot_ = false;
   std::optional<SteadyTime> limits_free_at_;
   std::vector<bool> limit_skip_recorded_;
+  bool waiting_for_limits_ = false;
+  bool resuming_ = false;                  // a wait from here goes back to the front of its tag's queue
+  std::optional<Error> waiting_cause_;     // the error to end with if the wait outlasts the call
 
   // Loop-thread state.
   std::size_t target_index_ = 0;

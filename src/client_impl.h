@@ -4,8 +4,11 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,6 +45,19 @@ struct Client::Impl {
   std::vector<std::unique_ptr<internal::TargetHealth>> health;  // parallel to targets
   std::vector<std::optional<Price>> prices;                     // parallel to targets
   std::vector<internal::TargetLimiter> limiters;                // parallel; event-loop thread only
+
+  // Calls waiting for a client-side limit, served in turn by caller tag so
+  // that one tag's burst cannot starve another's calls. Event-loop thread only.
+  // Shared, so that a timer or post still queued in an injected transport
+  // after the client is gone finds it expired instead of dangling.
+  struct LimitWaiters {
+    std::map<std::string, std::deque<std::weak_ptr<Call>>> by_tag;
+    std::deque<std::string> turn;  // tags with waiting calls, next to serve first
+    std::optional<Transport::TimerId> timer;
+    std::optional<std::chrono::steady_clock::time_point> timer_due;
+    bool serve_posted = false;
+  };
+  std::shared_ptr<LimitWaiters> limit_waiters = std::make_shared<LimitWaiters>();
   internal::Ledger ledger;
   std::unique_ptr<internal::BudgetBook> budgets;
   std::shared_ptr<Transport> transport;

@@ -394,6 +394,37 @@ TEST_CASE("Requests per minute: with every target at its limit the call waits fo
   CHECK(h.transport->sent().size() == 3);
 }
 
+TEST_CASE("Callers waiting for a limited target are served in turn by caller tag, in order within a tag") {
+  Target limited = target("a");
+  limited.limits.max_concurrency = 1;
+  Harness h({limited}, policy(1), milliseconds(60000),
+            [](ClientOptions& o) { o.timeouts.total = milliseconds(1000); });
+  h.queue("a", std::nullopt);  // the first call holds the only slot until its attempt times out
+  std::vector<std::string> finished;
+  auto start = [&](std::string tag, std::string text) {
+    ChatRequest req;
+    req.caller_tag = tag;
+    req.messages.push_back(Message::user(text));
+    h.client->guarded_chat_async(req, {}, [&finished, text](Result<ChatResponse> r) {
+      finished.push_back(text + (r.ok() ? "" : " failed"));
+    });
+  };
+  start("holder", "holder");
+  h.transport->run_for(milliseconds(1));
+  for (int i = 1; i <= 3; ++i) start("bulk", "bulk-" + std::to_string(i));
+  start("user", "user-1");
+  h.transport->run_for(milliseconds(10000), [&finished] { return finished.size() == 5; });
+  // One tag's burst queued first does not make the other tag wait behind all of it.
+  CHECK(finished == std::vector<std::string>{"holder failed", "bulk-1", "user-1", "bulk-2", "bulk-3"});
+  std::vector<std::string> order;
+  for (const auto& sent : h.transport->sent()) {
+    for (const char* text : {"holder", "bulk-1", "bulk-2", "bulk-3", "user-1"}) {
+      if (sent.body.find(text) != std::string::npos) order.push_back(text);
+    }
+  }
+  CHECK(order == std::vector<std::string>{"holder", "bulk-1", "user-1", "bulk-2", "bulk-3"});
+}
+
 TEST_CASE("A wait for client-side limits that would outlast the deadline fails at once, sending nothing") {
   Target limited = target("a");
   limited.limits.requests_per_minute = 1;
