@@ -4,6 +4,7 @@
 // the mock was asked for) and never a measured duration; waits are a few ms.
 #include <doctest/doctest.h>
 
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -424,6 +425,40 @@ TEST_CASE("A web page answering a streaming request is no reply: the chain moves
   CHECK(r->attempts[0].category == ErrorCategory::kUnknown);  // as classify() says of such a page
   CHECK(r->attempts[0].http_status == 200);
   CHECK(streamed == r->content);  // nothing of the page reached the caller
+}
+
+}  // namespace
+}  // namespace llmguard
+
+namespace llmguard {
+namespace {
+
+TEST_CASE("Client-side concurrency limit over real HTTP: excess calls wait their turn, none is lost") {
+  Chain chain;
+  Target limited = chain.openai("only", "gpt-a");
+  limited.limits.max_concurrency = 2;
+  chain.options.targets = {limited};
+  chain.options.deadline = milliseconds(20000);
+  for (int i = 0; i < 8; ++i) chain.server->enqueue("gpt-a", MockReply{.delay = milliseconds(30)});
+  auto client = chain.client();
+  std::mutex mu;
+  std::condition_variable cv;
+  int ok = 0, done = 0;
+  for (int i = 0; i < 8; ++i) {
+    ChatRequest r = hello();
+    r.caller_tag = i % 2 ? "odd" : "even";
+    client->guarded_chat_async(r, {}, [&](Result<ChatResponse> result) {
+      std::lock_guard lock(mu);
+      ok += result.ok() ? 1 : 0;
+      ++done;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done == 8; }));
+  CHECK(ok == 8);
+  CHECK(chain.requests_for("gpt-a") == 8);  // every call sent exactly once, none dropped or doubled
+  CHECK(chain.server->stats().connections <= 2);  // never more than two requests at once
 }
 
 }  // namespace
