@@ -26,15 +26,16 @@ Error local_error(ErrorCategory category, std::string message) {
 
 }  // namespace
 
-Call::Call(Client::Impl& client, std::uint64_t id, const ChatRequest* request, std::optional<ChatRequest> owned,
-           CallOptions options, Done done)
-    : client_(client),
+Call::Call(std::shared_ptr<Client::Impl> client, std::uint64_t id, const ChatRequest* request,
+           std::optional<ChatRequest> owned, CallOptions options, Done done)
+    : client_state_(std::move(client)),
+      client_(*client_state_),
       id_(id),
       owned_request_(std::move(owned)),
       request_(owned_request_ ? *owned_request_ : *request),
       options_(std::move(options)),
       done_(std::move(done)),
-      budgeted_(client.budgets->applies_to(request_.caller_tag)),
+      budgeted_(client_.budgets->applies_to(request_.caller_tag)),
       streaming_(static_cast<bool>(options_.on_delta)) {}
 
 milliseconds Call::since(SteadyTime t) const {
@@ -659,8 +660,7 @@ void Call::finish(Result<ChatResponse> result) {
   }
   auto done = std::move(done_);
   done(std::move(result));
-  // Last: the client's destructor waits for this, so `client_` stays valid
-  // until here.
+  // Last: the client's destructor waits for this.
   std::lock_guard lock(client_.calls_mu);
   client_.live_calls.erase(id_);
   client_.calls_done.notify_all();

@@ -22,7 +22,7 @@ class Call : public std::enable_shared_from_this<Call> {
  public:
   using Done = std::function<void(Result<ChatResponse>)>;
   // `request` must outlive the call; `owned` may hold it (async calls).
-  Call(Client::Impl& client, std::uint64_t id, const ChatRequest* request, std::optional<ChatRequest> owned,
+  Call(std::shared_ptr<Client::Impl> client, std::uint64_t id, const ChatRequest* request, std::optional<ChatRequest> owned,
        CallOptions options, Done done);
 
   // Posts the first attempt to the loop. Call once.
@@ -65,6 +65,8 @@ class Call : public std::enable_shared_from_this<Call> {
   static void serve_limit_waiters(Client::Impl::LimitWaiters& waiters);
   const ChatRequest& current_request() const { return shrunk_request_ ? *shrunk_request_ : request_; }
 
+  // Co-owned: the client may be destroyed while this call finishes.
+  const std::shared_ptr<Client::Impl> client_state_;
   Client::Impl& client_;
   const std::uint64_t id_;
   std::optional<ChatRequest> owned_request_;

@@ -379,20 +379,30 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, const Phras
   return ErrorCategory::kUnknown;
 }
 
+// Providers' delays, however large, stay delays: one above max_retry_after
+// means "fall back now", so a huge or infinite one must not be dropped (and
+// then retried after ordinary backoff). ~115 days is beyond any cap.
+constexpr milliseconds kLongestDelay{10'000'000'000};
+
+milliseconds saturated_ms(double ms) {
+  if (!(ms < static_cast<double>(kLongestDelay.count()))) return kLongestDelay;
+  return milliseconds(static_cast<std::int64_t>(std::ceil(std::max(ms, 0.0))));
+}
+
 std::optional<milliseconds> parse_seconds(std::string_view text) {
   auto seconds = parse_double(text);
-  if (!seconds || *seconds < 0 || *seconds > 1e7) return std::nullopt;
-  return milliseconds(static_cast<std::int64_t>(std::ceil(*seconds * 1000)));
+  if (!seconds || !(*seconds >= 0)) return std::nullopt;
+  return saturated_ms(*seconds * 1000);
 }
 
 // The wait until `t`, computed in absl::Duration so that an infinite or far
 // away time (absl parses "infinite-past") cannot overflow chrono arithmetic.
 std::optional<milliseconds> delay_until(absl::Time t, std::chrono::system_clock::time_point now) {
-  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return std::nullopt;
+  if (t == absl::InfinitePast()) return std::nullopt;
+  if (t == absl::InfiniteFuture()) return kLongestDelay;
   const absl::Duration d = t - absl::FromChrono(now);
   if (d <= absl::ZeroDuration()) return milliseconds(0);
-  if (d > absl::Hours(24 * 365)) return std::nullopt;  // not a delay anyone means
-  return milliseconds(absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1))));
+  return saturated_ms(absl::ToDoubleMilliseconds(absl::Ceil(d, absl::Milliseconds(1))));
 }
 
 std::optional<milliseconds> parse_http_date(std::string_view text, std::chrono::system_clock::time_point now) {
@@ -429,8 +439,8 @@ std::optional<milliseconds> parse_go_duration(std::string_view text) {
     else if (unit == "ns") total_ms += number / 1e6;
     else return std::nullopt;
   }
-  if (!std::isfinite(total_ms) || total_ms > 1e10) return std::nullopt;
-  return milliseconds(static_cast<std::int64_t>(std::ceil(total_ms)));
+  if (std::isnan(total_ms)) return std::nullopt;
+  return saturated_ms(total_ms);
 }
 
 namespace {
@@ -461,8 +471,7 @@ std::optional<milliseconds> leading_duration(std::string_view text) {
   else if (unit == "min" || unit == "mins" || unit == "minute" || unit == "minutes") ms = *value * 60'000;
   else if (unit == "hour" || unit == "hours") ms = *value * 3'600'000;
   else return std::nullopt;
-  if (ms > 1e10) return std::nullopt;
-  return milliseconds(static_cast<std::int64_t>(std::ceil(ms)));
+  return saturated_ms(ms);
 }
 
 // A delay written in lower-case text: "please try again in 20s", "retry after
@@ -537,9 +546,7 @@ namespace {
 
 std::optional<milliseconds> retry_after_headers(const Headers& headers, std::chrono::system_clock::time_point now) {
   if (const auto* v = find_header(headers, "retry-after-ms")) {
-    if (auto ms = parse_double(*v); ms && *ms >= 0 && *ms < 1e10) {
-      return milliseconds(static_cast<std::int64_t>(std::ceil(*ms)));
-    }
+    if (auto ms = parse_double(*v); ms && *ms >= 0) return saturated_ms(*ms);
   }
   if (const auto* v = find_header(headers, "retry-after")) {
     if (auto s = parse_seconds(*v)) return s;

@@ -224,13 +224,13 @@ std::optional<ProviderPreset> provider_preset(std::string_view name) noexcept {
   return std::nullopt;
 }
 
-Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   if (auto s = validate(options); !s.ok()) return std::move(s).error();
   auto targets = internal::resolve_targets(options.targets);
   if (!targets.ok()) return std::move(targets).error();
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_shared<Impl>();
   impl->targets = std::move(*targets);
   for (std::size_t i = 0; i < impl->targets.size(); ++i) {
     impl->health.push_back(std::make_unique<internal::TargetHealth>(options.breaker, options.retry_budget));
@@ -265,12 +265,22 @@ Client::~Client() {
   }
   for (auto& call : calls) call->cancel();
   calls.clear();
-  // An injected transport may be driven by the test thread itself; waiting
-  // for it here could deadlock, so only our own loop is awaited.
-  if (impl_->owns_transport && !impl_->transport->in_loop_thread()) {
+  // An injected transport may be driven by this very thread (a test's fake);
+  // waiting for it could deadlock, and the calls co-own the state anyway.
+  // On the loop thread nothing can be awaited either: the last call frees
+  // the state when it has finished.
+  Transport& transport = *impl_->transport;
+  if (!impl_->owns_transport || transport.in_loop_thread()) return;
+  {
     std::unique_lock lock(impl_->calls_mu);
     impl_->calls_done.wait(lock, [&] { return impl_->live_calls.empty(); });
   }
+  // The callbacks that finished the calls still hold them until they return;
+  // one more turn of the loop and this is the last reference, so the loop
+  // thread is joined here rather than left to exit on its own.
+  std::promise<void> drained;
+  transport.post([&drained] { drained.set_value(); });
+  drained.get_future().wait();
 }
 
 void Client::guarded_chat_async(ChatRequest request, CallOptions options,
@@ -279,7 +289,7 @@ void Client::guarded_chat_async(ChatRequest request, CallOptions options,
   {
     std::lock_guard lock(impl_->calls_mu);
     const std::uint64_t id = impl_->next_call_id++;
-    call = std::make_shared<Call>(*impl_, id, nullptr, std::move(request), std::move(options), std::move(done));
+    call = std::make_shared<Call>(impl_, id, nullptr, std::move(request), std::move(options), std::move(done));
     impl_->live_calls.emplace(id, call);
   }
   call->start();
@@ -334,7 +344,7 @@ Result<ChatResponse> Client::guarded_chat(const ChatRequest& request, const Call
     std::lock_guard lock(impl_->calls_mu);
     const std::uint64_t id = impl_->next_call_id++;
     // The request is borrowed: this frame outlives the call.
-    call = std::make_shared<Call>(*impl_, id, &request, std::nullopt, options,
+    call = std::make_shared<Call>(impl_, id, &request, std::nullopt, options,
                                   [&promise](Result<ChatResponse> r) { promise.set_value(std::move(r)); });
     impl_->live_calls.emplace(id, call);
   }

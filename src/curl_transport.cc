@@ -2,14 +2,21 @@
 // easy handle; other threads only push commands onto a queue and wake the
 // loop with curl_multi_wakeup, so libcurl is never touched concurrently.
 //
-// Destruction order: the loop thread is told to stop and joined; it cancels
-// every live transfer (running on_complete with kCancelled) and drops pending
-// timers; then the easy handles in the pool, then the multi handle, are freed.
+// Lifetime: the public CurlTransport is a handle on a CurlLoop that the loop
+// thread co-owns. Destroying the handle stops the loop; the loop cancels every
+// live transfer (running on_complete with kCancelled), drops pending timers,
+// then frees the easy handles in the pool and the multi handle. The handle
+// joins the thread, except when it is destroyed on that thread (the last
+// reference dropped inside a callback): a thread cannot join itself, so it is
+// detached and the loop frees itself when run() returns (Envoy's deferred
+// delete, for the event loop itself).
 #include <curl/curl.h>
+#include <sys/resource.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -33,6 +40,8 @@ struct SlistDeleter { void operator()(curl_slist* s) const { curl_slist_free_all
 using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
+
+const char* default_or_null(const std::string& value) { return value.empty() ? nullptr : value.c_str(); }
 
 void ensure_curl_global_init() {
   static const CURLcode code = curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -58,9 +67,11 @@ struct Transfer {
   HttpRequest request;
   HttpHandlers handlers;
   EasyHandle easy;
+  std::string easy_ca_file;  // the CA bundle `easy` is configured with ("" = the system's)
   std::shared_ptr<const SharedHeaderList> header_list;
   HttpResponse response;
   bool headers_delivered = false;
+  std::size_t body_bytes = 0;  // received so far, streamed or kept
   bool too_large = false;
   bool aborted_by_handler = false;
   bool idle_expired = false;
@@ -69,24 +80,29 @@ struct Transfer {
   char error_buffer[CURL_ERROR_SIZE] = {};
 };
 
-class CurlTransport final : public Transport, public std::enable_shared_from_this<CurlTransport> {
+class CurlLoop {
  public:
-  explicit CurlTransport(CurlTransportOptions options) : options_(std::move(options)) {}
-  ~CurlTransport() override;
+  using RequestId = Transport::RequestId;
+  using TimerId = Transport::TimerId;
 
-  Status start();
-  RequestId send(HttpRequest request, HttpHandlers handlers) override;
-  void cancel(RequestId id) override;
-  TimerId schedule(std::chrono::nanoseconds delay, std::function<void()> fn) override;
-  bool cancel_timer(TimerId id) override;
-  bool in_loop_thread() const override { return std::this_thread::get_id() == loop_thread_id_.load(); }
+  explicit CurlLoop(CurlTransportOptions options) : options_(std::move(options)) {}
+  ~CurlLoop();
+
+  Status init();
+  // Runs on the loop thread until stop().
+  void run();
+  void stop();
+  RequestId send(HttpRequest request, HttpHandlers handlers);
+  void cancel(RequestId id);
+  TimerId schedule(std::chrono::nanoseconds delay, std::function<void()> fn);
+  bool cancel_timer(TimerId id);
+  bool in_loop_thread() const { return std::this_thread::get_id() == loop_thread_id_.load(); }
 
  private:
   struct SendCommand { std::unique_ptr<Transfer> transfer; };
   struct CancelCommand { RequestId id; };
   using Command = std::variant<SendCommand, CancelCommand>;
 
-  void run();
   void wake() { curl_multi_wakeup(multi_.get()); }
   void enqueue(Command command);
   void begin_transfer(std::unique_ptr<Transfer> transfer);
@@ -106,7 +122,9 @@ class CurlTransport final : public Transport, public std::enable_shared_from_thi
 
   CurlTransportOptions options_;
   MultiHandle multi_;
-  std::thread loop_;
+  // libcurl's built-in CA locations, restored on a pooled handle whose last
+  // request trusted a ca_file of its own.
+  std::string default_ca_info_, default_ca_path_;
   std::atomic<std::thread::id> loop_thread_id_{};
   std::atomic<bool> stopping_{false};
   std::atomic<RequestId> next_id_{1};
@@ -123,34 +141,51 @@ class CurlTransport final : public Transport, public std::enable_shared_from_thi
 
   // Loop thread only.
   std::unordered_map<RequestId, std::unique_ptr<Transfer>> active_;
-  std::vector<EasyHandle> easy_pool_;
+  struct PooledEasy {
+    EasyHandle easy;
+    std::string ca_file;  // the CA bundle it was last configured with
+  };
+  std::vector<PooledEasy> easy_pool_;
   std::vector<std::shared_ptr<const SharedHeaderList>> header_lists_;  // newest last
   long connection_cache_size_ = 0;  // CURLMOPT_MAXCONNECTS as last set
+  long max_auto_cache_size_ = 1024;  // what a burst may grow it to: bounded, and by the descriptor limit
 };
 
-CurlTransport::~CurlTransport() {
-  stopping_ = true;
-  if (multi_) wake();
-  if (loop_.joinable()) loop_.join();
+CurlLoop::~CurlLoop() {
   easy_pool_.clear();
   multi_.reset();
 }
 
-Status CurlTransport::start() {
+void CurlLoop::stop() {
+  stopping_ = true;
+  wake();
+}
+
+Status CurlLoop::init() {
   ensure_curl_global_init();
   multi_.reset(curl_multi_init());
   if (!multi_) return transport_error(ErrorCategory::kConnection, "curl_multi_init failed");
+  if (EasyHandle probe{curl_easy_init()}) {
+    char* info = nullptr;
+    if (curl_easy_getinfo(probe.get(), CURLINFO_CAINFO, &info) == CURLE_OK && info) default_ca_info_ = info;
+    char* path = nullptr;
+    if (curl_easy_getinfo(probe.get(), CURLINFO_CAPATH, &path) == CURLE_OK && path) default_ca_path_ = path;
+  }
   connection_cache_size_ = options_.max_cached_connections > 0 ? options_.max_cached_connections : 16;
+  // Idle sockets kept after a burst must leave most descriptors to the
+  // application (and to the next burst's new connections).
+  if (rlimit limit{}; getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    max_auto_cache_size_ = std::clamp<long>(static_cast<long>(limit.rlim_cur / 4), 16, max_auto_cache_size_);
+  }
   curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, connection_cache_size_);
   if (options_.max_connections_per_host > 0) {
     curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_connections_per_host);
   }
   curl_multi_setopt(multi_.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-  loop_ = std::thread([this] { run(); });
   return ok_status();
 }
 
-Transport::RequestId CurlTransport::send(HttpRequest request, HttpHandlers handlers) {
+CurlLoop::RequestId CurlLoop::send(HttpRequest request, HttpHandlers handlers) {
   auto t = std::make_unique<Transfer>();
   t->id = next_id_.fetch_add(1);
   t->request = std::move(request);
@@ -164,7 +199,7 @@ Transport::RequestId CurlTransport::send(HttpRequest request, HttpHandlers handl
   return id;
 }
 
-void CurlTransport::cancel(RequestId id) {
+void CurlLoop::cancel(RequestId id) {
   if (in_loop_thread()) {
     cancel_on_loop(id, transport_error(ErrorCategory::kCancelled, "request cancelled"));
   } else {
@@ -172,7 +207,7 @@ void CurlTransport::cancel(RequestId id) {
   }
 }
 
-void CurlTransport::enqueue(Command command) {
+void CurlLoop::enqueue(Command command) {
   {
     std::lock_guard lock(mu_);
     commands_.push_back(std::move(command));
@@ -180,7 +215,7 @@ void CurlTransport::enqueue(Command command) {
   wake();
 }
 
-Transport::TimerId CurlTransport::schedule(std::chrono::nanoseconds delay, std::function<void()> fn) {
+CurlLoop::TimerId CurlLoop::schedule(std::chrono::nanoseconds delay, std::function<void()> fn) {
   const TimerId id = next_id_.fetch_add(1);
   const SteadyTime due = std::chrono::steady_clock::now() +
                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
@@ -196,16 +231,19 @@ Transport::TimerId CurlTransport::schedule(std::chrono::nanoseconds delay, std::
   return id;
 }
 
-bool CurlTransport::cancel_timer(TimerId id) {
+bool CurlLoop::cancel_timer(TimerId id) {
+  std::function<void()> dropped;  // destroyed after the lock: it may own the last reference to a call
   std::lock_guard lock(mu_);
   auto it = timer_due_.find(id);
   if (it == timer_due_.end()) return false;
-  timers_.erase(TimerKey{it->second, id});
+  auto timer = timers_.find(TimerKey{it->second, id});
+  dropped = std::move(timer->second);
+  timers_.erase(timer);
   timer_due_.erase(it);
   return true;
 }
 
-std::chrono::milliseconds CurlTransport::fire_due_timers() {
+std::chrono::milliseconds CurlLoop::fire_due_timers() {
   constexpr std::chrono::milliseconds kIdleWait{60'000};
   for (;;) {
     std::function<void()> fn;
@@ -226,7 +264,7 @@ std::chrono::milliseconds CurlTransport::fire_due_timers() {
   }
 }
 
-void CurlTransport::run() {
+void CurlLoop::run() {
   loop_thread_id_ = std::this_thread::get_id();
   std::vector<Command> commands;
   while (!stopping_) {
@@ -263,17 +301,20 @@ void CurlTransport::run() {
     if (wait.count() > 0) curl_multi_poll(multi_.get(), nullptr, 0, static_cast<int>(wait.count()), nullptr);
   }
   // Shutdown: fail what is in flight so that no caller waits forever.
+  std::map<TimerKey, std::function<void()>> dropped_timers;  // destroyed unlocked, as in cancel_timer
   {
     std::lock_guard lock(mu_);
-    for (auto& command : commands_) {
-      if (auto* s = std::get_if<SendCommand>(&command)) {
-        active_.emplace(s->transfer->id, std::move(s->transfer));
-      }
-    }
-    commands_.clear();
-    timers_.clear();
+    commands.swap(commands_);
+    dropped_timers.swap(timers_);
     timer_due_.clear();
   }
+  dropped_timers.clear();
+  for (auto& command : commands) {
+    if (auto* s = std::get_if<SendCommand>(&command)) {
+      complete(std::move(s->transfer), transport_error(ErrorCategory::kCancelled, "transport shut down"));
+    }
+  }
+  commands.clear();
   std::vector<RequestId> ids;
   for (auto& [id, t] : active_) ids.push_back(id);
   for (RequestId id : ids) {
@@ -281,7 +322,7 @@ void CurlTransport::run() {
   }
 }
 
-void CurlTransport::configure_once(CURL* e) {
+void CurlLoop::configure_once(CURL* e) {
   // Options that never change between requests: set when a handle is made,
   // kept across reuse (handles are not curl_easy_reset between requests).
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -290,11 +331,11 @@ void CurlTransport::configure_once(CURL* e) {
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect must not carry the key elsewhere
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlTransport::on_header);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlTransport::on_write);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlLoop::on_header);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlLoop::on_write);
 }
 
-void CurlTransport::configure(Transfer& t) {
+void CurlLoop::configure(Transfer& t) {
   // Every option a request can vary is set here, on every request, so that
   // nothing leaks from one request to the next on a reused handle.
   CURL* e = t.easy.get();
@@ -307,9 +348,15 @@ void CurlTransport::configure(Transfer& t) {
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(r.max_response_bytes));
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r.verify_tls ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r.verify_tls ? 2L : 0L);
-  // Only when given: NULL would drop the distribution's default bundle. A
-  // client's requests all carry the same value, so pooled handles agree.
-  if (!r.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, r.ca_file.c_str());
+  if (t.easy_ca_file != r.ca_file) {
+    // Clients sharing this transport may trust different bundles; a pooled
+    // handle must not carry one client's into another's request. A given
+    // ca_file replaces the system's trust (bundle and directory) entirely.
+    const bool own = !r.ca_file.empty();
+    curl_easy_setopt(e, CURLOPT_CAINFO, own ? r.ca_file.c_str() : default_or_null(default_ca_info_));
+    curl_easy_setopt(e, CURLOPT_CAPATH, own ? nullptr : default_or_null(default_ca_path_));
+    t.easy_ca_file = r.ca_file;
+  }
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_buffer);
   curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
@@ -319,7 +366,7 @@ void CurlTransport::configure(Transfer& t) {
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list->list.get());
 }
 
-std::shared_ptr<const SharedHeaderList> CurlTransport::header_list_for(const Headers& headers) {
+std::shared_ptr<const SharedHeaderList> CurlLoop::header_list_for(const Headers& headers) {
   // Building a list costs allocations per line, and libcurl formats a
   // User-Agent set by option anew for every request; a cached list that
   // carries the User-Agent line costs neither.
@@ -346,13 +393,14 @@ std::shared_ptr<const SharedHeaderList> CurlTransport::header_list_for(const Hea
   return shared;
 }
 
-void CurlTransport::begin_transfer(std::unique_ptr<Transfer> t) {
+void CurlLoop::begin_transfer(std::unique_ptr<Transfer> t) {
   if (stopping_) {
     complete(std::move(t), transport_error(ErrorCategory::kCancelled, "transport shut down"));
     return;
   }
   if (!easy_pool_.empty()) {
-    t->easy = std::move(easy_pool_.back());
+    t->easy = std::move(easy_pool_.back().easy);
+    t->easy_ca_file = std::move(easy_pool_.back().ca_file);
     easy_pool_.pop_back();
   } else {
     t->easy.reset(curl_easy_init());
@@ -372,22 +420,23 @@ void CurlTransport::begin_transfer(std::unique_ptr<Transfer> t) {
   arm_idle_timer(*t, t->last_activity + t->request.idle_timeout);
   RequestId id = t->id;
   active_.emplace(id, std::move(t));
-  if (options_.max_cached_connections == 0 && static_cast<long>(active_.size()) > connection_cache_size_) {
+  if (options_.max_cached_connections == 0 && static_cast<long>(active_.size()) > connection_cache_size_ &&
+      connection_cache_size_ < max_auto_cache_size_) {
     // libcurl's own default sizes the cache by the transfers still running
     // when a connection is returned, so the tail of a burst closes
     // connections the next burst needs. Keep room for the largest burst.
-    connection_cache_size_ = static_cast<long>(active_.size());
+    connection_cache_size_ = std::min(static_cast<long>(active_.size()), max_auto_cache_size_);
     curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, connection_cache_size_);
   }
 }
 
-void CurlTransport::arm_idle_timer(Transfer& t, SteadyTime due) {
+void CurlLoop::arm_idle_timer(Transfer& t, SteadyTime due) {
   const RequestId id = t.id;
   auto delay = due - std::chrono::steady_clock::now();
   t.idle_timer = schedule(std::max(delay, decltype(delay)::zero()), [this, id] { on_idle_timer(id); });
 }
 
-void CurlTransport::on_idle_timer(RequestId id) {
+void CurlLoop::on_idle_timer(RequestId id) {
   auto it = active_.find(id);
   if (it == active_.end()) return;
   Transfer& t = *it->second;
@@ -401,7 +450,7 @@ void CurlTransport::on_idle_timer(RequestId id) {
                                                  t.request.idle_timeout.count())));
 }
 
-void CurlTransport::deliver_headers(Transfer& t) {
+void CurlLoop::deliver_headers(Transfer& t) {
   if (t.headers_delivered) return;
   t.headers_delivered = true;
   long status = 0;
@@ -410,7 +459,7 @@ void CurlTransport::deliver_headers(Transfer& t) {
   if (t.handlers.on_headers) t.handlers.on_headers(t.response.status, t.response.headers);
 }
 
-size_t CurlTransport::on_header(char* data, size_t size, size_t count, void* user) {
+size_t CurlLoop::on_header(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<Transfer*>(user);
   const size_t n = size * count;
   t.last_activity = std::chrono::steady_clock::now();
@@ -426,13 +475,20 @@ size_t CurlTransport::on_header(char* data, size_t size, size_t count, void* use
   return n;
 }
 
-size_t CurlTransport::on_write(char* data, size_t size, size_t count, void* user) {
+size_t CurlLoop::on_write(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<Transfer*>(user);
   const size_t n = size * count;
   t.last_activity = std::chrono::steady_clock::now();
   // Headers are delivered with the first body byte, when they are final
   // (a 100 Continue or proxy CONNECT reply has been replaced by then).
   deliver_headers(t);
+  // Streamed or kept, a reply is bounded: an endless stream of valid events
+  // would otherwise grow the caller's text without limit.
+  if (n > t.request.max_response_bytes - std::min(t.body_bytes, t.request.max_response_bytes)) {
+    t.too_large = true;
+    return 0;
+  }
+  t.body_bytes += n;
   if (t.handlers.on_body_chunk) {
     if (!t.handlers.on_body_chunk(std::string_view(data, n))) {
       t.aborted_by_handler = true;
@@ -440,22 +496,30 @@ size_t CurlTransport::on_write(char* data, size_t size, size_t count, void* user
     }
     return n;
   }
-  if (t.response.body.size() + n > t.request.max_response_bytes) {
-    t.too_large = true;
-    return 0;
-  }
   t.response.body.append(data, n);
   return n;
 }
 
 Error error_for_curl_code(CURLcode code, const Transfer& t) {
   std::string detail = t.error_buffer[0] != '\0' ? std::string(t.error_buffer) : curl_easy_strerror(code);
+  long os_errno = 0;
+  curl_easy_getinfo(t.easy.get(), CURLINFO_OS_ERRNO, &os_errno);
+  if (os_errno == EMFILE || os_errno == ENFILE) {
+    // libcurl says "Couldn't connect" when socket() fails; the server is not to blame.
+    return transport_error(ErrorCategory::kConnection,
+                           fmt::format("out of file descriptors ({}): this process has too many open files; "
+                                       "raise the limit (ulimit -n) or lower the number of calls in flight ({})",
+                                       os_errno == EMFILE ? "EMFILE" : "ENFILE", detail));
+  }
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
       return transport_error(ErrorCategory::kTimeout, std::move(detail));
-    case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
       return transport_error(ErrorCategory::kBadRequest, std::move(detail));
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      // Every URL is http(s) (checked at create), so this is the reply: an
+      // HTTP/0.9 answer or a status line that is not HTTP. An upstream fault.
+      return transport_error(ErrorCategory::kConnection, fmt::format("the server's reply is not HTTP: {}", detail));
     default:
       // Resolution, connect, TLS, reset and truncation failures: no usable
       // response arrived, and another try may well get one.
@@ -463,7 +527,7 @@ Error error_for_curl_code(CURLcode code, const Transfer& t) {
   }
 }
 
-void CurlTransport::finish(CURL* easy, CURLcode code) {
+void CurlLoop::finish(CURL* easy, CURLcode code) {
   Transfer* raw = nullptr;
   curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&raw));
   auto it = active_.find(raw->id);
@@ -492,7 +556,7 @@ void CurlTransport::finish(CURL* easy, CURLcode code) {
   complete(std::move(t), std::move(e));
 }
 
-void CurlTransport::cancel_on_loop(RequestId id, Error error) {
+void CurlLoop::cancel_on_loop(RequestId id, Error error) {
   auto it = active_.find(id);
   if (it == active_.end()) return;
   std::unique_ptr<Transfer> t = std::move(it->second);
@@ -502,23 +566,54 @@ void CurlTransport::cancel_on_loop(RequestId id, Error error) {
   complete(std::move(t), std::move(error));
 }
 
-void CurlTransport::complete(std::unique_ptr<Transfer> t, Result<HttpResponse> result) {
+void CurlLoop::complete(std::unique_ptr<Transfer> t, Result<HttpResponse> result) {
   auto on_complete = std::move(t->handlers.on_complete);
   if (t->easy) {
     // The handle goes back to the pool configured; the pointers it holds to
     // this transfer are replaced before its next use.
-    easy_pool_.push_back(std::move(t->easy));
+    easy_pool_.push_back({std::move(t->easy), std::move(t->easy_ca_file)});
   }
   t.reset();
   if (on_complete) on_complete(std::move(result));
 }
 
+
+// The handle users hold. Its destructor is the only place the loop thread is
+// joined, and never from that thread (see the lifetime note at the top).
+class CurlTransport final : public Transport {
+ public:
+  explicit CurlTransport(std::shared_ptr<CurlLoop> loop)
+      : loop_(loop), thread_([loop = std::move(loop)] { loop->run(); }) {}
+  ~CurlTransport() override {
+    loop_->stop();
+    if (thread_.get_id() == std::this_thread::get_id()) {
+      thread_.detach();
+    } else {
+      thread_.join();
+    }
+  }
+
+  RequestId send(HttpRequest request, HttpHandlers handlers) override {
+    return loop_->send(std::move(request), std::move(handlers));
+  }
+  void cancel(RequestId id) override { loop_->cancel(id); }
+  TimerId schedule(std::chrono::nanoseconds delay, std::function<void()> fn) override {
+    return loop_->schedule(delay, std::move(fn));
+  }
+  bool cancel_timer(TimerId id) override { return loop_->cancel_timer(id); }
+  bool in_loop_thread() const override { return loop_->in_loop_thread(); }
+
+ private:
+  std::shared_ptr<CurlLoop> loop_;
+  std::thread thread_;
+};
+
 }  // namespace
 
 Result<std::shared_ptr<Transport>> make_curl_transport(CurlTransportOptions options) {
-  auto transport = std::make_shared<CurlTransport>(std::move(options));
-  if (auto s = transport->start(); !s.ok()) return std::move(s).error();
-  return std::shared_ptr<Transport>(std::move(transport));
+  auto loop = std::make_shared<CurlLoop>(std::move(options));
+  if (auto s = loop->init(); !s.ok()) return std::move(s).error();
+  return std::shared_ptr<Transport>(std::make_shared<CurlTransport>(std::move(loop)));
 }
 
 }  // namespace llmguard

@@ -7,7 +7,7 @@ namespace llmguard::internal {
 using std::chrono::milliseconds;
 
 bool TargetHealth::allow(SteadyTime now) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   switch (state_) {
     case State::kClosed:
       return true;
@@ -25,7 +25,7 @@ bool TargetHealth::allow(SteadyTime now) {
 }
 
 std::optional<TargetHealth::Transition> TargetHealth::on_success(SteadyTime) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   consecutive_failures_ = 0;
   probe_in_flight_ = false;
   if (state_ == State::kClosed) return std::nullopt;
@@ -44,7 +44,7 @@ std::optional<TargetHealth::Transition> TargetHealth::open(milliseconds for_how_
 }
 
 std::optional<TargetHealth::Transition> TargetHealth::on_failure(ErrorCategory category, SteadyTime now) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   switch (category) {
     case ErrorCategory::kAuth:
       return open(breaker_.auth_cooldown, category, now);
@@ -80,7 +80,7 @@ std::optional<TargetHealth::Transition> TargetHealth::on_failure(ErrorCategory c
 }
 
 void TargetHealth::on_abandoned() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (state_ == State::kHalfOpen) probe_in_flight_ = false;
 }
 
@@ -93,12 +93,12 @@ TargetHealth::Bucket& TargetHealth::bucket(SteadyTime now) {
 }
 
 void TargetHealth::note_request(SteadyTime now) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   ++bucket(now).requests;
 }
 
 bool TargetHealth::try_spend_retry(SteadyTime now) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   const std::int64_t current = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   const std::int64_t window_s = std::clamp<std::int64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(budget_.window).count(), 1, kBuckets);
@@ -115,7 +115,7 @@ bool TargetHealth::try_spend_retry(SteadyTime now) {
 }
 
 Client::TargetHealth TargetHealth::snapshot(SteadyTime now) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   Client::TargetHealth h;
   h.state = state_;
   h.consecutive_failures = consecutive_failures_;
@@ -127,7 +127,7 @@ Client::TargetHealth TargetHealth::snapshot(SteadyTime now) const {
 }
 
 void TargetHealth::reset() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   state_ = State::kClosed;
   consecutive_failures_ = 0;
   opened_by_.reset();

@@ -5,7 +5,7 @@
 #define LLMGUARD_SRC_HEALTH_H_
 
 #include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
+#include <mutex>
 
 #include <array>
 #include <chrono>
@@ -57,7 +57,8 @@ class TargetHealth {
 
   const BreakerPolicy breaker_;
   const RetryBudget budget_;
-  mutable absl::Mutex mu_;
+  // std::mutex for the reason given at Ledger::mu_ (src/ledger.h).
+  mutable std::mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kClosed;
   int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
   SteadyTime open_until_ ABSL_GUARDED_BY(mu_){};

@@ -19,7 +19,7 @@ double cost_of(const Usage& usage, const Price& price) {
 }
 
 void Ledger::record(const KeyView& key, const AttemptRecord& a) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   auto it = series_.find(key);
   if (it == series_.end()) {
     it = series_.emplace(UsageSnapshot::Key{std::string(key.target), std::string(key.model), std::string(key.caller)},
@@ -58,7 +58,7 @@ void Ledger::record(const KeyView& key, const AttemptRecord& a) {
 UsageSnapshot Ledger::snapshot() const {
   UsageSnapshot s;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     s.series.insert(series_.begin(), series_.end());
   }
   for (const auto& [key, counters] : s.series) {
@@ -75,14 +75,14 @@ BudgetBook::BudgetBook(std::vector<Budget> budgets) {
 }
 
 bool BudgetBook::applies_to(std::string_view caller_tag) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return std::any_of(states_.begin(), states_.end(), [&](const State& s) {
     return s.budget.caller_tag.empty() || s.budget.caller_tag == caller_tag;
   });
 }
 
 bool BudgetBook::has_usd_budget_for(std::string_view caller_tag) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return std::any_of(states_.begin(), states_.end(), [&](const State& s) {
     return s.budget.usd && (s.budget.caller_tag.empty() || s.budget.caller_tag == caller_tag);
   });
@@ -114,7 +114,7 @@ void BudgetBook::roll(State& s, std::chrono::system_clock::time_point now) {
 
 Result<BudgetBook::Reservation> BudgetBook::reserve(std::string_view caller_tag, double usd, std::int64_t tokens,
                                                     std::chrono::system_clock::time_point now) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   Reservation r;
   r.usd = usd;
   r.tokens = tokens;
@@ -150,7 +150,7 @@ Result<BudgetBook::Reservation> BudgetBook::reserve(std::string_view caller_tag,
 
 void BudgetBook::settle(const Reservation& reservation, double usd, std::int64_t tokens,
                         std::chrono::system_clock::time_point now) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   for (const Entry& e : reservation.entries) {
     State& s = states_[e.budget];
     roll(s, now);
@@ -163,7 +163,7 @@ void BudgetBook::settle(const Reservation& reservation, double usd, std::int64_t
 }
 
 std::vector<Client::BudgetState> BudgetBook::states(std::chrono::system_clock::time_point now) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   std::vector<Client::BudgetState> out;
   for (const State& s : states_) {
     Client::BudgetState b{.budget = s.budget};

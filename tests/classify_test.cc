@@ -108,9 +108,16 @@ TEST_CASE("Delay precedence: retry-after-ms, then retry-after, then x-ratelimit-
   CHECK_FALSE(requested_delay({{"retry-after", "nan"}}, kNow).has_value());
   // Found by the fuzzer: absl parses these, and chrono arithmetic on them overflowed.
   CHECK_FALSE(requested_delay({{"retry-after", "infinite-past"}}, kNow).has_value());
-  CHECK_FALSE(requested_delay({{"anthropic-ratelimit-tokens-remaining", "0"},
-                               {"anthropic-ratelimit-tokens-reset", "infinite-future"}}, kNow).has_value());
-  CHECK_FALSE(requested_delay({{"retry-after", "Tue, 04 Mar 2125 10:40:42 GMT"}}, kNow).has_value());
+  // A delay too long to mean anything is still a delay (above any cap: fall
+  // back now), never dropped in favour of ordinary backoff.
+  const auto kLong = milliseconds(100LL * 24 * 3600 * 1000);  // longer than any cap
+  CHECK(requested_delay({{"anthropic-ratelimit-tokens-remaining", "0"},
+                         {"anthropic-ratelimit-tokens-reset", "infinite-future"}}, kNow) > kLong);
+  CHECK(requested_delay({{"retry-after", "Tue, 04 Mar 2125 10:40:42 GMT"}}, kNow) > kLong);
+  CHECK(requested_delay({{"retry-after", "10000000000"}}, kNow) > kLong);
+  CHECK(requested_delay({{"retry-after", "99999999999999999999999999"}}, kNow) > kLong);
+  CHECK(requested_delay({{"retry-after-ms", "99999999999999999999999999"}}, kNow) > kLong);
+  CHECK(requested_delay({}, "Please try again in 99999999999 hours.", kNow) > kLong);
   CHECK_FALSE(requested_delay({}, kNow).has_value());
 }
 

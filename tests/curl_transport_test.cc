@@ -2,8 +2,20 @@
 // exercised with hangs (which never answer), so no outcome depends on timing.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <future>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -276,6 +288,132 @@ TEST_CASE("Destroying the transport completes in-flight requests as cancelled") 
   auto result = future.get();
   REQUIRE_FALSE(result.ok());
   CHECK(result.error().category == ErrorCategory::kCancelled);
+}
+
+}  // namespace
+}  // namespace llmguard
+
+namespace llmguard {
+namespace {
+
+// A TLS server on loopback with a self-signed certificate: `openssl
+// s_server`, started by pid and killed by pid. Skips (by returning nullopt)
+// where the openssl command is missing.
+class TlsServer {
+ public:
+  static std::optional<TlsServer> start() {
+    if (std::system("command -v openssl >/dev/null 2>&1") != 0) return std::nullopt;
+    char dir_template[] = "/tmp/llmguard-tls-XXXXXX";
+    const char* dir = mkdtemp(dir_template);
+    if (!dir) return std::nullopt;
+    TlsServer s;
+    s.dir_ = dir;
+    const std::string make_cert = fmt::format(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+        "-keyout {0}/key.pem -out {0}/cert.pem >/dev/null 2>&1",
+        s.dir_);
+    if (std::system(make_cert.c_str()) != 0) return std::nullopt;
+    for (int tries = 0; tries < 20 && s.pid_ <= 0; ++tries) {
+      s.port_ = free_port();
+      // posix_spawn, not fork: this process runs threads (mock, transports).
+      const std::string accept = std::to_string(s.port_), cert = s.dir_ + "/cert.pem", key = s.dir_ + "/key.pem";
+      const char* argv[] = {"openssl", "s_server", "-quiet", "-www", "-accept", accept.c_str(),
+                            "-cert", cert.c_str(), "-key", key.c_str(), nullptr};
+      posix_spawn_file_actions_t quiet;
+      posix_spawn_file_actions_init(&quiet);
+      posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+      posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
+      pid_t pid = -1;
+      const int spawned = posix_spawnp(&pid, "openssl", &quiet, nullptr, const_cast<char* const*>(argv), environ);
+      posix_spawn_file_actions_destroy(&quiet);
+      s.pid_ = spawned == 0 ? pid : -1;
+      if (s.pid_ <= 0) continue;
+      if (!s.wait_listening()) s.stop();
+    }
+    if (s.pid_ <= 0) return std::nullopt;
+    return s;
+  }
+  TlsServer(TlsServer&& o) noexcept : dir_(std::move(o.dir_)), port_(o.port_), pid_(std::exchange(o.pid_, -1)) {}
+  ~TlsServer() {
+    stop();
+    if (!dir_.empty()) std::system(fmt::format("rm -rf {}", dir_).c_str());
+  }
+  std::string url() const { return fmt::format("https://127.0.0.1:{}/", port_); }
+  std::string cert_file() const { return dir_ + "/cert.pem"; }
+
+ private:
+  TlsServer() = default;
+  static int free_port() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+  }
+  bool wait_listening() const {
+    // Bounded: s_server listens within milliseconds, or it failed (port taken).
+    for (int i = 0; i < 500; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return false;
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      const bool up = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+      close(fd);
+      if (up) return true;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return false;
+  }
+  void stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    pid_ = -1;
+  }
+
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST_CASE("A pooled handle never carries one client's CA bundle into another's request") {
+  auto tls = TlsServer::start();
+  if (!tls) {
+    MESSAGE("openssl is missing: skipped");
+    return;
+  }
+  auto transport = make_curl_transport();
+  REQUIRE(transport.ok());
+  auto send = [&](std::string ca_file) {
+    HttpRequest r;
+    r.url = tls->url();
+    r.body = "{}";
+    r.ca_file = std::move(ca_file);
+    r.total_timeout = milliseconds(10000);
+    std::promise<Result<HttpResponse>> done;
+    HttpHandlers h;
+    h.on_complete = [&done](Result<HttpResponse> result) { done.set_value(std::move(result)); };
+    (*transport)->send(std::move(r), std::move(h));
+    return done.get_future().get();
+  };
+  auto certificate_refused = [](const Result<HttpResponse>& r) {
+    return !r.ok() && r.error().message.find("certificate") != std::string::npos;
+  };
+  // Trusting the server's own certificate gets past TLS (whatever s_server answers to a POST).
+  auto trusted = send(tls->cert_file());
+  CHECK_FALSE(certificate_refused(trusted));
+  // The same (now pooled) handle, for a client that trusts only the system's CAs.
+  auto untrusted = send("");
+  CHECK(certificate_refused(untrusted));
+  // And back: the handle takes the bundle again.
+  CHECK_FALSE(certificate_refused(send(tls->cert_file())));
 }
 
 }  // namespace

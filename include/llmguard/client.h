@@ -259,6 +259,12 @@ class Client {
   // Validates the options (a clear kBadRequest error names the bad field) and
   // starts the event loop (unless a transport is injected).
   static Result<std::unique_ptr<Client>> create(ClientOptions options);
+  // Cancels every call still running: each ends with kCancelled. With the
+  // client's own event loop, returns once their `done` callbacks have run
+  // (or at once when called on the loop thread, from a callback: the loop
+  // then frees the client's state when its last call has finished). With an
+  // injected transport, the cancelled calls finish when that transport runs
+  // them; they keep what they need alive until then.
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -298,8 +304,8 @@ class Client {
   struct Impl;
 
  private:
-  explicit Client(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Client(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;  // co-owned by the calls in flight
 };
 
 }  // namespace llmguard

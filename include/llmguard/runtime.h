@@ -111,7 +111,8 @@ struct CurlTransportOptions {
   // the most calls ever in flight at once (at least 16), so a burst of
   // concurrent calls never closes connections the next burst needs again (a
   // new TLS handshake per call costs far more than idle sockets, which
-  // libcurl closes after two idle minutes anyway).
+  // libcurl closes after two idle minutes anyway) — but at most 1024 and at
+  // most a quarter of the process's file-descriptor limit.
   long max_cached_connections = 0;
   // 0 = no limit. Calls beyond it queue inside libcurl.
   long max_connections_per_host = 0;
@@ -121,7 +122,9 @@ struct CurlTransportOptions {
 // The production transport: one libcurl multi handle driven by one thread,
 // reusing keep-alive connections (HTTP/2 where the server offers it over TLS).
 // Destroying it cancels outstanding requests (their `on_complete` runs with
-// kCancelled) and joins the thread.
+// kCancelled) and joins the thread; destroyed from one of its own callbacks,
+// it lets the thread finish and exit on its own instead. Share one transport
+// between clients freely: each keeps it alive while it needs it.
 Result<std::shared_ptr<Transport>> make_curl_transport(CurlTransportOptions options = {});
 
 }  // namespace llmguard
