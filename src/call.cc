@@ -42,6 +42,18 @@ milliseconds Call::since(SteadyTime t) const {
   return std::chrono::duration_cast<milliseconds>(client_.clock->now() - t);
 }
 
+void Call::record_skip(std::size_t target, ErrorCategory why, std::string_view message) {
+  // A call waiting for limits goes through the chain again and again; its
+  // trail and events say each reason for passing a target over once.
+  if (skips_recorded_.empty()) skips_recorded_.resize(client_.targets.size(), 0);
+  const std::uint32_t bit = 1u << static_cast<unsigned>(why);
+  if (skips_recorded_[target] & bit) return;
+  skips_recorded_[target] |= bit;
+  const std::string& name = client_.targets[target].config.name;
+  trail_.push_back({.target = name, .skipped = why});
+  emit({.kind = Event::Kind::kTargetSkipped, .target = name, .category = why, .message = message});
+}
+
 void Call::start() {
   auto self = shared_from_this();
   if (options_.cancellation) {
@@ -86,7 +98,7 @@ void Call::begin_attempt() {
   if (tries_on_target_ > 0 && !health().allow(client_.clock->now())) {
     // This target's breaker opened while we waited (maybe by our own failures).
     Error cause = last_error_ ? *last_error_ : local_error(ErrorCategory::kCircuitOpen, "circuit open");
-    emit({.kind = Event::Kind::kTargetSkipped, .target = t.config.name, .category = ErrorCategory::kCircuitOpen});
+    record_skip(target_index_, ErrorCategory::kCircuitOpen, {});
     enter_target(target_index_ + 1, &cause);
     return;
   }
@@ -101,17 +113,22 @@ void Call::begin_attempt() {
     body_ = std::move(*body);
     body_target_ = target_index_;
   }
+  // The budget first: a call its budget refuses everywhere must end now, not
+  // wait in line for a target's limits (and hold up other callers' turns).
+  if (auto refused = reserve_budget()) {
+    refused->target = t.config.name;
+    if (refused->hint.empty()) refused->hint = internal::hint_for(*refused);
+    record_skip(target_index_, ErrorCategory::kBudgetExceeded, refused->message);
+    health().on_abandoned();
+    enter_target(target_index_ + 1, &*refused);
+    return;
+  }
   if (auto wait = limiter().admit(
           internal::estimate_tokens(body_.size()) + current_request().max_tokens.value_or(0), client_.clock->now())) {
+    settle_budget(Spent::kNothing, nullptr);
     const auto free_at = client_.clock->now() + *wait;
     limits_free_at_ = limits_free_at_ ? std::min(*limits_free_at_, free_at) : free_at;
-    if (limit_skip_recorded_.empty()) limit_skip_recorded_.resize(client_.targets.size(), false);
-    if (!limit_skip_recorded_[target_index_]) {
-      limit_skip_recorded_[target_index_] = true;
-      trail_.push_back({.target = t.config.name, .skipped = ErrorCategory::kRateLimit});
-      emit({.kind = Event::Kind::kTargetSkipped, .target = t.config.name, .category = ErrorCategory::kRateLimit,
-            .message = "at its client-side limits"});
-    }
+    record_skip(target_index_, ErrorCategory::kRateLimit, "at its client-side limits");
     health().on_abandoned();
     Error cause = last_error_ ? *last_error_
                               : local_error(ErrorCategory::kRateLimit,
@@ -121,17 +138,6 @@ void Call::begin_attempt() {
     return;
   }
   holding_limit_slot_ = true;
-  if (auto refused = reserve_budget()) {
-    release_limit_slot();
-    refused->target = t.config.name;
-    if (refused->hint.empty()) refused->hint = internal::hint_for(*refused);
-    trail_.push_back({.target = t.config.name, .skipped = ErrorCategory::kBudgetExceeded});
-    emit({.kind = Event::Kind::kTargetSkipped, .target = t.config.name, .category = ErrorCategory::kBudgetExceeded,
-          .message = refused->message});
-    health().on_abandoned();
-    enter_target(target_index_ + 1, &*refused);
-    return;
-  }
   ++tries_on_target_;
   const ClientOptions& o = client_.options;
   HttpRequest http;
@@ -369,7 +375,7 @@ void Call::on_complete(Result<HttpResponse> result) {
       trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout,
                         .http_status = stream_status_, .waited = pending_wait_, .duration = duration});
       record_outcome(ErrorCategory::kTimeout);
-      account(ErrorCategory::kTimeout, Usage{}, duration);
+      account_failure(ErrorCategory::kTimeout, duration);
       finish_past_deadline();
       return;
     }
@@ -396,7 +402,7 @@ void Call::on_complete(Result<HttpResponse> result) {
       trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout,
                         .waited = pending_wait_, .duration = duration});
       record_outcome(ErrorCategory::kTimeout);
-      account(ErrorCategory::kTimeout, Usage{}, duration);
+      account_failure(ErrorCategory::kTimeout, duration);
       finish_past_deadline();
       return;
     }
@@ -409,7 +415,7 @@ void Call::on_complete(Result<HttpResponse> result) {
                     .waited = pending_wait_, .duration = duration});
   emit({.kind = Event::Kind::kAttemptFailed, .target = t.config.name, .category = error.category,
         .http_status = status, .message = error.message});
-  account(error.category, Usage{}, duration);
+  account_failure(error.category, duration);
   record_outcome(error.category);
   on_failure(std::move(error));
 }
@@ -421,7 +427,7 @@ void Call::succeed(ChatResponse response, int status, milliseconds duration) {
   record_outcome(std::nullopt);
   response.target = t.config.name;
   if (const auto& price = client_.prices[target_index_]) response.cost_usd = internal::cost_of(response.usage, *price);
-  account(std::nullopt, response.usage, duration);
+  account(std::nullopt, Spent::kReported, response.usage, duration);
   response.attempts = std::move(trail_);
   finish(std::move(response));
 }
@@ -502,8 +508,7 @@ void Call::enter_target(std::size_t from, const Error* cause) {
       skip = ErrorCategory::kCircuitOpen;
     }
     if (skip) {
-      trail_.push_back({.target = candidate.config.name, .skipped = skip});
-      emit({.kind = Event::Kind::kTargetSkipped, .target = candidate.config.name, .category = skip});
+      record_skip(i, *skip, {});
       continue;
     }
     target_index_ = i;
@@ -560,8 +565,12 @@ std::optional<Error> Call::reserve_budget() {
   // Upper bounds, so settled spend can never exceed what was reserved: a
   // byte-level BPE token is at least one byte, so the body's size bounds the
   // prompt; max_tokens bounds the output (it is sent for that reason).
+  // When this target has billed more output than max_tokens allowed (reasoning
+  // models and misbehaving proxies do), its reservations grow by what was seen.
   const auto prompt_bound = static_cast<std::int64_t>(body_.size());
-  const std::int64_t output_bound = request_.max_tokens.value_or(client_.options.budget_default_max_tokens);
+  const std::int64_t requested_output = request_.max_tokens.value_or(client_.options.budget_default_max_tokens);
+  const auto output_bound = static_cast<std::int64_t>(
+      std::ceil(static_cast<double>(requested_output) * client_.reserve_scale[target_index_]));
   double usd = 0;
   if (price) {
     const double prompt_rate = std::max(price->input_per_mtok, price->cache_write_per_mtok.value_or(0.0));
@@ -571,36 +580,78 @@ std::optional<Error> Call::reserve_budget() {
                                               client_.clock->wall_now());
   if (!reservation.ok()) return std::move(reservation).error();
   reservation_ = std::move(*reservation);
+  reserved_output_tokens_ = output_bound;
   return std::nullopt;
 }
 
-void Call::settle_budget(bool spent_unknown, const Usage* usage) {
+void Call::settle_budget(Spent spent, const Usage* usage) {
   if (!reservation_) return;
   double usd = 0;
   std::int64_t tokens = 0;
-  if (spent_unknown || (usage && usage->estimated)) {
+  if (spent == Spent::kUnknown || (spent == Spent::kReported && usage->estimated)) {
     // An estimate could undercount; the reservation is a bound.
     usd = reservation_->usd;
     tokens = reservation_->tokens;
-  } else if (usage) {
+  } else if (spent == Spent::kReported) {
     const auto& price = client_.prices[target_index_];
     usd = price ? internal::cost_of(*usage, *price) : 0.0;
     tokens = usage->total_tokens;
+    learn_from_billing(*usage, usd, tokens);
   }
   client_.budgets->settle(*reservation_, usd, tokens, client_.clock->wall_now());
   reservation_.reset();
 }
 
-void Call::account(const std::optional<ErrorCategory>& failure, const Usage& usage, milliseconds latency) {
+void Call::learn_from_billing(const Usage& usage, double usd, std::int64_t tokens) {
+  // Relaxes towards 1 while replies fit; jumps to the largest ratio seen.
+  constexpr double kMaxScale = 64, kRelax = 0.9;
+  double& scale = client_.reserve_scale[target_index_];
+  const double ratio = reserved_output_tokens_ > 0
+                           ? static_cast<double>(usage.completion_tokens) / static_cast<double>(reserved_output_tokens_)
+                           : 1.0;
+  scale = std::max({1.0, scale * kRelax, std::min(ratio * scale, kMaxScale)});
+  const double over_usd = usd - reservation_->usd;
+  const std::int64_t over_tokens = tokens - reservation_->tokens;
+  if (over_usd <= 1e-12 && over_tokens <= 0) return;
+  emit({.kind = Event::Kind::kBudgetOverrun, .target = target().config.name,
+        .message = fmt::format("billed ${:.6f} and {} tokens against a reservation of ${:.6f} and {} tokens "
+                               "({} completion tokens for max_tokens {}); this target's next reservations are {:.1f}x",
+                               usd, tokens, reservation_->usd, reservation_->tokens, usage.completion_tokens,
+                               current_request().max_tokens.value_or(client_.options.budget_default_max_tokens),
+                               scale)});
+}
+
+Usage Call::attempt_estimate() const {
+  Usage u;
+  u.prompt_tokens = internal::estimate_tokens(body_.size());
+  if (streaming_ && accumulator_) u.completion_tokens = internal::estimate_tokens(accumulator_->content().size());
+  u.total_tokens = u.prompt_tokens + u.completion_tokens;
+  u.estimated = true;
+  return u;
+}
+
+void Call::account(const std::optional<ErrorCategory>& failure, Spent spent, const Usage& usage,
+                   milliseconds latency) {
   const internal::ResolvedTarget& t = target();
   internal::Ledger::AttemptRecord record{.failure = failure, .usage = usage, .latency = latency};
-  if (const auto& price = client_.prices[target_index_]; price && !failure) record.cost_usd = internal::cost_of(usage, *price);
+  if (const auto& price = client_.prices[target_index_]; price && (!failure || usage.estimated)) {
+    record.cost_usd = internal::cost_of(usage, *price);
+  }
   client_.ledger.record({t.config.name, t.config.model, request_.caller_tag}, record);
-  if (failure) {
-    // A failed stream that had produced text may be billed; otherwise nothing was.
-    settle_budget(streaming_ && accumulator_ && accumulator_->delivered(), nullptr);
+  settle_budget(spent, &usage);
+}
+
+void Call::account_failure(ErrorCategory category, milliseconds latency) {
+  // An error reply is not billed. An attempt that ended without one (timed
+  // out, cancelled, cut after text arrived) may well be: the provider was
+  // working on it. Its usage is estimated, and the budget keeps the whole
+  // reservation as spent, the bound.
+  const bool maybe_billed = category == ErrorCategory::kTimeout || category == ErrorCategory::kCancelled ||
+                            (streaming_ && accumulator_ && accumulator_->delivered());
+  if (maybe_billed) {
+    account(category, Spent::kUnknown, attempt_estimate(), latency);
   } else {
-    settle_budget(false, &usage);
+    account(category, Spent::kNothing, Usage{}, latency);
   }
 }
 
@@ -623,12 +674,7 @@ void Call::wait_then_attempt(milliseconds delay) {
 void Call::on_deadline() {
   deadline_timer_.reset();
   if (finished_) return;
-  if (attempt_open_) {
-    trail_.push_back({.target = target().config.name, .category = ErrorCategory::kTimeout,
-                      .waited = pending_wait_, .duration = since(attempt_start_)});
-    account(ErrorCategory::kTimeout, Usage{}, since(attempt_start_));
-  }
-  finish_past_deadline();
+  finish_past_deadline();  // an attempt still open is closed, as a timeout, by finish()
 }
 
 void Call::finish_past_deadline() {
@@ -646,9 +692,18 @@ void Call::finish(Result<ChatResponse> result) {
   if (wait_timer_) transport.cancel_timer(*wait_timer_);
   if (deadline_timer_) transport.cancel_timer(*deadline_timer_);
   if (ttft_timer_) transport.cancel_timer(*ttft_timer_);
-  if (attempt_open_) health().on_abandoned();  // a half-open probe slot is freed
+  if (attempt_open_) {
+    // Cancelled or past the deadline in flight: the upstream may bill it, so
+    // it is in the trail, the ledger and the budget like any attempt.
+    const ErrorCategory why = result.ok() ? ErrorCategory::kCancelled : result.error().category;
+    const milliseconds duration = since(attempt_start_);
+    trail_.push_back({.target = target().config.name, .category = why, .http_status = stream_status_,
+                      .waited = pending_wait_, .duration = duration});
+    account_failure(why, duration);
+    health().on_abandoned();  // a half-open probe slot is freed
+  }
   release_limit_slot();
-  settle_budget(/*spent_unknown=*/true, nullptr);  // still reserved: the upstream may bill it
+  settle_budget(Spent::kNothing, nullptr);  // a reservation is open only for an attempt, settled above
   if (in_flight_) {
     attempt_open_ = false;
     transport.cancel(*in_flight_);  // its on_complete sees finished_ and returns

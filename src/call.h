@@ -44,9 +44,20 @@ class Call : public std::enable_shared_from_this<Call> {
   void move_to_next_target(const Error& error);
   void enter_target(std::size_t from, const Error* cause);
   void record_outcome(const std::optional<ErrorCategory>& failure);
+  void record_skip(std::size_t target, ErrorCategory why, std::string_view message);
   std::optional<Error> reserve_budget();
-  void settle_budget(bool spent_unknown, const Usage* usage);
-  void account(const std::optional<ErrorCategory>& failure, const Usage& usage, std::chrono::milliseconds latency);
+  // What an attempt's reservation is settled with.
+  enum class Spent : std::uint8_t {
+    kNothing,   // released: no request, or an error reply (not billed)
+    kUnknown,   // kept whole: the provider may bill what it never reported
+    kReported,  // the usage the reply reported
+  };
+  void settle_budget(Spent spent, const Usage* usage);
+  void learn_from_billing(const Usage& usage, double usd, std::int64_t tokens);
+  Usage attempt_estimate() const;
+  void account(const std::optional<ErrorCategory>& failure, Spent spent, const Usage& usage,
+               std::chrono::milliseconds latency);
+  void account_failure(ErrorCategory category, std::chrono::milliseconds latency);
   void emit(Event event) const;
   internal::TargetHealth& health() const { return *client_.health[target_index_]; }
   internal::TargetLimiter& limiter() const { return client_.limiters[target_index_]; }
@@ -81,7 +92,7 @@ class Call : public std::enable_shared_from_this<Call> {
   // again; the trail says it once).
   bool holding_limit_slot_ = false;
   std::optional<SteadyTime> limits_free_at_;
-  std::vector<bool> limit_skip_recorded_;
+  std::vector<std::uint32_t> skips_recorded_;  // per target, a bit per ErrorCategory already in the trail
   bool waiting_for_limits_ = false;
   bool resuming_ = false;                  // a wait from here goes back to the front of its tag's queue
   std::optional<Error> waiting_cause_;     // the error to end with if the wait outlasts the call
@@ -105,6 +116,7 @@ class Call : public std::enable_shared_from_this<Call> {
   std::optional<Error> last_error_;  // kept while waiting to retry
   const bool budgeted_;
   std::optional<internal::BudgetBook::Reservation> reservation_;
+  std::int64_t reserved_output_tokens_ = 0;
 
   // Streaming state of the current attempt.
   const bool streaming_;

@@ -238,6 +238,7 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
     impl->prices.push_back(t.price ? t.price : well_known_price(t.model));
   }
   impl->budgets = std::make_unique<internal::BudgetBook>(options.budgets);
+  impl->reserve_scale.assign(impl->targets.size(), 1.0);
   for (auto& t : options.targets) t.api_key.clear();
   impl->clock = options.clock ? options.clock : &real_clock();
   for (const auto& t : impl->targets) impl->limiters.emplace_back(t.config.limits, impl->clock->now());
@@ -326,6 +327,7 @@ std::string_view to_string(Event::Kind kind) noexcept {
     case Event::Kind::kTargetSkipped: return "target_skipped";
     case Event::Kind::kBreakerOpened: return "breaker_opened";
     case Event::Kind::kBreakerClosed: return "breaker_closed";
+    case Event::Kind::kBudgetOverrun: return "budget_overrun";
   }
   return "unknown";
 }

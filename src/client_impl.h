@@ -45,6 +45,9 @@ struct Client::Impl {
   std::vector<std::unique_ptr<internal::TargetHealth>> health;  // parallel to targets
   std::vector<std::optional<Price>> prices;                     // parallel to targets
   std::vector<internal::TargetLimiter> limiters;                // parallel; event-loop thread only
+  // Parallel; event-loop thread only. Scales the output tokens a budget
+  // reservation counts on, after the target billed more than max_tokens.
+  std::vector<double> reserve_scale;
 
   // Calls waiting for a client-side limit, served in turn by caller tag so
   // that one tag's burst cannot starve another's calls. Event-loop thread only.

@@ -108,8 +108,8 @@ void BudgetBook::roll(State& s, std::chrono::system_clock::time_point now) {
   if (period == s.period) return;
   // A new period starts empty; what the old one spent stays in the ledger.
   s.period = period;
-  s.spent_usd = s.reserved_usd = 0;
-  s.spent_tokens = s.reserved_tokens = 0;
+  s.spent_usd = s.reserved_usd = s.overrun_usd = 0;
+  s.spent_tokens = s.reserved_tokens = s.overrun_tokens = 0;
 }
 
 Result<BudgetBook::Reservation> BudgetBook::reserve(std::string_view caller_tag, double usd, std::int64_t tokens,
@@ -159,6 +159,8 @@ void BudgetBook::settle(const Reservation& reservation, double usd, std::int64_t
     s.reserved_tokens = std::max<std::int64_t>(0, s.reserved_tokens - e.tokens);
     s.spent_usd += usd;
     s.spent_tokens += tokens;
+    s.overrun_usd += std::max(0.0, usd - e.usd);
+    s.overrun_tokens += std::max<std::int64_t>(0, tokens - e.tokens);
   }
 }
 
@@ -172,6 +174,8 @@ std::vector<Client::BudgetState> BudgetBook::states(std::chrono::system_clock::t
       b.reserved_usd = s.reserved_usd;
       b.spent_tokens = s.spent_tokens;
       b.reserved_tokens = s.reserved_tokens;
+      b.overrun_usd = s.overrun_usd;
+      b.overrun_tokens = s.overrun_tokens;
     }
     out.push_back(b);
   }

@@ -76,8 +76,9 @@ class BudgetBook {
   // error names the budget that would be overrun.
   Result<Reservation> reserve(std::string_view caller_tag, double usd, std::int64_t tokens,
                               std::chrono::system_clock::time_point now);
-  // Replaces a reservation by what was really spent. Amounts reserved in a
-  // period that has since ended are dropped with it, never carried over.
+  // Replaces a reservation by what was really spent; spending more than was
+  // reserved counts as an overrun too. Amounts reserved in a period that has
+  // since ended are dropped with it, never carried over.
   void settle(const Reservation& reservation, double usd, std::int64_t tokens,
               std::chrono::system_clock::time_point now);
   std::vector<Client::BudgetState> states(std::chrono::system_clock::time_point now) const;
@@ -92,6 +93,8 @@ class BudgetBook {
     std::int64_t period = 0;
     double spent_usd = 0, reserved_usd = 0;
     std::int64_t spent_tokens = 0, reserved_tokens = 0;
+    double overrun_usd = 0;
+    std::int64_t overrun_tokens = 0;
   };
   void roll(State& state, std::chrono::system_clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

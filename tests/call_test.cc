@@ -425,6 +425,40 @@ TEST_CASE("Callers waiting for a limited target are served in turn by caller tag
   CHECK(order == std::vector<std::string>{"holder", "bulk-1", "user-1", "bulk-2", "bulk-3"});
 }
 
+TEST_CASE("A caller out of budget leaves the line at once: other callers' turns are not held up") {
+  Target limited = target("a");
+  limited.limits.max_concurrency = 1;
+  limited.price = Price{.input_per_mtok = 1, .output_per_mtok = 1};
+  Harness h({limited}, policy(1), milliseconds(60000), [](ClientOptions& o) {
+    o.timeouts.total = milliseconds(1000);
+    o.budgets = {Budget{.caller_tag = "broke", .usd = 0.0}};
+  });
+  h.queue("a", std::nullopt);  // the holder keeps the only slot for a second
+  std::vector<std::string> finished;
+  std::vector<int> skip_events;
+  auto start = [&](std::string tag, std::string text) {
+    ChatRequest req;
+    req.caller_tag = tag;
+    req.messages.push_back(Message::user(text));
+    h.client->guarded_chat_async(req, {}, [&finished, text](Result<ChatResponse> r) {
+      finished.push_back(text + (r.ok() ? "" : std::string(" ") + std::string(to_string(r.error().category))));
+    });
+  };
+  start("holder", "holder");
+  h.transport->run_for(milliseconds(1));
+  const auto before = h.clock.now();
+  start("broke", "broke-1");
+  h.transport->run_for(milliseconds(1));
+  // Refused by its budget on the only target: it ends now, it does not wait for the slot.
+  REQUIRE(finished == std::vector<std::string>{"broke-1 budget_exceeded"});
+  CHECK(h.clock.now() - before <= milliseconds(1));
+  start("user", "user-1");
+  h.transport->run_for(milliseconds(10000), [&finished] { return finished.size() == 3; });
+  CHECK(finished == std::vector<std::string>{"broke-1 budget_exceeded", "holder timeout", "user-1"});
+  // Waiting is woken, not polled: the waiting call says it skipped the limited target once.
+  CHECK(std::count(h.events.begin(), h.events.end(), "target_skipped a rate_limit") == 1);
+}
+
 TEST_CASE("A wait for client-side limits that would outlast the deadline fails at once, sending nothing") {
   Target limited = target("a");
   limited.limits.requests_per_minute = 1;

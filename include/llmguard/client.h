@@ -168,6 +168,9 @@ struct Event {
     kTargetSkipped,        // passed over without a request, for `category`
     kBreakerOpened,        // `delay` = how long the target stays out
     kBreakerClosed,
+    // A reply billed more than its budget reservation covered (`message`
+    // says how much); the budgets' overrun counters grew by the excess.
+    kBudgetOverrun,
   };
   Kind kind = Kind::kAttemptStarted;
   std::string_view target;
@@ -292,6 +295,10 @@ class Client {
     Budget budget;
     double spent_usd = 0, reserved_usd = 0;
     std::int64_t spent_tokens = 0, reserved_tokens = 0;
+    // What replies billed beyond their reservations this period (included
+    // in spent_*): the only way spent can pass the limit (docs/usage.md).
+    double overrun_usd = 0;
+    std::int64_t overrun_tokens = 0;
   };
   // Each budget's current period.
   std::vector<BudgetState> budgets() const;
