@@ -202,8 +202,7 @@ void Call::begin_attempt() {
 bool Call::on_stream_bytes(std::string_view chunk) {
   if (stream_status_ < 200 || stream_status_ >= 300 || stream_is_page_) {
     // An error reply to a streaming request is plain JSON (or HTML): keep it
-    // whole for the classifier, within the response cap.
-    if (stream_error_body_.size() + chunk.size() > client_.options.max_response_bytes) return false;
+    // whole for the classifier (the transport bounds it by max_response_bytes).
     stream_error_body_.append(chunk);
     return true;
   }

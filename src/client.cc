@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <future>
@@ -62,7 +63,14 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     }
     std::string base = c.base_url;
     std::string key = c.api_key;
-    if (key.empty() && !c.api_key_env.empty()) key = env_or_empty(c.api_key_env.c_str());
+    if (key.empty() && !c.api_key_env.empty()) {
+      key = env_or_empty(c.api_key_env.c_str());
+      // Sent without a key, the request would only earn the provider's 401.
+      if (key.empty()) {
+        return invalid(fmt::format("target \"{}\": api_key_env names {}, which is not set (or is empty)", c.name,
+                                   c.api_key_env));
+      }
+    }
     switch (c.provider) {
       case Provider::kOpenAI:
         if (base.empty()) base = env_or_empty("OPENAI_BASE_URL");
@@ -151,16 +159,54 @@ Status validate(const ClientOptions& o) {
   if (o.retry_budget.ratio < 0 || o.retry_budget.min_retries < 0 || o.retry_budget.window.count() < 1000) {
     return invalid("retry_budget needs ratio >= 0, min_retries >= 0 and a window of at least 1 s");
   }
-  if (o.timeouts.connect.count() <= 0 || o.timeouts.total.count() <= 0 || o.timeouts.idle.count() <= 0) {
+  if (o.timeouts.connect.count() <= 0 || o.timeouts.total.count() <= 0 || o.timeouts.idle.count() <= 0 ||
+      o.timeouts.ttft.count() <= 0) {
     return invalid("timeouts must be positive");
   }
   if (o.deadline && o.deadline->count() <= 0) return invalid("deadline must be positive");
+  // Durations are added to clock readings and turned into nanoseconds and
+  // libcurl's longs; beyond a week they mean a mistake, and near their
+  // type's limits they overflow.
+  constexpr std::chrono::milliseconds kLongest = std::chrono::hours(24 * 7);
+  const std::pair<std::string_view, std::chrono::milliseconds> durations[] = {
+      {"retry.base_delay", r.base_delay},
+      {"retry.max_delay", r.max_delay},
+      {"retry.max_retry_after", r.max_retry_after},
+      {"breaker.open_for", o.breaker.open_for},
+      {"breaker.auth_cooldown", o.breaker.auth_cooldown},
+      {"breaker.quota_cooldown", o.breaker.quota_cooldown},
+      {"breaker.model_not_found_cooldown", o.breaker.model_not_found_cooldown},
+      {"retry_budget.window", o.retry_budget.window},
+      {"timeouts.connect", o.timeouts.connect},
+      {"timeouts.total", o.timeouts.total},
+      {"timeouts.idle", o.timeouts.idle},
+      {"timeouts.ttft", o.timeouts.ttft},
+      {"deadline", o.deadline.value_or(std::chrono::milliseconds(0))},
+  };
+  for (const auto& [name, value] : durations) {
+    if (value > kLongest) return invalid(fmt::format("{} must be at most 7 days ({} ms)", name, kLongest.count()));
+  }
+  if (o.breaker.open_for.count() < 0 || o.breaker.auth_cooldown.count() < 0 || o.breaker.quota_cooldown.count() < 0 ||
+      o.breaker.model_not_found_cooldown.count() < 0) {
+    return invalid("breaker durations must not be negative");
+  }
+  if (r.max_attempts > 100) return invalid("retry.max_attempts must be at most 100");
+  if (!std::isfinite(o.retry_budget.ratio)) return invalid("retry_budget.ratio must be a finite number");
   if (o.max_response_bytes == 0) return invalid("max_response_bytes must be positive");
   for (const Target& t : o.targets) {
     const Target::Limits& l = t.limits;
-    if ((l.max_concurrency && *l.max_concurrency < 1) || (l.requests_per_minute && !(*l.requests_per_minute > 0)) ||
+    if ((l.max_concurrency && *l.max_concurrency < 1) ||
+        (l.requests_per_minute && !(*l.requests_per_minute > 0 && std::isfinite(*l.requests_per_minute))) ||
         (l.tokens_per_minute && *l.tokens_per_minute < 1)) {
       return invalid(fmt::format("target \"{}\": limits must be positive", t.name.empty() ? t.model : t.name));
+    }
+    if (const auto& p = t.price) {
+      auto bad = [](std::optional<double> rate) { return rate && !(*rate >= 0 && std::isfinite(*rate)); };
+      if (bad(p->input_per_mtok) || bad(p->output_per_mtok) || bad(p->cached_input_per_mtok) ||
+          bad(p->cache_write_per_mtok)) {
+        return invalid(fmt::format("target \"{}\": prices must be finite and not negative",
+                                   t.name.empty() ? t.model : t.name));
+      }
     }
   }
   if (!o.ca_file.empty() && !std::ifstream(o.ca_file).good()) {
@@ -170,7 +216,7 @@ Status validate(const ClientOptions& o) {
   for (std::size_t i = 0; i < o.budgets.size(); ++i) {
     const Budget& b = o.budgets[i];
     if (!b.usd && !b.tokens) return invalid(fmt::format("budgets[{}] sets neither usd nor tokens", i));
-    if ((b.usd && *b.usd < 0) || (b.tokens && *b.tokens < 0)) {
+    if ((b.usd && !(*b.usd >= 0 && std::isfinite(*b.usd))) || (b.tokens && *b.tokens < 0)) {
       return invalid(fmt::format("budgets[{}] must not be negative", i));
     }
   }

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -471,6 +474,35 @@ TEST_CASE("A wait for client-side limits that would outlast the deadline fails a
   CHECK(r->error().message.find("client-side limits") != std::string::npos);
   CHECK(h.clock.now() == before);  // no waiting for a slot it could not use
   CHECK(h.transport->sent().size() == 1);
+}
+
+TEST_CASE("Client::create refuses durations, prices and budgets out of range, and a key variable that is not set") {
+  auto message = [](std::function<void(ClientOptions&)> change) {
+    ClientOptions o;
+    o.targets = {target("a")};
+    change(o);
+    auto c = Client::create(std::move(o));
+    return c.ok() ? std::string("accepted") : c.error().message;
+  };
+  using std::chrono::hours;
+  CHECK(message([](ClientOptions& o) { o.timeouts.idle = milliseconds::max(); }) ==
+        "timeouts.idle must be at most 7 days (604800000 ms)");
+  CHECK(message([](ClientOptions& o) { o.deadline = hours(24 * 8); }).find("deadline must be at most") == 0);
+  CHECK(message([](ClientOptions& o) { o.breaker.open_for = milliseconds(-1); }).find("must not be negative") !=
+        std::string::npos);
+  CHECK(message([](ClientOptions& o) { o.retry.max_attempts = 1000; }) == "retry.max_attempts must be at most 100");
+  CHECK(message([](ClientOptions& o) { o.targets[0].price = Price{.input_per_mtok = -1}; }).find("prices") !=
+        std::string::npos);
+  CHECK(message([](ClientOptions& o) { o.targets[0].price = Price{.output_per_mtok = std::nan("")}; }).find("prices") !=
+        std::string::npos);
+  CHECK(message([](ClientOptions& o) { o.budgets = {Budget{.usd = std::numeric_limits<double>::infinity()}}; })
+            .find("budgets[0]") != std::string::npos);
+  CHECK(message([](ClientOptions& o) { o.timeouts.ttft = hours(24 * 7); }) == "accepted");
+  ::unsetenv("LLMGUARD_TEST_UNSET_KEY");
+  CHECK(message([](ClientOptions& o) {
+          o.targets[0].api_key.clear();
+          o.targets[0].api_key_env = "LLMGUARD_TEST_UNSET_KEY";
+        }) == "target \"a\": api_key_env names LLMGUARD_TEST_UNSET_KEY, which is not set (or is empty)");
 }
 
 TEST_CASE("Client::create refuses bad options with a message naming the field") {
