@@ -126,8 +126,12 @@ void Call::begin_attempt() {
   if (auto wait = limiter().admit(
           internal::estimate_tokens(body_.size()) + current_request().max_tokens.value_or(0), client_.clock->now())) {
     settle_budget(Spent::kNothing, nullptr);
-    const auto free_at = client_.clock->now() + *wait;
-    limits_free_at_ = limits_free_at_ ? std::min(*limits_free_at_, free_at) : free_at;
+    if (*wait == internal::TargetLimiter::kUntilReleased) {
+      limits_free_on_release_ = true;
+    } else {
+      const auto free_at = client_.clock->now() + *wait;
+      limits_free_at_ = limits_free_at_ ? std::min(*limits_free_at_, free_at) : free_at;
+    }
     record_skip(target_index_, ErrorCategory::kRateLimit, "at its client-side limits");
     health().on_abandoned();
     Error cause = last_error_ ? *last_error_
@@ -279,7 +283,7 @@ void Call::release_limit_slot() {
   });
 }
 
-void Call::wait_for_limits(SteadyTime free_at, const Error* cause) {
+void Call::wait_for_limits(std::optional<SteadyTime> free_at, const Error* cause) {
   waiting_cause_ = cause ? std::optional<Error>(*cause) : std::nullopt;
   waiting_for_limits_ = true;
   auto& waiters = *client_.limit_waiters;
@@ -293,7 +297,7 @@ void Call::wait_for_limits(SteadyTime free_at, const Error* cause) {
   }
   // A resumed call's tag is put back in turn by serve_limit_waiters.
   if (!tag_waiting && !resuming_) waiters.turn.push_back(request_.caller_tag);
-  arm_limit_waiters(free_at);
+  if (free_at) arm_limit_waiters(*free_at);
 }
 
 void Call::arm_limit_waiters(SteadyTime due) {
@@ -519,12 +523,16 @@ void Call::enter_target(std::size_t from, const Error* cause) {
     begin_attempt();
     return;
   }
-  if (limits_free_at_) {
+  if (limits_free_at_ || limits_free_on_release_) {
     // Some target was only at its client-side limits: wait for the first to
     // free up and go through the chain again, unless that outlasts the call.
-    const SteadyTime free_at = *limits_free_at_;
+    // A slot freed by another call wakes the line; a bucket refills on time.
+    std::optional<SteadyTime> free_at = limits_free_at_;
+    const bool on_release = limits_free_on_release_;
     limits_free_at_.reset();
-    if (!deadline_ || free_at < *deadline_) {
+    limits_free_on_release_ = false;
+    if (free_at && deadline_ && *free_at >= *deadline_) free_at.reset();
+    if (on_release || free_at) {
       wait_for_limits(free_at, cause);
       return;
     }

@@ -70,7 +70,7 @@ class Call : public std::enable_shared_from_this<Call> {
   const internal::ResolvedTarget& target() const { return client_.targets[target_index_]; }
   bool try_shrink(const Error& error);
   // Client-side limits: park this call until a target can take it.
-  void wait_for_limits(SteadyTime free_at, const Error* cause);
+  void wait_for_limits(std::optional<SteadyTime> free_at, const Error* cause);
   void resume_after_limits();
   void arm_limit_waiters(SteadyTime due);
   static void serve_limit_waiters(Client::Impl::LimitWaiters& waiters);
@@ -92,6 +92,7 @@ class Call : public std::enable_shared_from_this<Call> {
   // again; the trail says it once).
   bool holding_limit_slot_ = false;
   std::optional<SteadyTime> limits_free_at_;
+  bool limits_free_on_release_ = false;  // a target passed over had every concurrency slot taken
   std::vector<std::uint32_t> skips_recorded_;  // per target, a bit per ErrorCategory already in the trail
   bool waiting_for_limits_ = false;
   bool resuming_ = false;                  // a wait from here goes back to the front of its tag's queue

@@ -9,9 +9,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// When a concurrency slot will free up is not known; waiting callers look
-// again after this long.
-constexpr milliseconds kConcurrencyRecheck{20};
 constexpr double kMinRateFactor = 1.0 / 16;
 
 milliseconds ceil_ms(double seconds) {
@@ -49,8 +46,10 @@ void TargetLimiter::refill(SteadyTime now) {
 std::optional<milliseconds> TargetLimiter::admit(std::int64_t tokens, SteadyTime now) {
   if (!limited_) return std::nullopt;
   refill(now);
+  // A full house is reported first: the buckets are looked at again when a
+  // slot frees and the waiter is woken.
+  if (limits_.max_concurrency && in_flight_ >= *limits_.max_concurrency) return kUntilReleased;
   milliseconds wait{0};
-  if (limits_.max_concurrency && in_flight_ >= *limits_.max_concurrency) wait = kConcurrencyRecheck;
   if (limits_.requests_per_minute && request_allowance_ < 1.0) {
     wait = std::max(wait, ceil_ms((1.0 - request_allowance_) / request_rate_per_second()));
   }

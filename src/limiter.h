@@ -18,9 +18,14 @@ class TargetLimiter {
 
   TargetLimiter(const Target::Limits& limits, SteadyTime now);
 
+  // admit's answer when every concurrency slot is taken: when one frees up
+  // is not known, so waiters are woken by release() instead of a timer.
+  static constexpr std::chrono::milliseconds kUntilReleased{-1};
+
   bool limited() const { return limited_; }
   // Counts an attempt of about `tokens` tokens and returns nullopt, or
-  // returns how long until one could be admitted (counting nothing).
+  // returns how long until one could be admitted (counting nothing), or
+  // kUntilReleased.
   std::optional<std::chrono::milliseconds> admit(std::int64_t tokens, SteadyTime now);
   // The attempt admitted last has ended.
   void release();

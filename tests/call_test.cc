@@ -455,9 +455,13 @@ TEST_CASE("A caller out of budget leaves the line at once: other callers' turns 
   // Refused by its budget on the only target: it ends now, it does not wait for the slot.
   REQUIRE(finished == std::vector<std::string>{"broke-1 budget_exceeded"});
   CHECK(h.clock.now() - before <= milliseconds(1));
+  const auto fired_before = h.transport->timers_fired();
   start("user", "user-1");
   h.transport->run_for(milliseconds(10000), [&finished] { return finished.size() == 3; });
   CHECK(finished == std::vector<std::string>{"broke-1 budget_exceeded", "holder timeout", "user-1"});
+  // A second of waiting for the slot took a handful of loop turns (start,
+  // the holder's timeout, the wake-up, the answer), not a poll every few ms.
+  CHECK(h.transport->timers_fired() - fired_before < 10);
   // Waiting is woken, not polled: the waiting call says it skipped the limited target once.
   CHECK(std::count(h.events.begin(), h.events.end(), "target_skipped a rate_limit") == 1);
 }

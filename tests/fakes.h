@@ -105,6 +105,7 @@ class FakeTransport final : public Transport {
       if (it == timers_.end() || it->first.first > clock_.now()) break;
       auto fn = std::move(it->second);
       timers_.erase(it);
+      ++timers_fired_;
       fn();
     }
     in_loop_ = false;
@@ -123,6 +124,8 @@ class FakeTransport final : public Transport {
   }
 
   const std::vector<HttpRequest>& sent() const { return sent_; }
+  // Timers and posts run so far: a waiting call that polls shows here.
+  std::size_t timers_fired() const { return timers_fired_; }
   std::size_t pending_requests() const { return pending_.size(); }
 
  private:
@@ -148,6 +151,7 @@ class FakeTransport final : public Transport {
   bool in_loop_ = false;
   std::vector<HttpRequest> sent_;
   std::map<RequestId, HttpHandlers> pending_;
+  std::size_t timers_fired_ = 0;
   std::map<RequestId, TimerId> timeout_timers_;
   std::map<std::pair<std::chrono::steady_clock::time_point, TimerId>, std::function<void()>> timers_;
 };

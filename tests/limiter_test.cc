@@ -16,13 +16,13 @@ TEST_CASE("No limits: everything is admitted") {
   for (int i = 0; i < 1000; ++i) CHECK_FALSE(l.admit(100000, kStart).has_value());
 }
 
-TEST_CASE("Concurrency: a slot frees when an attempt ends") {
+TEST_CASE("Concurrency: a full house waits for a release, and a slot frees when an attempt ends") {
   TargetLimiter l({.max_concurrency = 2}, kStart);
   CHECK_FALSE(l.admit(0, kStart).has_value());
   CHECK_FALSE(l.admit(0, kStart).has_value());
   auto wait = l.admit(0, kStart);
   REQUIRE(wait.has_value());
-  CHECK(wait->count() > 0);
+  CHECK(*wait == TargetLimiter::kUntilReleased);  // woken by release(), never polled
   l.release();
   CHECK_FALSE(l.admit(0, kStart).has_value());
 }
