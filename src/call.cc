@@ -551,10 +551,10 @@ void Call::record_outcome(const std::optional<ErrorCategory>& failure) {
   const auto now = client_.clock->now();
   const auto transition = failure ? health().on_failure(*failure, now) : health().on_success(now);
   if (!transition) return;
-  if (transition->to == Client::TargetHealth::State::kOpen) {
+  if (transition->to == llmguard::TargetHealth::State::kOpen) {
     emit({.kind = Event::Kind::kBreakerOpened, .target = target().config.name, .category = failure,
           .delay = transition->open_for});
-  } else if (transition->to == Client::TargetHealth::State::kClosed) {
+  } else if (transition->to == llmguard::TargetHealth::State::kClosed) {
     emit({.kind = Event::Kind::kBreakerClosed, .target = target().config.name});
   }
 }

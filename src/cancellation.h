@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "llmguard/client.h"
+#include "llmguard/cancellation.h"
 
 namespace llmguard {
 

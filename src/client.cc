@@ -225,51 +225,6 @@ Status validate(const ClientOptions& o) {
 
 }  // namespace
 
-std::string_view to_string(Provider provider) noexcept {
-  switch (provider) {
-    case Provider::kOpenAI: return "openai";
-    case Provider::kAzure: return "azure";
-    case Provider::kAnthropic: return "anthropic";
-  }
-  return "openai";
-}
-
-std::optional<Provider> parse_provider(std::string_view name) noexcept {
-  if (name == "openai") return Provider::kOpenAI;
-  if (name == "azure") return Provider::kAzure;
-  if (name == "anthropic") return Provider::kAnthropic;
-  return std::nullopt;
-}
-
-std::optional<ProviderPreset> provider_preset(std::string_view name) noexcept {
-  struct Entry {
-    std::string_view name;
-    ProviderPreset preset;
-  };
-  static constexpr Entry kPresets[] = {
-      {"openai", {Provider::kOpenAI, "https://api.openai.com/v1", "OPENAI_API_KEY"}},
-      {"anthropic", {Provider::kAnthropic, "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"}},
-      {"azure", {Provider::kAzure, "", "AZURE_OPENAI_API_KEY"}},
-      {"gemini", {Provider::kOpenAI, "https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY"}},
-      {"groq", {Provider::kOpenAI, "https://api.groq.com/openai/v1", "GROQ_API_KEY"}},
-      {"mistral", {Provider::kOpenAI, "https://api.mistral.ai/v1", "MISTRAL_API_KEY"}},
-      {"deepseek", {Provider::kOpenAI, "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"}},
-      {"together", {Provider::kOpenAI, "https://api.together.xyz/v1", "TOGETHER_API_KEY"}},
-      {"fireworks", {Provider::kOpenAI, "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"}},
-      {"openrouter", {Provider::kOpenAI, "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"}},
-      {"xai", {Provider::kOpenAI, "https://api.x.ai/v1", "XAI_API_KEY"}},
-      {"ollama", {Provider::kOpenAI, "http://localhost:11434/v1", "OLLAMA_API_KEY"}},
-      {"lmstudio", {Provider::kOpenAI, "http://localhost:1234/v1", "LMSTUDIO_API_KEY"}},
-      {"llamacpp", {Provider::kOpenAI, "http://localhost:8080/v1", "LLAMACPP_API_KEY"}},
-      {"vllm", {Provider::kOpenAI, "http://localhost:8000/v1", "VLLM_API_KEY"}},
-      {"litellm", {Provider::kOpenAI, "http://localhost:4000/v1", "LITELLM_API_KEY"}},
-  };
-  for (const Entry& e : kPresets) {
-    if (e.name == name) return e.preset;
-  }
-  return std::nullopt;
-}
-
 Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
@@ -361,21 +316,6 @@ void Client::reset_target(std::string_view name) {
   for (std::size_t i = 0; i < impl_->targets.size(); ++i) {
     if (impl_->targets[i].config.name == name) impl_->health[i]->reset();
   }
-}
-
-std::string_view to_string(Event::Kind kind) noexcept {
-  switch (kind) {
-    case Event::Kind::kAttemptStarted: return "attempt_started";
-    case Event::Kind::kAttemptFailed: return "attempt_failed";
-    case Event::Kind::kRetryScheduled: return "retry_scheduled";
-    case Event::Kind::kRetryBudgetExhausted: return "retry_budget_exhausted";
-    case Event::Kind::kFallback: return "fallback";
-    case Event::Kind::kTargetSkipped: return "target_skipped";
-    case Event::Kind::kBreakerOpened: return "breaker_opened";
-    case Event::Kind::kBreakerClosed: return "breaker_closed";
-    case Event::Kind::kBudgetOverrun: return "budget_overrun";
-  }
-  return "unknown";
 }
 
 Result<ChatResponse> Client::guarded_chat(const ChatRequest& request, const CallOptions& options) {

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "llmguard/client.h"
+#include "llmguard/options.h"
 #include "llmguard/types.h"
 
 namespace llmguard::internal {

@@ -114,9 +114,9 @@ bool TargetHealth::try_spend_retry(SteadyTime now) {
   return true;
 }
 
-Client::TargetHealth TargetHealth::snapshot(SteadyTime now) const {
+llmguard::TargetHealth TargetHealth::snapshot(SteadyTime now) const {
   std::lock_guard lock(mu_);
-  Client::TargetHealth h;
+  llmguard::TargetHealth h;
   h.state = state_;
   h.consecutive_failures = consecutive_failures_;
   h.opened_by = opened_by_;

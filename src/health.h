@@ -11,14 +11,15 @@
 #include <chrono>
 #include <optional>
 
-#include "llmguard/client.h"
+#include "llmguard/options.h"
+#include "llmguard/types.h"
 
 namespace llmguard::internal {
 
 class TargetHealth {
  public:
   using SteadyTime = std::chrono::steady_clock::time_point;
-  using State = Client::TargetHealth::State;
+  using State = llmguard::TargetHealth::State;
 
   TargetHealth(BreakerPolicy breaker, RetryBudget budget) : breaker_(breaker), budget_(budget) {}
 
@@ -41,7 +42,7 @@ class TargetHealth {
   void note_request(SteadyTime now);
   bool try_spend_retry(SteadyTime now);
 
-  Client::TargetHealth snapshot(SteadyTime now) const;
+  llmguard::TargetHealth snapshot(SteadyTime now) const;
   void reset();
 
  private:

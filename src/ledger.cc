@@ -164,11 +164,11 @@ void BudgetBook::settle(const Reservation& reservation, double usd, std::int64_t
   }
 }
 
-std::vector<Client::BudgetState> BudgetBook::states(std::chrono::system_clock::time_point now) const {
+std::vector<llmguard::BudgetState> BudgetBook::states(std::chrono::system_clock::time_point now) const {
   std::lock_guard lock(mu_);
-  std::vector<Client::BudgetState> out;
+  std::vector<llmguard::BudgetState> out;
   for (const State& s : states_) {
-    Client::BudgetState b{.budget = s.budget};
+    llmguard::BudgetState b{.budget = s.budget};
     if (period_of(s.budget.period, now) == s.period) {
       b.spent_usd = s.spent_usd;
       b.reserved_usd = s.reserved_usd;

@@ -14,7 +14,8 @@
 #include <tuple>
 #include <vector>
 
-#include "llmguard/client.h"
+#include "llmguard/options.h"
+#include "llmguard/types.h"
 #include "llmguard/usage.h"
 
 namespace llmguard::internal {
@@ -81,7 +82,7 @@ class BudgetBook {
   // since ended are dropped with it, never carried over.
   void settle(const Reservation& reservation, double usd, std::int64_t tokens,
               std::chrono::system_clock::time_point now);
-  std::vector<Client::BudgetState> states(std::chrono::system_clock::time_point now) const;
+  std::vector<llmguard::BudgetState> states(std::chrono::system_clock::time_point now) const;
 
   // The period a budget is in at `now` (UTC): hours, days or months since
   // the epoch; 0 for kTotal.

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "llmguard/client.h"
+#include "llmguard/options.h"
 
 namespace llmguard::internal {
 

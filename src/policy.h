@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "llmguard/client.h"
+#include "llmguard/options.h"
 #include "llmguard/error.h"
 
 namespace llmguard::internal {

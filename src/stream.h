@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "llmguard/client.h"
+#include "llmguard/options.h"
 #include "llmguard/types.h"
 #include "sse.h"
 

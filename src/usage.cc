@@ -5,7 +5,7 @@
 #include <array>
 
 #include "json_writer.h"
-#include "llmguard/client.h"
+#include "llmguard/providers.h"
 
 namespace llmguard {
 namespace {
@@ -58,53 +58,7 @@ std::string number(double v) {
   return fmt::format("{}", v);
 }
 
-struct Well {
-  std::string_view prefix;
-  Price price;
-};
-
-// USD per million tokens as published by OpenAI (platform pricing page) and
-// Anthropic (docs "Pricing": base input, 5-minute cache write, cache hit,
-// output). Checked 2026-11; a target's own `price` overrides these.
-constexpr Well kWellKnown[] = {
-    {"gpt-4o-mini", {0.15, 0.60, 0.075, std::nullopt}},
-    {"gpt-4o", {2.50, 10.00, 1.25, std::nullopt}},
-    {"gpt-4.1-nano", {0.10, 0.40, 0.025, std::nullopt}},
-    {"gpt-4.1-mini", {0.40, 1.60, 0.10, std::nullopt}},
-    {"gpt-4.1", {2.00, 8.00, 0.50, std::nullopt}},
-    {"gpt-5-nano", {0.05, 0.40, 0.005, std::nullopt}},
-    {"gpt-5-mini", {0.25, 2.00, 0.025, std::nullopt}},
-    {"gpt-5", {1.25, 10.00, 0.125, std::nullopt}},
-    {"o3-mini", {1.10, 4.40, 0.55, std::nullopt}},
-    {"o4-mini", {1.10, 4.40, 0.275, std::nullopt}},
-    {"o3", {2.00, 8.00, 0.50, std::nullopt}},
-    {"claude-opus-4-1", {15.00, 75.00, 1.50, 18.75}},
-    {"claude-opus-4-0", {15.00, 75.00, 1.50, 18.75}},
-    {"claude-opus-4-5", {5.00, 25.00, 0.50, 6.25}},
-    {"claude-opus-4-6", {5.00, 25.00, 0.50, 6.25}},
-    {"claude-opus-4-7", {5.00, 25.00, 0.50, 6.25}},
-    {"claude-opus-4-8", {5.00, 25.00, 0.50, 6.25}},
-    {"claude-sonnet-4", {3.00, 15.00, 0.30, 3.75}},
-    {"claude-3-7-sonnet", {3.00, 15.00, 0.30, 3.75}},
-    {"claude-3-5-sonnet", {3.00, 15.00, 0.30, 3.75}},
-    {"claude-haiku-4-5", {1.00, 5.00, 0.10, 1.25}},
-    {"claude-3-5-haiku", {0.80, 4.00, 0.08, 1.00}},
-    {"claude-3-haiku", {0.25, 1.25, 0.03, 0.30}},
-    {"claude-3-opus", {15.00, 75.00, 1.50, 18.75}},
-    {"claude-opus-4", {15.00, 75.00, 1.50, 18.75}},  // claude-opus-4-20250514
-};
-
 }  // namespace
-
-std::optional<Price> well_known_price(std::string_view model) {
-  // Longest matching prefix: "gpt-4o-mini-2024-07-18" is gpt-4o-mini, not gpt-4o.
-  const Well* best = nullptr;
-  for (const Well& w : kWellKnown) {
-    if (model.starts_with(w.prefix) && (!best || w.prefix.size() > best->prefix.size())) best = &w;
-  }
-  if (!best) return std::nullopt;
-  return best->price;
-}
 
 void UsageCounters::add(const UsageCounters& o) {
   attempts += o.attempts;

@@ -1,4 +1,5 @@
 #include "health.h"
+#include "llmguard/client.h"
 
 #include <doctest/doctest.h>
 

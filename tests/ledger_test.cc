@@ -1,4 +1,5 @@
 #include "ledger.h"
+#include "llmguard/providers.h"
 
 #include <doctest/doctest.h>
 

@@ -3,6 +3,7 @@
 #ifndef LLMGUARD_TYPES_H_
 #define LLMGUARD_TYPES_H_
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -105,6 +106,15 @@ struct ChatResponse {
   std::string target;     // name of the target that answered
   std::optional<double> cost_usd;  // nullopt when no price is known
   std::vector<Attempt> attempts;   // every attempt, this success included
+};
+
+// A target's circuit breaker, as Client::health() reports it.
+struct TargetHealth {
+  std::string target;
+  enum class State : std::uint8_t { kClosed, kOpen, kHalfOpen } state = State::kClosed;
+  int consecutive_failures = 0;
+  std::chrono::milliseconds reopens_in{0};  // for kOpen
+  std::optional<ErrorCategory> opened_by;
 };
 
 }  // namespace llmguard

@@ -10,6 +10,8 @@
 #include <map>
 #include <string>
 
+#include "llmguard/options.h"
+
 namespace llmguard {
 
 struct UsageCounters {
@@ -52,6 +54,17 @@ struct UsageSnapshot {
   // llmguard_tokens_total, llmguard_cost_usd_total,
   // llmguard_attempt_duration_seconds (histogram).
   std::string to_prometheus() const;
+};
+
+// A budget's current period, as Client::budgets() reports it.
+struct BudgetState {
+  Budget budget;
+  double spent_usd = 0, reserved_usd = 0;
+  std::int64_t spent_tokens = 0, reserved_tokens = 0;
+  // What replies billed beyond their reservations this period (included
+  // in spent_*): the only way spent can pass the limit (docs/usage.md).
+  double overrun_usd = 0;
+  std::int64_t overrun_tokens = 0;
 };
 
 }  // namespace llmguard
