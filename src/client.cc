@@ -10,6 +10,7 @@
 #include "classify.h"
 #include "client_impl.h"
 #include "llmguard/client.h"
+#include "taxonomy.h"
 #include "text.h"
 
 namespace llmguard {
@@ -145,7 +146,7 @@ Status validate(const ClientOptions& o) {
   for (std::size_t i = 0; i < r.rules.size(); ++i) {
     const CategoryRule& rule = r.rules[i];
     const ErrorCategory c = rule.category;
-    if (c == ErrorCategory::kCancelled || c == ErrorCategory::kBudgetExceeded || c == ErrorCategory::kCircuitOpen) {
+    if (!internal::category_info(c).from_attempt) {
       return invalid(fmt::format("retry.rules[{}]: {} is decided before any attempt and has no rule", i, to_string(c)));
     }
     if (c == ErrorCategory::kContextOverflow && rule.action == OnFailure::kRetry) {

@@ -6,40 +6,28 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "taxonomy.h"
+#include "llmguard/usage.h"
+
 namespace llmguard {
-namespace {
 
-constexpr std::array<std::string_view, 15> kCategoryNames = {
-    "auth",      "permission",   "model_not_found", "rate_limit",      "quota_exhausted",
-    "context_overflow", "content_filter", "bad_request", "transient", "timeout",
-    "connection", "cancelled",   "budget_exceeded", "circuit_open",    "unknown",
-};
-
-}  // namespace
+static_assert(std::tuple_size_v<decltype(UsageCounters::failures_by_category)> == internal::kTaxonomy.size(),
+              "UsageCounters counts failures per category");
 
 std::string_view to_string(ErrorCategory category) noexcept {
-  auto index = static_cast<std::size_t>(category);
-  return index < kCategoryNames.size() ? kCategoryNames[index] : "unknown";
+  return internal::category_info(category).name;
 }
 
 std::optional<ErrorCategory> parse_error_category(std::string_view name) noexcept {
-  for (std::size_t i = 0; i < kCategoryNames.size(); ++i) {
-    if (kCategoryNames[i] == name) return static_cast<ErrorCategory>(i);
+  for (const internal::CategoryInfo& info : internal::kTaxonomy) {
+    if (info.name == name) return info.category;
   }
   return std::nullopt;
 }
 
 bool Error::retryable() const noexcept {
-  switch (category) {
-    case ErrorCategory::kRateLimit:
-    case ErrorCategory::kTransient:
-    case ErrorCategory::kTimeout:
-    case ErrorCategory::kConnection:
-    case ErrorCategory::kUnknown:
-      return true;
-    default:
-      return false;
-  }
+  const internal::DefaultAction action = internal::category_info(category).action;
+  return action == internal::DefaultAction::kRetry || action == internal::DefaultAction::kRetryOnce;
 }
 
 std::string describe(const Error& error) {

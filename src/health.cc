@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "taxonomy.h"
+
 namespace llmguard::internal {
 
 using std::chrono::milliseconds;
@@ -45,19 +47,17 @@ std::optional<TargetHealth::Transition> TargetHealth::open(milliseconds for_how_
 
 std::optional<TargetHealth::Transition> TargetHealth::on_failure(ErrorCategory category, SteadyTime now) {
   std::lock_guard lock(mu_);
-  switch (category) {
-    case ErrorCategory::kAuth:
+  switch (category_info(category).breaker) {
+    case BreakerEffect::kAuthCooldown:
       return open(breaker_.auth_cooldown, category, now);
-    case ErrorCategory::kQuotaExhausted:
+    case BreakerEffect::kQuotaCooldown:
       return open(breaker_.quota_cooldown, category, now);
-    case ErrorCategory::kModelNotFound:
+    case BreakerEffect::kModelCooldown:
       return open(breaker_.model_not_found_cooldown, category, now);
-    case ErrorCategory::kTransient:
-    case ErrorCategory::kTimeout:
-    case ErrorCategory::kConnection:
-    case ErrorCategory::kUnknown:
+    case BreakerEffect::kCountsFailure:
       break;
-    default:
+    case BreakerEffect::kHealthy:
+    case BreakerEffect::kNone:
       // The target answered sensibly (rate limit, bad request, ...): it is
       // healthy, whatever became of the call.
       probe_in_flight_ = false;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "taxonomy.h"
+
 namespace llmguard::internal {
 
 using std::chrono::milliseconds;
@@ -71,26 +73,11 @@ Decision decide_by_category(const Error& error, int tries_on_target, const Retry
       }
     }
   }
-  switch (error.category) {
-    case ErrorCategory::kCancelled:
-    case ErrorCategory::kBadRequest:
-    case ErrorCategory::kContentFilter:
-      return {Step::kFail};
-    case ErrorCategory::kAuth:
-    case ErrorCategory::kPermission:
-    case ErrorCategory::kModelNotFound:
-    case ErrorCategory::kQuotaExhausted:
-    case ErrorCategory::kContextOverflow:
-    case ErrorCategory::kBudgetExceeded:
-    case ErrorCategory::kCircuitOpen:
-      return {Step::kNextTarget};
-    case ErrorCategory::kRateLimit:
-    case ErrorCategory::kTransient:
-    case ErrorCategory::kTimeout:
-    case ErrorCategory::kConnection:
-      return tries_left ? retry_or_next(policy.max_attempts) : Decision{Step::kNextTarget};
-    case ErrorCategory::kUnknown:
-      return retry_or_next(std::min(2, policy.max_attempts));  // one retry at most: a blip or a bug
+  switch (category_info(error.category).action) {
+    case DefaultAction::kFail: return {Step::kFail};
+    case DefaultAction::kNextTarget: return {Step::kNextTarget};
+    case DefaultAction::kRetry: return tries_left ? retry_or_next(policy.max_attempts) : Decision{Step::kNextTarget};
+    case DefaultAction::kRetryOnce: return retry_or_next(std::min(2, policy.max_attempts));
   }
   return {Step::kFail};
 }
