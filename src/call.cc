@@ -271,88 +271,23 @@ void Call::release_limit_slot() {
   if (!holding_limit_slot_) return;
   holding_limit_slot_ = false;
   limiter().release();
-  // A slot is free: serve the waiters, after whatever is running now.
-  auto& waiters = *client_.limit_waiters;
-  if (waiters.turn.empty() || waiters.serve_posted) return;
-  waiters.serve_posted = true;
-  client_.transport->post([weak = std::weak_ptr(client_.limit_waiters)] {
-    auto line = weak.lock();
-    if (!line) return;
-    line->serve_posted = false;
-    serve_limit_waiters(*line);
-  });
+  client_.limit_queue->wake();  // a slot is free
 }
 
 void Call::wait_for_limits(std::optional<SteadyTime> free_at, const Error* cause) {
   waiting_cause_ = cause ? std::optional<Error>(*cause) : std::nullopt;
   waiting_for_limits_ = true;
-  auto& waiters = *client_.limit_waiters;
-  auto& queue = waiters.by_tag[request_.caller_tag];
-  const bool tag_waiting = !queue.empty() || std::find(waiters.turn.begin(), waiters.turn.end(), request_.caller_tag) !=
-                                                 waiters.turn.end();
-  if (resuming_) {
-    queue.push_front(weak_from_this());  // it keeps its place in its tag's line
-  } else {
-    queue.push_back(weak_from_this());
-  }
-  // A resumed call's tag is put back in turn by serve_limit_waiters.
-  if (!tag_waiting && !resuming_) waiters.turn.push_back(request_.caller_tag);
-  if (free_at) arm_limit_waiters(*free_at);
+  client_.limit_queue->park(request_.caller_tag, weak_from_this(), /*front=*/resuming_);
+  if (free_at) client_.limit_queue->arm(*free_at);
 }
 
-void Call::arm_limit_waiters(SteadyTime due) {
-  auto& waiters = *client_.limit_waiters;
-  if (waiters.timer_due && *waiters.timer_due <= due) return;
-  if (waiters.timer) client_.transport->cancel_timer(*waiters.timer);
-  waiters.timer_due = due;
-  const auto delay = std::max(milliseconds(0), std::chrono::ceil<milliseconds>(due - client_.clock->now()));
-  waiters.timer = client_.transport->schedule(delay, [weak = std::weak_ptr(client_.limit_waiters)] {
-    auto line = weak.lock();
-    if (!line) return;
-    line->timer.reset();
-    line->timer_due.reset();
-    serve_limit_waiters(*line);
-  });
-}
+bool Call::still_waiting() const { return !finished_ && waiting_for_limits_; }
 
-void Call::serve_limit_waiters(Client::Impl::LimitWaiters& waiters) {
-  // One call per tag in turn, until one finds every target still limited:
-  // then that tag keeps its turn and the timer it armed wakes the line.
-  while (!waiters.turn.empty()) {
-    const std::string tag = waiters.turn.front();
-    waiters.turn.pop_front();
-    auto found = waiters.by_tag.find(tag);
-    if (found == waiters.by_tag.end()) continue;
-    auto& queue = found->second;
-    std::shared_ptr<Call> call;
-    while (!queue.empty() && !call) {
-      call = queue.front().lock();
-      queue.pop_front();
-      if (call && (call->finished_ || !call->waiting_for_limits_)) call.reset();
-    }
-    if (!call) {
-      waiters.by_tag.erase(found);
-      continue;
-    }
-    call->resume_after_limits();
-    if (call->waiting_for_limits_) {
-      // Parked again at the front of its line: this tag is next once more.
-      waiters.turn.push_front(tag);
-      return;
-    }
-    if (queue.empty()) {
-      waiters.by_tag.erase(tag);
-    } else {
-      waiters.turn.push_back(tag);
-    }
-  }
-}
-
-void Call::resume_after_limits() {
+void Call::resume() {
   waiting_for_limits_ = false;
   std::optional<Error> cause = std::move(waiting_cause_);
   waiting_cause_.reset();
-  resuming_ = true;
+  resuming_ = true;  // a wait from here keeps its place at the front of its tag's line
   enter_target(0, cause ? &*cause : nullptr);
   resuming_ = false;
 }

@@ -12,13 +12,14 @@
 #include <vector>
 
 #include "client_impl.h"
+#include "limit_queue.h"
 #include "llmguard/client.h"
 #include "sse.h"
 #include "stream.h"
 
 namespace llmguard {
 
-class Call : public std::enable_shared_from_this<Call> {
+class Call : public std::enable_shared_from_this<Call>, public internal::LimitQueue::Waiter {
  public:
   using Done = std::function<void(Result<ChatResponse>)>;
   // `request` must outlive the call; `owned` may hold it (async calls).
@@ -71,9 +72,8 @@ class Call : public std::enable_shared_from_this<Call> {
   bool try_shrink(const Error& error);
   // Client-side limits: park this call until a target can take it.
   void wait_for_limits(std::optional<SteadyTime> free_at, const Error* cause);
-  void resume_after_limits();
-  void arm_limit_waiters(SteadyTime due);
-  static void serve_limit_waiters(Client::Impl::LimitWaiters& waiters);
+  bool still_waiting() const override;
+  void resume() override;
   const ChatRequest& current_request() const { return shrunk_request_ ? *shrunk_request_ : request_; }
 
   // Co-owned: the client may be destroyed while this call finishes.

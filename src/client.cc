@@ -253,6 +253,7 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
     impl->transport = std::move(*transport);
     impl->owns_transport = true;
   }
+  impl->limit_queue = std::make_shared<internal::LimitQueue>(impl->transport, *impl->clock);
   impl->options = std::move(options);
   impl->options.transport.reset();  // held once, in impl->transport
   return std::unique_ptr<Client>(new Client(std::move(impl)));

@@ -15,6 +15,7 @@
 
 #include "health.h"
 #include "ledger.h"
+#include "limit_queue.h"
 #include "limiter.h"
 #include "llmguard/client.h"
 
@@ -49,18 +50,9 @@ struct Client::Impl {
   // reservation counts on, after the target billed more than max_tokens.
   std::vector<double> reserve_scale;
 
-  // Calls waiting for a client-side limit, served in turn by caller tag so
-  // that one tag's burst cannot starve another's calls. Event-loop thread only.
-  // Shared, so that a timer or post still queued in an injected transport
-  // after the client is gone finds it expired instead of dangling.
-  struct LimitWaiters {
-    std::map<std::string, std::deque<std::weak_ptr<Call>>> by_tag;
-    std::deque<std::string> turn;  // tags with waiting calls, next to serve first
-    std::optional<Transport::TimerId> timer;
-    std::optional<std::chrono::steady_clock::time_point> timer_due;
-    bool serve_posted = false;
-  };
-  std::shared_ptr<LimitWaiters> limit_waiters = std::make_shared<LimitWaiters>();
+  // Calls waiting for a client-side limit. Shared: the transport's timers
+  // hold it weakly and may outlive the client.
+  std::shared_ptr<internal::LimitQueue> limit_queue;
   internal::Ledger ledger;
   std::unique_ptr<internal::BudgetBook> budgets;
   std::shared_ptr<Transport> transport;
