@@ -166,6 +166,7 @@ void Call::begin_attempt() {
   }
   const std::uint64_t seq = ++attempt_seq_;
   attempt_open_ = true;
+  reply_started_ = false;
   emit({.kind = Event::Kind::kAttemptStarted, .target = t.config.name});
   HttpHandlers handlers;
   if (streaming_) {
@@ -177,6 +178,7 @@ void Call::begin_attempt() {
     sse_.emplace();
     accumulator_.emplace(t.config.provider);
     handlers.on_headers = [this](int status, const Headers& headers) {
+      reply_started_ = true;
       stream_status_ = status;
       stream_headers_ = headers;
       // A web page where the event stream belongs (base_url pointing at a
@@ -193,6 +195,7 @@ void Call::begin_attempt() {
       if (seq == self->attempt_seq_) self->on_first_token_timeout();
     });
   }
+  if (!streaming_) handlers.on_headers = [this](int, const Headers&) { reply_started_ = true; };
   handlers.on_complete = [self = shared_from_this(), seq](Result<HttpResponse> result) {
     if (self->finished_ || seq != self->attempt_seq_) return;
     self->attempt_open_ = false;
@@ -371,46 +374,59 @@ void Call::succeed(ChatResponse response, int status, milliseconds duration) {
 }
 
 void Call::on_failure(Error error) {
-  if (error.category == ErrorCategory::kRateLimit && error.http_status != 0) limiter().on_throttled(client_.clock->now());
-  if (streaming_ && accumulator_->delivered()) {
+  const SteadyTime now = client_.clock->now();
+  if (error.category == ErrorCategory::kRateLimit && error.http_status != 0) limiter().on_throttled(now);
+  const bool delivered = streaming_ && accumulator_->delivered();
+  if (delivered && !options_.restart_stream_on_failure) {
     // The caller has seen part of this reply. Starting over would show it
     // twice unless the caller asked for (and is told about) a restart.
-    if (!options_.restart_stream_on_failure) {
-      error.partial_content = accumulator_->content();
-      finish(std::move(error));
-      return;
-    }
-    if (options_.on_delta) options_.on_delta(StreamDelta{.kind = StreamDelta::Kind::kRestart});
+    note_step(NextStep::kFail, StepReason::kStreamDelivered);
+    error.partial_content = accumulator_->content();
+    finish(std::move(error));
+    return;
   }
+  if (delivered && options_.on_delta) options_.on_delta(StreamDelta{.kind = StreamDelta::Kind::kRestart});
   if (error.category == ErrorCategory::kContextOverflow && try_shrink(error)) return;
   const RetryPolicy& policy = client_.options.retry;
-  const milliseconds backoff =
-      internal::backoff_delay(policy, tries_on_target_, previous_backoff_, client_.random->next_unit());
-  const internal::Decision decision = internal::decide(error, tries_on_target_, policy, backoff);
+  const internal::Decision decision = internal::decide({
+      .error = error,
+      .tries_on_target = tries_on_target_,
+      .policy = policy,
+      .previous_backoff = previous_backoff_,
+      .unit = client_.random->next_unit(),
+      .time_left = deadline_ ? std::optional(std::chrono::ceil<milliseconds>(*deadline_ - now)) : std::nullopt,
+      .retry_budget_left = health().retry_budget_left(now),
+      .silent = !reply_started_,
+      .stalled_stream = delivered,
+  });
   switch (decision.step) {
     case internal::Step::kFail:
+      note_step(NextStep::kFail, decision.reason);
       finish(std::move(error));
       return;
     case internal::Step::kNextTarget:
-      move_to_next_target(error);
+      note_step(NextStep::kNextTarget, decision.reason);
+      if (decision.reason == StepReason::kRetryBudget) {
+        emit({.kind = Event::Kind::kRetryBudgetExhausted, .target = target().config.name, .category = error.category,
+              .reason = decision.reason});
+      }
+      if (decision.reason == StepReason::kSilentRoute) report_transition(health().on_silent_route(now), error.category);
+      move_to_next_target(error, decision.reason);
       return;
     case internal::Step::kRetrySameTarget:
-      if (deadline_ && client_.clock->now() + decision.delay >= *deadline_) {
-        // Waiting would outlast the call: another target may still answer.
-        move_to_next_target(error);
-        return;
-      }
-      if (!health().try_spend_retry(client_.clock->now())) {
-        emit({.kind = Event::Kind::kRetryBudgetExhausted, .target = target().config.name,
-              .category = error.category});
-        move_to_next_target(error);
-        return;
-      }
+      note_step(NextStep::kRetry, decision.reason);
+      health().try_spend_retry(now);
       previous_backoff_ = decision.delay;
       last_error_ = std::move(error);
-      wait_then_attempt(decision.delay);
+      wait_then_attempt(decision.delay, decision.reason);
       return;
   }
+}
+
+void Call::note_step(NextStep next, StepReason reason) {
+  if (trail_.empty() || trail_.back().skipped) return;
+  trail_.back().next = next;
+  trail_.back().reason = reason;
 }
 
 bool Call::try_shrink(const Error& error) {
@@ -418,17 +434,18 @@ bool Call::try_shrink(const Error& error) {
   std::optional<std::vector<Message>> shorter = options_.shrink_messages(current_request().messages, error);
   if (!shorter || shorter->empty()) return false;
   ++shrinks_;
+  note_step(NextStep::kRetry, StepReason::kShrunk);
   if (!shrunk_request_) shrunk_request_ = request_;
   shrunk_request_->messages = std::move(*shorter);
   body_target_ = SIZE_MAX;  // rebuild the body from the shorter messages
   last_error_ = error;
-  wait_then_attempt(milliseconds(0));
+  wait_then_attempt(milliseconds(0), StepReason::kShrunk);
   return true;
 }
 
-void Call::move_to_next_target(const Error& error) {
+void Call::move_to_next_target(const Error& error, StepReason reason) {
   emit({.kind = Event::Kind::kFallback, .target = target().config.name, .category = error.category,
-        .http_status = error.http_status});
+        .http_status = error.http_status, .reason = reason});
   enter_target(target_index_ + 1, &error);
 }
 
@@ -484,7 +501,11 @@ void Call::enter_target(std::size_t from, const Error* cause) {
 
 void Call::record_outcome(const std::optional<ErrorCategory>& failure) {
   const auto now = client_.clock->now();
-  const auto transition = failure ? health().on_failure(*failure, now) : health().on_success(now);
+  report_transition(failure ? health().on_failure(*failure, now) : health().on_success(now), failure);
+}
+
+void Call::report_transition(const std::optional<internal::TargetHealth::Transition>& transition,
+                             const std::optional<ErrorCategory>& failure) {
   if (!transition) return;
   if (transition->to == llmguard::TargetHealth::State::kOpen) {
     emit({.kind = Event::Kind::kBreakerOpened, .target = target().config.name, .category = failure,
@@ -603,10 +624,11 @@ void Call::emit(Event event) const {
   client_.options.on_event(event);
 }
 
-void Call::wait_then_attempt(milliseconds delay) {
+void Call::wait_then_attempt(milliseconds delay, StepReason reason) {
   pending_wait_ = delay;
   emit({.kind = Event::Kind::kRetryScheduled, .target = target().config.name,
-        .category = last_error_ ? std::optional(last_error_->category) : std::nullopt, .delay = delay});
+        .category = last_error_ ? std::optional(last_error_->category) : std::nullopt, .delay = delay,
+        .reason = reason});
   wait_timer_ = client_.transport->schedule(delay, [self = shared_from_this()] {
     self->wait_timer_.reset();
     self->begin_attempt();

@@ -42,7 +42,10 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   void on_first_token_timeout();
   void succeed(ChatResponse response, int status, std::chrono::milliseconds duration);
   void on_failure(Error error);
-  void move_to_next_target(const Error& error);
+  void move_to_next_target(const Error& error, StepReason reason);
+  void note_step(NextStep next, StepReason reason);  // on the trail's last attempt
+  void report_transition(const std::optional<internal::TargetHealth::Transition>& transition,
+                         const std::optional<ErrorCategory>& failure);
   void enter_target(std::size_t from, const Error* cause);
   void record_outcome(const std::optional<ErrorCategory>& failure);
   void record_skip(std::size_t target, ErrorCategory why, std::string_view message);
@@ -63,7 +66,7 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   internal::TargetHealth& health() const { return *client_.health[target_index_]; }
   internal::TargetLimiter& limiter() const { return client_.limiters[target_index_]; }
   void release_limit_slot();
-  void wait_then_attempt(std::chrono::milliseconds delay);
+  void wait_then_attempt(std::chrono::milliseconds delay, StepReason reason);
   void on_deadline();
   void finish_past_deadline();
   void finish(Result<ChatResponse> result);
@@ -108,6 +111,7 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   std::optional<Transport::RequestId> in_flight_;
   std::uint64_t attempt_seq_ = 0;
   bool attempt_open_ = false;
+  bool reply_started_ = false;  // the current attempt's status line and headers arrived
   bool attempt_bounded_by_deadline_ = false;
   std::size_t body_target_ = SIZE_MAX;  // target whose body is in body_
   std::string body_;

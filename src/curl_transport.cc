@@ -468,6 +468,15 @@ size_t CurlLoop::on_header(char* data, size_t size, size_t count, void* user) {
     t.response.headers.clear();  // a new response (after 100 Continue, say)
     return n;
   }
+  if (line == "\r\n" || line == "\n") {
+    // The header block ended: a final response's headers are delivered now,
+    // not with the first body byte, so a reply that stalls after its headers
+    // is told apart from a route that never answered.
+    long status = 0;
+    curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200) deliver_headers(t);
+    return n;
+  }
   auto colon = line.find(':');
   if (colon == std::string_view::npos) return n;
   t.response.headers.emplace_back(internal::to_lower(internal::trim(line.substr(0, colon))),

@@ -18,6 +18,33 @@ std::string_view to_string(ErrorCategory category) noexcept {
   return internal::category_info(category).name;
 }
 
+std::string_view to_string(NextStep step) noexcept {
+  switch (step) {
+    case NextStep::kRetry: return "retry";
+    case NextStep::kNextTarget: return "next_target";
+    case NextStep::kFail: return "fail";
+  }
+  return "fail";
+}
+
+std::string_view to_string(StepReason reason) noexcept {
+  switch (reason) {
+    case StepReason::kCategoryDefault: return "category_default";
+    case StepReason::kRule: return "rule";
+    case StepReason::kAttemptsExhausted: return "attempts_exhausted";
+    case StepReason::kDelayAboveCap: return "delay_above_cap";
+    case StepReason::kProviderSaidNo: return "provider_said_no";
+    case StepReason::kProviderSaidRetry: return "provider_said_retry";
+    case StepReason::kPastDeadline: return "past_deadline";
+    case StepReason::kRetryBudget: return "retry_budget";
+    case StepReason::kSilentRoute: return "silent_route";
+    case StepReason::kStalledStream: return "stalled_stream";
+    case StepReason::kStreamDelivered: return "stream_delivered";
+    case StepReason::kShrunk: return "shrunk";
+  }
+  return "category_default";
+}
+
 std::optional<ErrorCategory> parse_error_category(std::string_view name) noexcept {
   for (const internal::CategoryInfo& info : internal::kTaxonomy) {
     if (info.name == name) return info.category;

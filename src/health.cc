@@ -97,8 +97,25 @@ void TargetHealth::note_request(SteadyTime now) {
   ++bucket(now).requests;
 }
 
+std::optional<TargetHealth::Transition> TargetHealth::on_silent_route(SteadyTime now) {
+  std::lock_guard lock(mu_);
+  if (breaker_.failure_threshold == 0 || state_ == State::kOpen) return std::nullopt;
+  return open(breaker_.open_for, ErrorCategory::kTimeout, now);
+}
+
 bool TargetHealth::try_spend_retry(SteadyTime now) {
   std::lock_guard lock(mu_);
+  if (!retry_budget_left_locked(now)) return false;
+  ++bucket(now).retries;
+  return true;
+}
+
+bool TargetHealth::retry_budget_left(SteadyTime now) const {
+  std::lock_guard lock(mu_);
+  return retry_budget_left_locked(now);
+}
+
+bool TargetHealth::retry_budget_left_locked(SteadyTime now) const {
   const std::int64_t current = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   const std::int64_t window_s = std::clamp<std::int64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(budget_.window).count(), 1, kBuckets);
@@ -109,9 +126,7 @@ bool TargetHealth::try_spend_retry(SteadyTime now) {
       retries += b.retries;
     }
   }
-  if (static_cast<double>(retries) >= budget_.ratio * requests + budget_.min_retries) return false;
-  ++bucket(now).retries;
-  return true;
+  return static_cast<double>(retries) < budget_.ratio * requests + budget_.min_retries;
 }
 
 llmguard::TargetHealth TargetHealth::snapshot(SteadyTime now) const {

@@ -41,6 +41,12 @@ class TargetHealth {
   // spent, and counts it if so.
   void note_request(SteadyTime now);
   bool try_spend_retry(SteadyTime now);
+  // A timeout before any byte of a reply: the route is dead, so the target
+  // is out at once for BreakerPolicy::open_for (then probed), rather than
+  // after failure_threshold more such waits.
+  std::optional<Transition> on_silent_route(SteadyTime now);
+  // Whether try_spend_retry would succeed now (spending nothing).
+  bool retry_budget_left(SteadyTime now) const;
 
   llmguard::TargetHealth snapshot(SteadyTime now) const;
   void reset();
@@ -53,6 +59,7 @@ class TargetHealth {
   };
   static constexpr std::size_t kBuckets = 64;  // one per second of the window
   Bucket& bucket(SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool retry_budget_left_locked(SteadyTime now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<Transition> open(std::chrono::milliseconds for_how_long, ErrorCategory why, SteadyTime now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -23,11 +23,26 @@ enum class Step : std::uint8_t { kRetrySameTarget, kNextTarget, kFail };
 struct Decision {
   Step step = Step::kFail;
   std::chrono::milliseconds delay{0};  // for kRetrySameTarget
+  StepReason reason = StepReason::kCategoryDefault;
 };
 
-// What to do after `error` ended try number `tries_on_target` (1-based) on a
-// target. `backoff` is the jittered delay the policy would use for a plain
-// retry; a delay the provider asked for replaces it when within the cap.
+// Everything a retry decision depends on.
+struct RetryInputs {
+  const Error& error;
+  int tries_on_target = 1;  // 1-based: the try that just failed
+  const RetryPolicy& policy;
+  std::chrono::milliseconds previous_backoff{0};  // the last delay used (decorrelated jitter grows from it)
+  double unit = 0.5;                              // uniform in [0, 1): the jitter's chance
+  std::optional<std::chrono::milliseconds> time_left;  // until the call's deadline; nullopt: none
+  bool retry_budget_left = true;  // the target's retry budget allows one more retry
+  bool silent = false;            // no byte of a reply arrived before the failure
+  bool stalled_stream = false;    // a stream being restarted stalled after delivering text
+};
+
+// What to do after a failed attempt, with the delay and the reason. A delay
+// the provider asked for replaces the jittered backoff when within the cap.
+Decision decide(const RetryInputs& in);
+// The same with nothing but the error, the tries and a backoff already drawn.
 Decision decide(const Error& error, int tries_on_target, const RetryPolicy& policy,
                 std::chrono::milliseconds backoff);
 

@@ -400,8 +400,10 @@ TEST_CASE("Requests per minute: with every target at its limit the call waits fo
 TEST_CASE("Callers waiting for a limited target are served in turn by caller tag, in order within a tag") {
   Target limited = target("a");
   limited.limits.max_concurrency = 1;
-  Harness h({limited}, policy(1), milliseconds(60000),
-            [](ClientOptions& o) { o.timeouts.total = milliseconds(1000); });
+  Harness h({limited}, policy(1), milliseconds(60000), [](ClientOptions& o) {
+    o.timeouts.total = milliseconds(1000);
+    o.breaker.failure_threshold = 0;  // the holder's silent timeout would open the breaker: this is about the line
+  });
   h.queue("a", std::nullopt);  // the first call holds the only slot until its attempt times out
   std::vector<std::string> finished;
   auto start = [&](std::string tag, std::string text) {
@@ -434,6 +436,7 @@ TEST_CASE("A caller out of budget leaves the line at once: other callers' turns 
   limited.price = Price{.input_per_mtok = 1, .output_per_mtok = 1};
   Harness h({limited}, policy(1), milliseconds(60000), [](ClientOptions& o) {
     o.timeouts.total = milliseconds(1000);
+    o.breaker.failure_threshold = 0;  // as above: the holder's silent timeout must not open the breaker
     o.budgets = {Budget{.caller_tag = "broke", .usd = 0.0}};
   });
   h.queue("a", std::nullopt);  // the holder keeps the only slot for a second

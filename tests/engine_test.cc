@@ -228,10 +228,11 @@ TEST_CASE("A hang times out the attempt, then the next target answers") {
   CHECK(r->attempts[0].http_status == 0);
 }
 
-TEST_CASE("A hang times out the attempt, then the same target is retried") {
+TEST_CASE("A silent target is retried in place only when a rule asks for it") {
   Chain chain;
   chain.options.targets = {chain.openai("only", "gpt-a")};
   chain.options.timeouts.idle = milliseconds(200);
+  chain.options.retry.rules = {{.category = ErrorCategory::kTimeout, .action = OnFailure::kRetry}};
   chain.server->enqueue("gpt-a", MockReply{.hang = true});
   auto r = chain.client()->guarded_chat(hello());
   REQUIRE(r.ok());

@@ -75,5 +75,41 @@ TEST_CASE("A retry-after of 10^12 seconds means fall back now, not retry after o
   CHECK(r->attempts[1].waited == milliseconds(0));
 }
 
+TEST_CASE("A silent primary costs one attempt timeout: the backup answers, and the next call skips the primary") {
+  Upstream up;
+  up.options.retry.max_attempts = 3;
+  up.options.timeouts.total = milliseconds(300);
+  up.server->enqueue("gpt-a", MockReply{.hang = true});
+  auto client = up.client();
+  auto r = client->guarded_chat(hello());
+  REQUIRE(r.ok());
+  CHECK(r->target == "backup");
+  REQUIRE(r->attempts.size() == 2);
+  CHECK(r->attempts[0].category == ErrorCategory::kTimeout);
+  CHECK(r->attempts[0].next == NextStep::kNextTarget);
+  CHECK(r->attempts[0].reason == StepReason::kSilentRoute);
+  CHECK(up.requests_for("gpt-a") == 1);  // not retried in place
+  auto again = client->guarded_chat(hello());
+  REQUIRE(again.ok());
+  CHECK(again->target == "backup");
+  REQUIRE(again->attempts.size() == 2);
+  CHECK(again->attempts[0].skipped == ErrorCategory::kCircuitOpen);
+  CHECK(up.requests_for("gpt-a") == 1);
+}
+
+TEST_CASE("A reply that sent its headers and then stalled is a slow provider: retried in place") {
+  Upstream up;
+  up.options.timeouts.total = milliseconds(300);
+  up.server->enqueue("gpt-a", MockReply{.drip = milliseconds(5000)});  // headers now, the body much later
+  auto r = up.client()->guarded_chat(hello());
+  REQUIRE(r.ok());
+  CHECK(r->target == "primary");
+  REQUIRE(r->attempts.size() == 2);
+  CHECK(r->attempts[0].category == ErrorCategory::kTimeout);
+  CHECK(r->attempts[0].next == NextStep::kRetry);
+  CHECK(r->attempts[0].reason == StepReason::kCategoryDefault);
+  CHECK(up.requests_for("gpt-a") == 2);
+}
+
 }  // namespace
 }  // namespace llmguard

@@ -169,5 +169,66 @@ TEST_CASE("Context windows: only strictly larger known windows are tried") {
   CHECK_FALSE(skip_for_context(std::nullopt, 4000));
 }
 
+TEST_CASE("Every decision says why: default, rule, attempts, cap, provider, deadline, retry budget, silent route") {
+  RetryPolicy p;
+  p.max_attempts = 3;
+  p.jitter = Jitter::kNone;
+  p.base_delay = milliseconds(100);
+  p.max_delay = milliseconds(1000);
+  p.max_retry_after = milliseconds(5000);
+  auto run = [&](const Error& e, int tries = 1, std::optional<milliseconds> time_left = std::nullopt,
+                 bool budget = true, bool silent = false, bool stalled = false) {
+    return decide({.error = e, .tries_on_target = tries, .policy = p, .previous_backoff = milliseconds(0),
+                   .unit = 0.5, .time_left = time_left, .retry_budget_left = budget, .silent = silent,
+                   .stalled_stream = stalled});
+  };
+  auto transient = error_of(ErrorCategory::kTransient);
+  Decision d = run(transient);
+  CHECK(d.step == Step::kRetrySameTarget);
+  CHECK(d.delay == milliseconds(100));  // 2^0 * base, no jitter
+  CHECK(d.reason == StepReason::kCategoryDefault);
+  CHECK(run(transient, 2).delay == milliseconds(200));  // backoff drawn inside, from the tries
+  CHECK(run(transient, 3).reason == StepReason::kAttemptsExhausted);
+  CHECK(run(error_of(ErrorCategory::kBadRequest)).step == Step::kFail);
+  CHECK(run(error_of(ErrorCategory::kBadRequest)).reason == StepReason::kCategoryDefault);
+  d = run(error_of(ErrorCategory::kRateLimit, milliseconds(9000)));
+  CHECK(d.step == Step::kNextTarget);
+  CHECK(d.reason == StepReason::kDelayAboveCap);
+  Error said_no = transient;
+  said_no.should_retry = false;
+  CHECK(run(said_no).reason == StepReason::kProviderSaidNo);
+  Error said_retry = error_of(ErrorCategory::kBadRequest);
+  said_retry.should_retry = true;
+  CHECK(run(said_retry).step == Step::kRetrySameTarget);
+  CHECK(run(said_retry).reason == StepReason::kProviderSaidRetry);
+  d = run(transient, 1, milliseconds(100));  // the 100 ms wait would reach the deadline
+  CHECK(d.step == Step::kNextTarget);
+  CHECK(d.reason == StepReason::kPastDeadline);
+  CHECK(run(transient, 1, milliseconds(101)).step == Step::kRetrySameTarget);
+  d = run(transient, 1, std::nullopt, /*budget=*/false);
+  CHECK(d.step == Step::kNextTarget);
+  CHECK(d.reason == StepReason::kRetryBudget);
+  auto timeout = error_of(ErrorCategory::kTimeout);
+  CHECK(run(timeout).step == Step::kRetrySameTarget);  // a reply had started: a slow provider
+  d = run(timeout, 1, std::nullopt, true, /*silent=*/true);
+  CHECK(d.step == Step::kNextTarget);
+  CHECK(d.reason == StepReason::kSilentRoute);
+  CHECK(run(timeout, 1, std::nullopt, true, false, /*stalled=*/true).reason == StepReason::kStalledStream);
+  CHECK(run(transient, 1, std::nullopt, true, /*silent=*/true).step == Step::kRetrySameTarget);  // only timeouts
+  p.rules = {{.category = ErrorCategory::kTimeout, .action = OnFailure::kRetry}};
+  d = run(timeout, 1, std::nullopt, true, /*silent=*/true);
+  CHECK(d.step == Step::kRetrySameTarget);  // a rule still asks for retries
+  CHECK(d.reason == StepReason::kRule);
+  p.rules = {{.category = ErrorCategory::kContentFilter, .action = OnFailure::kNextTarget}};
+  CHECK(run(error_of(ErrorCategory::kContentFilter)).reason == StepReason::kRule);
+}
+
+TEST_CASE("Step and reason names are stable") {
+  CHECK(to_string(NextStep::kNextTarget) == "next_target");
+  CHECK(to_string(StepReason::kAttemptsExhausted) == "attempts_exhausted");
+  CHECK(to_string(StepReason::kSilentRoute) == "silent_route");
+  CHECK(to_string(StepReason::kPastDeadline) == "past_deadline");
+}
+
 }  // namespace
 }  // namespace llmguard::internal

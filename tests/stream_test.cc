@@ -157,7 +157,9 @@ TEST_CASE("A non-2xx reply to a streaming request is classified from its JSON bo
 
 TEST_CASE("No first token in time: the attempt times out and the retry answers") {
   Fixture f({Provider::kOpenAI}, milliseconds(100));
-  f.server->enqueue("*", MockReply{.hang = true});
+  // The headers come at once, the first event only after 5 s: a slow
+  // provider, not a silent route, so the same target is tried again.
+  f.server->enqueue("*", MockReply{.drip = milliseconds(5000)});
   auto r = f.chat();
   REQUIRE(r.ok());
   REQUIRE(r->attempts.size() == 2);

@@ -46,6 +46,30 @@ std::string_view to_string(ErrorCategory category) noexcept;
 // Inverse of `to_string`; nullopt for an unknown name.
 std::optional<ErrorCategory> parse_error_category(std::string_view name) noexcept;
 
+// What a call did after a failed attempt, and why: the trail's answer to
+// "why did it give up on that target?".
+enum class NextStep : std::uint8_t {
+  kRetry,       // tried the same target again
+  kNextTarget,  // moved on to the next target
+  kFail,        // ended the call with this attempt's error
+};
+enum class StepReason : std::uint8_t {
+  kCategoryDefault,    // the category's default action (docs/errors.md)
+  kRule,               // a RetryPolicy::rules entry for the category
+  kAttemptsExhausted,  // max_attempts tries on this target used up
+  kDelayAboveCap,      // the provider's delay exceeds max_retry_after
+  kProviderSaidNo,     // x-should-retry: false
+  kProviderSaidRetry,  // x-should-retry: true
+  kPastDeadline,       // waiting (or the attempt) would outlast the call's deadline
+  kRetryBudget,        // the target's retry budget is spent
+  kSilentRoute,        // timed out before any byte of a reply: the route is dead
+  kStalledStream,      // a stream stalled after text: a restart goes elsewhere
+  kStreamDelivered,    // text had reached the caller, and no restart was allowed
+  kShrunk,             // context overflow: retried with the caller's shorter messages
+};
+std::string_view to_string(NextStep step) noexcept;
+std::string_view to_string(StepReason reason) noexcept;  // "attempts_exhausted", ...
+
 // One upstream try, or one target passed over without a request.
 struct Attempt {
   std::string target;                      // the target's configured name
@@ -56,6 +80,9 @@ struct Attempt {
   // Set when the target was passed over without a request (breaker open,
   // budget, smaller context window, ...): the reason's category.
   std::optional<ErrorCategory> skipped;
+  // For a failed attempt: what the call did next, and why.
+  std::optional<NextStep> next;
+  std::optional<StepReason> reason;
 };
 
 struct Error {

@@ -154,6 +154,8 @@ struct Event {
   std::chrono::milliseconds delay{0};
   std::string_view message;
   std::string_view caller_tag;
+  // kRetryScheduled, kFallback, kRetryBudgetExhausted: why the call moved on.
+  std::optional<StepReason> reason;
 };
 std::string_view to_string(Event::Kind kind) noexcept;
 
