@@ -15,17 +15,6 @@ namespace llmguard {
 
 using std::chrono::milliseconds;
 
-namespace {
-
-Error local_error(ErrorCategory category, std::string message) {
-  Error e;
-  e.category = category;
-  e.message = std::move(message);
-  return e;
-}
-
-}  // namespace
-
 Call::Call(std::shared_ptr<Client::Impl> client, std::uint64_t id, const ChatRequest* request,
            std::optional<ChatRequest> owned, CallOptions options, Done done)
     : client_state_(std::move(client)),
@@ -36,7 +25,19 @@ Call::Call(std::shared_ptr<Client::Impl> client, std::uint64_t id, const ChatReq
       options_(std::move(options)),
       done_(std::move(done)),
       budgeted_(client_.budgets->applies_to(request_.caller_tag)),
+      budget_(*client_.budgets, request_.caller_tag),
+      deadline_limit_(resolve_deadline(options_.deadline, client_.options.deadline)),
       streaming_(static_cast<bool>(options_.on_delta)) {}
+
+std::optional<milliseconds> Call::resolve_deadline(std::optional<milliseconds> per_call,
+                                                 std::optional<milliseconds> per_client) {
+  // A per-call deadline is not validated at create(): one at or below zero
+  // has already passed, and one beyond a week is held to a week, as
+  // ClientOptions are (clock arithmetic near the type's limits overflows).
+  const auto limit = per_call ? per_call : per_client;
+  if (!limit) return std::nullopt;
+  return std::clamp(*limit, milliseconds(0), milliseconds(std::chrono::hours(24 * 7)));
+}
 
 milliseconds Call::since(SteadyTime t) const {
   return std::chrono::duration_cast<milliseconds>(client_.clock->now() - t);
@@ -62,13 +63,16 @@ void Call::start() {
     });
   }
   client_.transport->post([self] {
-    const auto limit = self->options_.deadline ? self->options_.deadline : self->client_.options.deadline;
-    if (limit) {
+    if (const auto limit = self->deadline_limit_) {
+      if (limit->count() == 0) {
+        self->finish_past_deadline();
+        return;
+      }
       self->deadline_ = self->client_.clock->now() + *limit;
       self->deadline_timer_ = self->client_.transport->schedule(*limit, [self] { self->on_deadline(); });
     }
     if (self->options_.cancellation && self->options_.cancellation->cancelled()) {
-      self->finish(local_error(ErrorCategory::kCancelled, "cancelled by the caller"));
+      self->finish(make_error(ErrorCategory::kCancelled, "cancelled by the caller"));
       return;
     }
     self->enter_target(0, nullptr);
@@ -85,22 +89,35 @@ void Call::cancel() {
 
 void Call::cancel_on_loop() {
   if (finished_) return;
-  finish(local_error(ErrorCategory::kCancelled, "cancelled by the caller"));
+  finish(make_error(ErrorCategory::kCancelled, "cancelled by the caller"));
 }
 
 void Call::begin_attempt() {
   if (finished_) return;
   if (options_.cancellation && options_.cancellation->cancelled()) {
-    finish(local_error(ErrorCategory::kCancelled, "cancelled by the caller"));
+    finish(make_error(ErrorCategory::kCancelled, "cancelled by the caller"));
     return;
   }
+  if (!admit_attempt()) return;
+  holding_limit_slot_ = true;
+  ++tries_on_target_;
+  HttpRequest http = build_http_request();
+  const std::uint64_t seq = ++attempt_seq_;
+  attempt_open_ = true;
+  reply_started_ = false;
+  emit({.kind = Event::Kind::kAttemptStarted, .target = target().config.name});
+  const auto request_id = client_.transport->send(std::move(http), attempt_handlers(seq));
+  if (attempt_open_ && seq == attempt_seq_) in_flight_ = request_id;  // unless it completed inline
+}
+
+bool Call::admit_attempt() {
   const internal::ResolvedTarget& t = target();
   if (tries_on_target_ > 0 && !health().allow(client_.clock->now())) {
     // This target's breaker opened while we waited (maybe by our own failures).
-    Error cause = last_error_ ? *last_error_ : local_error(ErrorCategory::kCircuitOpen, "circuit open");
+    Error cause = last_error_ ? *last_error_ : make_error(ErrorCategory::kCircuitOpen, "circuit open");
     record_skip(target_index_, ErrorCategory::kCircuitOpen, {});
     enter_target(target_index_ + 1, &cause);
-    return;
+    return false;
   }
   if (body_target_ != target_index_) {
     auto body = internal::build_request_body(
@@ -108,7 +125,7 @@ void Call::begin_attempt() {
         budgeted_ ? std::optional(client_.options.budget_default_max_tokens) : std::nullopt);
     if (!body.ok()) {
       finish(std::move(body).error());
-      return;
+      return false;
     }
     body_ = std::move(*body);
     body_target_ = target_index_;
@@ -121,28 +138,30 @@ void Call::begin_attempt() {
     record_skip(target_index_, ErrorCategory::kBudgetExceeded, refused->message);
     health().on_abandoned();
     enter_target(target_index_ + 1, &*refused);
-    return;
+    return false;
   }
-  if (auto wait = limiter().admit(
-          internal::estimate_tokens(body_.size()) + current_request().max_tokens.value_or(0), client_.clock->now())) {
-    settle_budget(Spent::kNothing, nullptr);
-    if (*wait == internal::TargetLimiter::kUntilReleased) {
-      limits_free_on_release_ = true;
-    } else {
-      const auto free_at = client_.clock->now() + *wait;
-      limits_free_at_ = limits_free_at_ ? std::min(*limits_free_at_, free_at) : free_at;
-    }
-    record_skip(target_index_, ErrorCategory::kRateLimit, "at its client-side limits");
-    health().on_abandoned();
-    Error cause = last_error_ ? *last_error_
-                              : local_error(ErrorCategory::kRateLimit,
-                                            "every target is at its client-side limits (Target::limits) past the "
-                                            "call's deadline");
-    enter_target(target_index_ + 1, &cause);
-    return;
+  const auto now = client_.clock->now();
+  const auto wait = limiter().admit(internal::estimate_tokens(body_.size()) + current_request().max_tokens.value_or(0),
+                                    now);
+  if (!wait) return true;
+  settle_budget(Spent::kNothing, nullptr);
+  if (*wait == internal::TargetLimiter::kUntilReleased) {
+    limits_free_on_release_ = true;
+  } else {
+    limits_free_at_ = limits_free_at_ ? std::min(*limits_free_at_, now + *wait) : now + *wait;
   }
-  holding_limit_slot_ = true;
-  ++tries_on_target_;
+  record_skip(target_index_, ErrorCategory::kRateLimit, "at its client-side limits");
+  health().on_abandoned();
+  Error cause = last_error_ ? *last_error_
+                            : make_error(ErrorCategory::kRateLimit,
+                                         "every target is at its client-side limits (Target::limits) past the "
+                                         "call's deadline");
+  enter_target(target_index_ + 1, &cause);
+  return false;
+}
+
+HttpRequest Call::build_http_request() {
+  const internal::ResolvedTarget& t = target();
   const ClientOptions& o = client_.options;
   HttpRequest http;
   http.url = t.url;
@@ -164,101 +183,57 @@ void Call::begin_attempt() {
       attempt_bounded_by_deadline_ = true;
     }
   }
-  const std::uint64_t seq = ++attempt_seq_;
-  attempt_open_ = true;
-  reply_started_ = false;
-  emit({.kind = Event::Kind::kAttemptStarted, .target = t.config.name});
+  return http;
+}
+
+HttpHandlers Call::attempt_handlers(std::uint64_t seq) {
   HttpHandlers handlers;
+  // The transport keeps the handlers (and so the call, through on_complete)
+  // alive for the attempt; `this` is safe inside them.
+  handlers.on_headers = [this](int status, const Headers& headers) {
+    reply_started_ = true;
+    if (stream_) stream_->on_headers(status, headers);
+  };
   if (streaming_) {
-    stream_status_ = 0;
-    stream_headers_.clear();
-    stream_is_page_ = false;
-    stream_error_body_.clear();
-    stream_error_.reset();
-    sse_.emplace();
-    accumulator_.emplace(t.config.provider);
-    handlers.on_headers = [this](int status, const Headers& headers) {
-      reply_started_ = true;
-      stream_status_ = status;
-      stream_headers_ = headers;
-      // A web page where the event stream belongs (base_url pointing at a
-      // site or a login portal) is read whole and classified, like an error.
-      const std::string* type = find_header(headers, "content-type");
-      stream_is_page_ = type && internal::istarts_with(internal::trim(*type), "text/html");
-    };
-    // The transport keeps the handlers (and so the call) alive for the
-    // attempt; `this` is safe inside them.
+    stream_.emplace(target().config.provider);
     handlers.on_body_chunk = [this, seq](std::string_view chunk) {
       return !finished_ && seq == attempt_seq_ && on_stream_bytes(chunk);
     };
-    ttft_timer_ = client_.transport->schedule(o.timeouts.ttft, [self = shared_from_this(), seq] {
+    ttft_timer_ = client_.transport->schedule(client_.options.timeouts.ttft, [self = shared_from_this(), seq] {
       if (seq == self->attempt_seq_) self->on_first_token_timeout();
     });
   }
-  if (!streaming_) handlers.on_headers = [this](int, const Headers&) { reply_started_ = true; };
   handlers.on_complete = [self = shared_from_this(), seq](Result<HttpResponse> result) {
     if (self->finished_ || seq != self->attempt_seq_) return;
     self->attempt_open_ = false;
     self->in_flight_.reset();
     self->on_complete(std::move(result));
   };
-  const auto request_id = client_.transport->send(std::move(http), std::move(handlers));
-  if (attempt_open_ && seq == attempt_seq_) in_flight_ = request_id;  // unless it completed inline
+  return handlers;
 }
 
 bool Call::on_stream_bytes(std::string_view chunk) {
-  if (stream_status_ < 200 || stream_status_ >= 300 || stream_is_page_) {
-    // An error reply to a streaming request is plain JSON (or HTML): keep it
-    // whole for the classifier (the transport bounds it by max_response_bytes).
-    stream_error_body_.append(chunk);
-    return true;
-  }
-  const bool was_delivered = accumulator_->delivered();
-  const bool ok = sse_->feed(chunk, [this](const internal::SseEvent& event) {
-    if (auto error = accumulator_->on_event(event, options_.on_delta, stream_status_, stream_headers_)) {
-      stream_error_ = std::move(*error);
-      return false;
-    }
-    return true;
-  });
-  if (!was_delivered && accumulator_->delivered() && ttft_timer_) {
+  const bool was_delivered = stream_->delivered();
+  const bool ok = stream_->on_bytes(chunk, options_.on_delta);
+  if (!was_delivered && stream_->delivered() && ttft_timer_) {
     client_.transport->cancel_timer(*ttft_timer_);
     ttft_timer_.reset();
-  }
-  if (!ok && !stream_error_) {
-    Error e;
-    e.category = ErrorCategory::kTransient;
-    e.message = "malformed stream: an event exceeded the size limit";
-    stream_error_ = std::move(e);
   }
   return ok;
 }
 
 void Call::on_first_token_timeout() {
   ttft_timer_.reset();
-  if (finished_ || !attempt_open_ || !in_flight_ || accumulator_->delivered()) return;
-  Error e;
-  e.category = ErrorCategory::kTimeout;
-  e.message = fmt::format("no content within {} ms of the request (time-to-first-token timeout)",
-                          client_.options.timeouts.ttft.count());
-  stream_error_ = std::move(e);
-  client_.transport->cancel(*in_flight_);  // completes the attempt with kCancelled; stream_error_ wins
+  if (finished_ || !attempt_open_ || !in_flight_ || stream_->delivered()) return;
+  stream_->fail(make_error(ErrorCategory::kTimeout,
+                           fmt::format("no content within {} ms of the request (time-to-first-token timeout)",
+                                       client_.options.timeouts.ttft.count())));
+  client_.transport->cancel(*in_flight_);  // completes the attempt with kCancelled; the timeout wins
 }
 
 Result<ChatResponse> Call::stream_outcome(Result<HttpResponse> result) {
-  if (stream_error_) {
-    Error e = std::move(*stream_error_);
-    if (e.http_status == 0) e.http_status = stream_status_;
-    return e;
-  }
-  if (!result.ok()) return std::move(result).error();
-  const int status = result->status;
-  if (status < 200 || status >= 300 || stream_is_page_) {
-    return internal::classify_response(status, result->headers, stream_error_body_, client_.clock->wall_now());
-  }
-  // A stream that ended mid-event or without its end marker was truncated.
-  auto response = accumulator_->finish(status);
-  if (response.ok() && !accumulator_->saw_usage()) {
+  auto response = stream_->outcome(std::move(result), client_.clock->wall_now());
+  if (response.ok() && !stream_->saw_usage()) {
     Usage& u = response->usage;
     u.prompt_tokens = internal::estimate_tokens(body_.size());
     std::size_t out_bytes = response->content.size();
@@ -303,50 +278,25 @@ void Call::on_complete(Result<HttpResponse> result) {
     client_.transport->cancel_timer(*ttft_timer_);
     ttft_timer_.reset();
   }
-  Error error;
-  int status = 0;
-  if (streaming_) {
-    const bool transport_timeout = !result.ok() && result.error().category == ErrorCategory::kTimeout;
-    auto outcome = stream_outcome(std::move(result));
-    if (outcome.ok()) {
-      succeed(std::move(*outcome), stream_status_, duration);
-      return;
-    }
-    if (transport_timeout && attempt_bounded_by_deadline_) {
-      trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout,
-                        .http_status = stream_status_, .waited = pending_wait_, .duration = duration});
-      record_outcome(ErrorCategory::kTimeout);
-      account_failure(ErrorCategory::kTimeout, duration);
-      finish_past_deadline();
-      return;
-    }
-    error = std::move(outcome).error();
-    status = error.http_status != 0 ? error.http_status : stream_status_;
-  } else if (result.ok()) {
-    HttpResponse& http = *result;
-    status = http.status;
-    if (status >= 200 && status < 300) {
-      auto parsed = internal::parse_response_body(t.config.provider, status, http.headers, std::move(http.body));
-      if (parsed.ok()) {
-        succeed(std::move(*parsed), status, duration);
-        return;
-      }
-      error = std::move(parsed).error();
-    } else {
-      error = internal::classify_response(status, http.headers, http.body, client_.clock->wall_now());
-    }
-  } else {
-    error = std::move(result).error();
-    if (error.category == ErrorCategory::kTimeout && attempt_bounded_by_deadline_) {
-      // The transport's clock and the deadline timer race by a millisecond;
-      // either way it is the call's deadline that ran out.
-      trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout,
-                        .waited = pending_wait_, .duration = duration});
-      record_outcome(ErrorCategory::kTimeout);
-      account_failure(ErrorCategory::kTimeout, duration);
-      finish_past_deadline();
-      return;
-    }
+  // The transport's clock and the deadline timer race by a millisecond;
+  // either way it is the call's deadline that ran out.
+  const bool past_deadline =
+      !result.ok() && result.error().category == ErrorCategory::kTimeout && attempt_bounded_by_deadline_;
+  const int reply_status = result.ok() ? result->status : stream_status();
+  auto outcome = streaming_ ? stream_outcome(std::move(result)) : whole_outcome(std::move(result));
+  if (outcome.ok()) {
+    succeed(std::move(*outcome), reply_status, duration);
+    return;
+  }
+  Error error = std::move(outcome).error();
+  const int status = error.http_status != 0 ? error.http_status : reply_status;
+  if (past_deadline) {
+    trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout, .http_status = status,
+                      .waited = pending_wait_, .duration = duration});
+    record_outcome(ErrorCategory::kTimeout);
+    account_failure(ErrorCategory::kTimeout, duration);
+    finish_past_deadline();
+    return;
   }
   error.message = internal::redact(error.message, client_.targets);
   if (error.hint.empty()) error.hint = internal::hint_for(error);
@@ -359,6 +309,15 @@ void Call::on_complete(Result<HttpResponse> result) {
   account_failure(error.category, duration);
   record_outcome(error.category);
   on_failure(std::move(error));
+}
+
+Result<ChatResponse> Call::whole_outcome(Result<HttpResponse> result) {
+  if (!result.ok()) return std::move(result).error();
+  HttpResponse& http = *result;
+  if (http.status >= 200 && http.status < 300) {
+    return internal::parse_response_body(target().config.provider, http.status, http.headers, std::move(http.body));
+  }
+  return internal::classify_response(http.status, http.headers, http.body, client_.clock->wall_now());
 }
 
 void Call::succeed(ChatResponse response, int status, milliseconds duration) {
@@ -376,12 +335,12 @@ void Call::succeed(ChatResponse response, int status, milliseconds duration) {
 void Call::on_failure(Error error) {
   const SteadyTime now = client_.clock->now();
   if (error.category == ErrorCategory::kRateLimit && error.http_status != 0) limiter().on_throttled(now);
-  const bool delivered = streaming_ && accumulator_->delivered();
+  const bool delivered = streaming_ && stream_->delivered();
   if (delivered && !options_.restart_stream_on_failure) {
     // The caller has seen part of this reply. Starting over would show it
     // twice unless the caller asked for (and is told about) a restart.
     note_step(NextStep::kFail, StepReason::kStreamDelivered);
-    error.partial_content = accumulator_->content();
+    error.partial_content = stream_->content();
     finish(std::move(error));
     return;
   }
@@ -493,7 +452,7 @@ void Call::enter_target(std::size_t from, const Error* cause) {
     finish(*cause);
     return;
   }
-  Error e = local_error(ErrorCategory::kCircuitOpen,
+  Error e = make_error(ErrorCategory::kCircuitOpen,
                        "every target is paused by its circuit breaker; nothing was sent");
   e.hint = internal::hint_for(e);
   finish(std::move(e));
@@ -517,77 +476,33 @@ void Call::report_transition(const std::optional<internal::TargetHealth::Transit
 
 std::optional<Error> Call::reserve_budget() {
   if (!budgeted_) return std::nullopt;
-  const auto& price = client_.prices[target_index_];
-  if (!price && client_.budgets->has_usd_budget_for(request_.caller_tag)) {
-    Error e = local_error(ErrorCategory::kBudgetExceeded,
-                          fmt::format("target \"{}\" has no known price (model \"{}\"); under a USD budget it is "
-                                      "never called unpriced: give the target a price",
-                                      target().config.name, target().config.model));
-    return e;
-  }
-  // Upper bounds, so settled spend can never exceed what was reserved: a
-  // byte-level BPE token is at least one byte, so the body's size bounds the
-  // prompt; max_tokens bounds the output (it is sent for that reason).
-  // When this target has billed more output than max_tokens allowed (reasoning
-  // models and misbehaving proxies do), its reservations grow by what was seen.
-  const auto prompt_bound = static_cast<std::int64_t>(body_.size());
-  const std::int64_t requested_output = request_.max_tokens.value_or(client_.options.budget_default_max_tokens);
-  const auto output_bound = static_cast<std::int64_t>(
-      std::ceil(static_cast<double>(requested_output) * client_.reserve_scale[target_index_]));
-  double usd = 0;
-  if (price) {
-    const double prompt_rate = std::max(price->input_per_mtok, price->cache_write_per_mtok.value_or(0.0));
-    usd = (static_cast<double>(prompt_bound) * prompt_rate + static_cast<double>(output_bound) * price->output_per_mtok) / 1e6;
-  }
-  auto reservation = client_.budgets->reserve(request_.caller_tag, usd, prompt_bound + output_bound,
-                                              client_.clock->wall_now());
-  if (!reservation.ok()) return std::move(reservation).error();
-  reservation_ = std::move(*reservation);
-  reserved_output_tokens_ = output_bound;
-  return std::nullopt;
+  const internal::ResolvedTarget& t = target();
+  return budget_.reserve({.target = t.config.name,
+                          .model = t.config.model,
+                          .price = client_.prices[target_index_],
+                          .prompt_bytes = static_cast<std::int64_t>(body_.size()),
+                          .requested_output = request_.max_tokens.value_or(client_.options.budget_default_max_tokens),
+                          .output_scale = client_.reserve_scale[target_index_]},
+                         client_.clock->wall_now());
 }
 
 void Call::settle_budget(Spent spent, const Usage* usage) {
-  if (!reservation_) return;
-  double usd = 0;
-  std::int64_t tokens = 0;
-  if (spent == Spent::kUnknown || (spent == Spent::kReported && usage->estimated)) {
-    // An estimate could undercount; the reservation is a bound.
-    usd = reservation_->usd;
-    tokens = reservation_->tokens;
-  } else if (spent == Spent::kReported) {
-    const auto& price = client_.prices[target_index_];
-    usd = price ? internal::cost_of(*usage, *price) : 0.0;
-    tokens = usage->total_tokens;
-    learn_from_billing(*usage, usd, tokens);
-  }
-  client_.budgets->settle(*reservation_, usd, tokens, client_.clock->wall_now());
-  reservation_.reset();
-}
-
-void Call::learn_from_billing(const Usage& usage, double usd, std::int64_t tokens) {
-  // Relaxes towards 1 while replies fit; jumps to the largest ratio seen.
-  constexpr double kMaxScale = 64, kRelax = 0.9;
-  double& scale = client_.reserve_scale[target_index_];
-  const double ratio = reserved_output_tokens_ > 0
-                           ? static_cast<double>(usage.completion_tokens) / static_cast<double>(reserved_output_tokens_)
-                           : 1.0;
-  scale = std::max({1.0, scale * kRelax, std::min(ratio * scale, kMaxScale)});
-  const double over_usd = usd - reservation_->usd;
-  const std::int64_t over_tokens = tokens - reservation_->tokens;
-  if (over_usd <= 1e-12 && over_tokens <= 0) return;
+  const auto overrun = budget_.settle(spent, usage, client_.prices[target_index_],
+                                      client_.reserve_scale[target_index_], client_.clock->wall_now());
+  if (!overrun) return;
   emit({.kind = Event::Kind::kBudgetOverrun, .target = target().config.name,
         .message = fmt::format("billed ${:.6f} and {} tokens against a reservation of ${:.6f} and {} tokens "
                                "({} completion tokens for max_tokens {}); this target's next reservations are {:.1f}x",
-                               usd, tokens, reservation_->usd, reservation_->tokens, usage.completion_tokens,
+                               overrun->billed_usd, overrun->billed_tokens, overrun->reserved_usd,
+                               overrun->reserved_tokens, overrun->completion_tokens,
                                current_request().max_tokens.value_or(client_.options.budget_default_max_tokens),
-                               scale)});
+                               overrun->output_scale)});
 }
 
 Usage Call::attempt_estimate() const {
   Usage u;
   u.prompt_tokens = internal::estimate_tokens(body_.size());
-  if (streaming_ && accumulator_) u.completion_tokens = internal::estimate_tokens(accumulator_->content().size());
+  if (streaming_ && stream_) u.completion_tokens = internal::estimate_tokens(stream_->content().size());
   u.total_tokens = u.prompt_tokens + u.completion_tokens;
   u.estimated = true;
   return u;
@@ -610,7 +525,7 @@ void Call::account_failure(ErrorCategory category, milliseconds latency) {
   // working on it. Its usage is estimated, and the budget keeps the whole
   // reservation as spent, the bound.
   const bool maybe_billed = category == ErrorCategory::kTimeout || category == ErrorCategory::kCancelled ||
-                            (streaming_ && accumulator_ && accumulator_->delivered());
+                            (streaming_ && stream_ && stream_->delivered());
   if (maybe_billed) {
     account(category, Spent::kUnknown, attempt_estimate(), latency);
   } else {
@@ -642,10 +557,9 @@ void Call::on_deadline() {
 }
 
 void Call::finish_past_deadline() {
-  const auto limit = options_.deadline ? options_.deadline : client_.options.deadline;
-  Error e = local_error(ErrorCategory::kTimeout, fmt::format("call deadline of {} ms passed", limit->count()));
+  Error e = make_error(ErrorCategory::kTimeout, fmt::format("call deadline of {} ms passed", deadline_limit_->count()));
   e.target = target().config.name;
-  if (streaming_ && accumulator_ && accumulator_->delivered()) e.partial_content = accumulator_->content();
+  if (streaming_ && stream_ && stream_->delivered()) e.partial_content = stream_->content();
   finish(std::move(e));
 }
 
@@ -661,7 +575,7 @@ void Call::finish(Result<ChatResponse> result) {
     // it is in the trail, the ledger and the budget like any attempt.
     const ErrorCategory why = result.ok() ? ErrorCategory::kCancelled : result.error().category;
     const milliseconds duration = since(attempt_start_);
-    trail_.push_back({.target = target().config.name, .category = why, .http_status = stream_status_,
+    trail_.push_back({.target = target().config.name, .category = why, .http_status = stream_status(),
                       .waited = pending_wait_, .duration = duration});
     account_failure(why, duration);
     health().on_abandoned();  // a half-open probe slot is freed

@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "attempt_budget.h"
 #include "client_impl.h"
 #include "limit_queue.h"
 #include "llmguard/client.h"
-#include "sse.h"
-#include "stream.h"
+#include "stream_attempt.h"
 
 namespace llmguard {
 
@@ -35,9 +35,15 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   using SteadyTime = std::chrono::steady_clock::time_point;
 
   void begin_attempt();
+  // Breaker, request body, budget and limits: false when the call moved on
+  // (to another target, a wait or its end) instead.
+  bool admit_attempt();
+  HttpRequest build_http_request();
+  HttpHandlers attempt_handlers(std::uint64_t seq);
   void cancel_on_loop();
   void on_complete(Result<HttpResponse> result);
   Result<ChatResponse> stream_outcome(Result<HttpResponse> result);
+  Result<ChatResponse> whole_outcome(Result<HttpResponse> result);
   bool on_stream_bytes(std::string_view chunk);
   void on_first_token_timeout();
   void succeed(ChatResponse response, int status, std::chrono::milliseconds duration);
@@ -50,14 +56,8 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   void record_outcome(const std::optional<ErrorCategory>& failure);
   void record_skip(std::size_t target, ErrorCategory why, std::string_view message);
   std::optional<Error> reserve_budget();
-  // What an attempt's reservation is settled with.
-  enum class Spent : std::uint8_t {
-    kNothing,   // released: no request, or an error reply (not billed)
-    kUnknown,   // kept whole: the provider may bill what it never reported
-    kReported,  // the usage the reply reported
-  };
+  using Spent = internal::Spent;
   void settle_budget(Spent spent, const Usage* usage);
-  void learn_from_billing(const Usage& usage, double usd, std::int64_t tokens);
   Usage attempt_estimate() const;
   void account(const std::optional<ErrorCategory>& failure, Spent spent, const Usage& usage,
                std::chrono::milliseconds latency);
@@ -71,6 +71,8 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   void finish_past_deadline();
   void finish(Result<ChatResponse> result);
   std::chrono::milliseconds since(SteadyTime t) const;
+  static std::optional<std::chrono::milliseconds> resolve_deadline(std::optional<std::chrono::milliseconds> per_call,
+                                                                   std::optional<std::chrono::milliseconds> per_client);
   const internal::ResolvedTarget& target() const { return client_.targets[target_index_]; }
   bool try_shrink(const Error& error);
   // Client-side limits: park this call until a target can take it.
@@ -120,18 +122,13 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   std::vector<Attempt> trail_;
   std::optional<Error> last_error_;  // kept while waiting to retry
   const bool budgeted_;
-  std::optional<internal::BudgetBook::Reservation> reservation_;
-  std::int64_t reserved_output_tokens_ = 0;
+  internal::AttemptBudget budget_;
+  const std::optional<std::chrono::milliseconds> deadline_limit_;  // CallOptions', else ClientOptions'
 
   // Streaming state of the current attempt.
   const bool streaming_;
-  int stream_status_ = 0;
-  Headers stream_headers_;
-  bool stream_is_page_ = false;  // a 2xx text/html reply: no stream at all
-  std::string stream_error_body_;  // a non-2xx reply's body, read whole
-  std::optional<internal::SseParser> sse_;
-  std::optional<internal::StreamAccumulator> accumulator_;
-  std::optional<Error> stream_error_;  // an error event, or the TTFT timeout
+  std::optional<internal::StreamAttempt> stream_;
+  int stream_status() const { return stream_ ? stream_->status() : 0; }
   std::optional<Transport::TimerId> ttft_timer_;
   bool finished_ = false;
   std::uint64_t cancel_registration_ = 0;

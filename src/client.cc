@@ -17,12 +17,7 @@ namespace llmguard {
 namespace internal {
 namespace {
 
-Error invalid(std::string message) {
-  Error e;
-  e.category = ErrorCategory::kBadRequest;
-  e.message = std::move(message);
-  return e;
-}
+Error invalid(std::string message) { return make_error(ErrorCategory::kBadRequest, std::move(message)); }
 
 std::string env_or_empty(const char* name) {
   const char* value = std::getenv(name);
@@ -131,12 +126,7 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
 namespace {
 
 Status validate(const ClientOptions& o) {
-  auto invalid = [](std::string m) {
-    Error e;
-    e.category = ErrorCategory::kBadRequest;
-    e.message = std::move(m);
-    return Status(std::move(e));
-  };
+  auto invalid = [](std::string m) { return Status(make_error(ErrorCategory::kBadRequest, std::move(m))); };
   const RetryPolicy& r = o.retry;
   if (r.max_attempts < 1) return invalid("retry.max_attempts must be at least 1");
   if (r.base_delay.count() < 0 || r.max_delay.count() < 0 || r.max_retry_after.count() < 0) {
@@ -322,10 +312,8 @@ void Client::reset_target(std::string_view name) {
 
 Result<ChatResponse> Client::guarded_chat(const ChatRequest& request, const CallOptions& options) {
   if (impl_->transport->in_loop_thread()) {
-    Error e;
-    e.category = ErrorCategory::kBadRequest;
-    e.message = "guarded_chat() called on the llmguard event-loop thread; use guarded_chat_async() there";
-    return e;
+    return make_error(ErrorCategory::kBadRequest,
+                      "guarded_chat() called on the llmguard event-loop thread; use guarded_chat_async() there");
   }
   std::promise<Result<ChatResponse>> promise;
   auto future = promise.get_future();

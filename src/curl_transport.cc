@@ -48,13 +48,6 @@ void ensure_curl_global_init() {
   (void)code;
 }
 
-Error transport_error(ErrorCategory category, std::string message) {
-  Error e;
-  e.category = category;
-  e.message = std::move(message);
-  return e;
-}
-
 // A request's header lines as libcurl takes them, shared by every transfer
 // that sends the same headers (a target's requests all do).
 struct SharedHeaderList {
@@ -164,7 +157,7 @@ void CurlLoop::stop() {
 Status CurlLoop::init() {
   ensure_curl_global_init();
   multi_.reset(curl_multi_init());
-  if (!multi_) return transport_error(ErrorCategory::kConnection, "curl_multi_init failed");
+  if (!multi_) return make_error(ErrorCategory::kConnection, "curl_multi_init failed");
   if (EasyHandle probe{curl_easy_init()}) {
     char* info = nullptr;
     if (curl_easy_getinfo(probe.get(), CURLINFO_CAINFO, &info) == CURLE_OK && info) default_ca_info_ = info;
@@ -201,7 +194,7 @@ CurlLoop::RequestId CurlLoop::send(HttpRequest request, HttpHandlers handlers) {
 
 void CurlLoop::cancel(RequestId id) {
   if (in_loop_thread()) {
-    cancel_on_loop(id, transport_error(ErrorCategory::kCancelled, "request cancelled"));
+    cancel_on_loop(id, make_error(ErrorCategory::kCancelled, "request cancelled"));
   } else {
     enqueue(CancelCommand{id});
   }
@@ -277,7 +270,7 @@ void CurlLoop::run() {
         begin_transfer(std::move(s->transfer));
       } else {
         cancel_on_loop(std::get<CancelCommand>(command).id,
-                       transport_error(ErrorCategory::kCancelled, "request cancelled"));
+                       make_error(ErrorCategory::kCancelled, "request cancelled"));
       }
     }
     commands.clear();
@@ -311,14 +304,14 @@ void CurlLoop::run() {
   dropped_timers.clear();
   for (auto& command : commands) {
     if (auto* s = std::get_if<SendCommand>(&command)) {
-      complete(std::move(s->transfer), transport_error(ErrorCategory::kCancelled, "transport shut down"));
+      complete(std::move(s->transfer), make_error(ErrorCategory::kCancelled, "transport shut down"));
     }
   }
   commands.clear();
   std::vector<RequestId> ids;
   for (auto& [id, t] : active_) ids.push_back(id);
   for (RequestId id : ids) {
-    cancel_on_loop(id, transport_error(ErrorCategory::kCancelled, "transport shut down"));
+    cancel_on_loop(id, make_error(ErrorCategory::kCancelled, "transport shut down"));
   }
 }
 
@@ -395,7 +388,7 @@ std::shared_ptr<const SharedHeaderList> CurlLoop::header_list_for(const Headers&
 
 void CurlLoop::begin_transfer(std::unique_ptr<Transfer> t) {
   if (stopping_) {
-    complete(std::move(t), transport_error(ErrorCategory::kCancelled, "transport shut down"));
+    complete(std::move(t), make_error(ErrorCategory::kCancelled, "transport shut down"));
     return;
   }
   if (!easy_pool_.empty()) {
@@ -405,7 +398,7 @@ void CurlLoop::begin_transfer(std::unique_ptr<Transfer> t) {
   } else {
     t->easy.reset(curl_easy_init());
     if (!t->easy) {
-      complete(std::move(t), transport_error(ErrorCategory::kConnection, "curl_easy_init failed"));
+      complete(std::move(t), make_error(ErrorCategory::kConnection, "curl_easy_init failed"));
       return;
     }
     configure_once(t->easy.get());
@@ -414,7 +407,7 @@ void CurlLoop::begin_transfer(std::unique_ptr<Transfer> t) {
   t->response.body.reserve(4096);
   t->last_activity = std::chrono::steady_clock::now();
   if (curl_multi_add_handle(multi_.get(), t->easy.get()) != CURLM_OK) {
-    complete(std::move(t), transport_error(ErrorCategory::kConnection, "curl_multi_add_handle failed"));
+    complete(std::move(t), make_error(ErrorCategory::kConnection, "curl_multi_add_handle failed"));
     return;
   }
   arm_idle_timer(*t, t->last_activity + t->request.idle_timeout);
@@ -445,7 +438,7 @@ void CurlLoop::on_idle_timer(RequestId id) {
     arm_idle_timer(t, due);  // bytes came since: wait out the rest
     return;
   }
-  cancel_on_loop(id, transport_error(ErrorCategory::kTimeout,
+  cancel_on_loop(id, make_error(ErrorCategory::kTimeout,
                                      fmt::format("no data received for {} ms (idle timeout)",
                                                  t.request.idle_timeout.count())));
 }
@@ -515,24 +508,24 @@ Error error_for_curl_code(CURLcode code, const Transfer& t) {
   curl_easy_getinfo(t.easy.get(), CURLINFO_OS_ERRNO, &os_errno);
   if (os_errno == EMFILE || os_errno == ENFILE) {
     // libcurl says "Couldn't connect" when socket() fails; the server is not to blame.
-    return transport_error(ErrorCategory::kConnection,
+    return make_error(ErrorCategory::kConnection,
                            fmt::format("out of file descriptors ({}): this process has too many open files; "
                                        "raise the limit (ulimit -n) or lower the number of calls in flight ({})",
                                        os_errno == EMFILE ? "EMFILE" : "ENFILE", detail));
   }
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
-      return transport_error(ErrorCategory::kTimeout, std::move(detail));
+      return make_error(ErrorCategory::kTimeout, std::move(detail));
     case CURLE_URL_MALFORMAT:
-      return transport_error(ErrorCategory::kBadRequest, std::move(detail));
+      return make_error(ErrorCategory::kBadRequest, std::move(detail));
     case CURLE_UNSUPPORTED_PROTOCOL:
       // Every URL is http(s) (checked at create), so this is the reply: an
       // HTTP/0.9 answer or a status line that is not HTTP. An upstream fault.
-      return transport_error(ErrorCategory::kConnection, fmt::format("the server's reply is not HTTP: {}", detail));
+      return make_error(ErrorCategory::kConnection, fmt::format("the server's reply is not HTTP: {}", detail));
     default:
       // Resolution, connect, TLS, reset and truncation failures: no usable
       // response arrived, and another try may well get one.
-      return transport_error(ErrorCategory::kConnection, std::move(detail));
+      return make_error(ErrorCategory::kConnection, std::move(detail));
   }
 }
 
@@ -551,14 +544,14 @@ void CurlLoop::finish(CURL* easy, CURLcode code) {
     return;
   }
   if (t->too_large || code == CURLE_FILESIZE_EXCEEDED) {
-    auto e = transport_error(ErrorCategory::kTransient,
+    auto e = make_error(ErrorCategory::kTransient,
                              fmt::format("response larger than max_response_bytes ({} bytes)",
                                          t->request.max_response_bytes));
     complete(std::move(t), std::move(e));
     return;
   }
   if (t->aborted_by_handler) {
-    complete(std::move(t), transport_error(ErrorCategory::kCancelled, "aborted by the body handler"));
+    complete(std::move(t), make_error(ErrorCategory::kCancelled, "aborted by the body handler"));
     return;
   }
   auto e = error_for_curl_code(code, *t);

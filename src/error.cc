@@ -57,6 +57,13 @@ bool Error::retryable() const noexcept {
   return action == internal::DefaultAction::kRetry || action == internal::DefaultAction::kRetryOnce;
 }
 
+Error make_error(ErrorCategory category, std::string message) {
+  Error e;
+  e.category = category;
+  e.message = std::move(message);
+  return e;
+}
+
 std::string describe(const Error& error) {
   std::string out(to_string(error.category));
   if (error.http_status != 0 || !error.provider_code.empty()) {

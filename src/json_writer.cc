@@ -70,10 +70,8 @@ Status validate_json(std::string_view json, std::string_view field) {
   simdjson::padded_string padded(json);
   auto doc = parser.parse(padded);
   if (doc.error() != simdjson::SUCCESS) {
-    Error e;
-    e.category = ErrorCategory::kBadRequest;
-    e.message = fmt::format("{} is not valid JSON: {}", field, simdjson::error_message(doc.error()));
-    return e;
+    return make_error(ErrorCategory::kBadRequest,
+                      fmt::format("{} is not valid JSON: {}", field, simdjson::error_message(doc.error())));
   }
   return ok_status();
 }

@@ -124,20 +124,16 @@ Result<BudgetBook::Reservation> BudgetBook::reserve(std::string_view caller_tag,
     roll(s, now);
     const std::string scope = s.budget.caller_tag.empty() ? "client" : fmt::format("caller \"{}\"", s.budget.caller_tag);
     if (s.budget.usd && s.spent_usd + s.reserved_usd + usd > *s.budget.usd + 1e-12) {
-      Error e;
-      e.category = ErrorCategory::kBudgetExceeded;
-      e.message = fmt::format("the {} budget of ${:.6f} would be exceeded: ${:.6f} spent, ${:.6f} reserved, "
-                              "this attempt reserves ${:.6f}",
-                              scope, *s.budget.usd, s.spent_usd, s.reserved_usd, usd);
-      return e;
+      return make_error(ErrorCategory::kBudgetExceeded,
+                        fmt::format("the {} budget of ${:.6f} would be exceeded: ${:.6f} spent, ${:.6f} reserved, "
+                                "this attempt reserves ${:.6f}",
+                                scope, *s.budget.usd, s.spent_usd, s.reserved_usd, usd));
     }
     if (s.budget.tokens && s.spent_tokens + s.reserved_tokens + tokens > *s.budget.tokens) {
-      Error e;
-      e.category = ErrorCategory::kBudgetExceeded;
-      e.message = fmt::format("the {} budget of {} tokens would be exceeded: {} spent, {} reserved, "
-                              "this attempt reserves {}",
-                              scope, *s.budget.tokens, s.spent_tokens, s.reserved_tokens, tokens);
-      return e;
+      return make_error(ErrorCategory::kBudgetExceeded,
+                        fmt::format("the {} budget of {} tokens would be exceeded: {} spent, {} reserved, "
+                                "this attempt reserves {}",
+                                scope, *s.budget.tokens, s.spent_tokens, s.reserved_tokens, tokens));
     }
     r.entries.push_back({i, s.period, usd, tokens});
   }

@@ -512,6 +512,17 @@ TEST_CASE("Client::create refuses durations, prices and budgets out of range, an
         }) == "target \"a\": api_key_env names LLMGUARD_TEST_UNSET_KEY, which is not set (or is empty)");
 }
 
+TEST_CASE("A per-call deadline out of range: at or below zero has passed, beyond a week is a week") {
+  Harness h({target("a")}, policy(1));
+  auto passed = h.run(CallOptions{.deadline = milliseconds(-5)});
+  REQUIRE_FALSE(passed->ok());
+  CHECK(passed->error().category == ErrorCategory::kTimeout);
+  CHECK(h.transport->sent().empty());
+  auto huge = h.run(CallOptions{.deadline = milliseconds::max()});  // no overflow: held to a week
+  REQUIRE(huge->ok());
+  CHECK(h.transport->sent().size() == 1);
+}
+
 TEST_CASE("Client::create refuses bad options with a message naming the field") {
   auto make = [](ClientOptions o) { return Client::create(std::move(o)); };
   CHECK(make({}).error().message.find("targets") != std::string::npos);

@@ -109,6 +109,11 @@ struct Error {
 // line for logs. Never contains a credential: messages are redacted at source.
 std::string describe(const Error& error);
 
+// An error of `category` with `message` and nothing else set: what a custom
+// Transport returns for a failed exchange, and what llmguard builds its own
+// local errors with.
+Error make_error(ErrorCategory category, std::string message);
+
 // Holds a `T` or an `Error`. Accessing the wrong alternative is a programming
 // error and aborts (in every build mode), like `std::optional::value` would
 // throw; check `ok()` first.

@@ -1,0 +1,57 @@
+// One streamed attempt's reply as it arrives: the status and headers, the SSE
+// events turned into the caller's deltas, an error reply kept whole for the
+// classifier, and the first error that ends it. The call (call.cc) decides
+// what to do with the outcome; this only reads.
+#ifndef LLMGUARD_SRC_STREAM_ATTEMPT_H_
+#define LLMGUARD_SRC_STREAM_ATTEMPT_H_
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "llmguard/error.h"
+#include "llmguard/options.h"
+#include "llmguard/runtime.h"
+#include "llmguard/types.h"
+#include "sse.h"
+#include "stream.h"
+
+namespace llmguard::internal {
+
+class StreamAttempt {
+ public:
+  explicit StreamAttempt(Provider provider) : accumulator_(provider) {}
+
+  void on_headers(int status, const Headers& headers);
+  // Body bytes as they arrive; false when the attempt must be abandoned (an
+  // error event, or a malformed stream): outcome() then says why.
+  bool on_bytes(std::string_view chunk, const StreamAccumulator::Emit& emit);
+  // Ends the attempt with `error` (the first-token timeout, say), unless it
+  // has already ended with another.
+  void fail(Error error);
+
+  // The reply, or why there is none: the stream's own error first, then the
+  // transport's, then an error reply classified, then a truncated stream.
+  Result<ChatResponse> outcome(Result<HttpResponse> result, std::chrono::system_clock::time_point now);
+
+  int status() const { return status_; }
+  bool delivered() const { return accumulator_.delivered(); }
+  bool saw_usage() const { return accumulator_.saw_usage(); }
+  const std::string& content() const { return accumulator_.content(); }
+
+ private:
+  bool is_error_reply() const { return status_ < 200 || status_ >= 300 || is_page_; }
+
+  int status_ = 0;
+  Headers headers_;
+  bool is_page_ = false;     // a 2xx text/html reply: no stream at all
+  std::string error_body_;   // a non-2xx reply's body, read whole
+  SseParser sse_;
+  StreamAccumulator accumulator_;
+  std::optional<Error> error_;  // an error event, a malformed stream, or fail()
+};
+
+}  // namespace llmguard::internal
+
+#endif  // LLMGUARD_SRC_STREAM_ATTEMPT_H_
