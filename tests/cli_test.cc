@@ -36,7 +36,7 @@ TEST_CASE("classify: one JSON line out per input line, in order, with every cont
   std::ostringstream out;
   CHECK(run_classify(in, out) == 0);
   auto lines = lines_of(out.str());
-  REQUIRE(lines.size() == 4);
+  REQUIRE(lines.size() == 5);
   simdjson::dom::parser parser;
   auto first = parser.parse(lines[0]).value();
   CHECK(std::string_view(first["category"]) == "rate_limit");
@@ -49,10 +49,13 @@ TEST_CASE("classify: one JSON line out per input line, in order, with every cont
   CHECK(std::string_view(second["category"]) == "quota_exhausted");
   CHECK_FALSE(bool(second["retryable"]));
   CHECK(second["retry_after_s"].is_null());
-  auto third = parser.parse(lines[2]).value();
+  auto blank = parser.parse(lines[2]).value();
+  CHECK(std::string_view(blank["category"]) == "unknown");
+  CHECK(std::string_view(blank["input_error"]) == "the line is empty");
+  auto third = parser.parse(lines[3]).value();
   CHECK(std::string_view(third["category"]) == "unknown");
   CHECK(third["input_error"].is_string());
-  auto fourth = parser.parse(lines[3]).value();
+  auto fourth = parser.parse(lines[4]).value();
   CHECK(std::string_view(fourth["category"]) == "transient");
   CHECK(std::string_view(fourth["message"]) == "Overloaded");
 }
@@ -80,6 +83,26 @@ struct ChatFixture {
            "retry":{"max_attempts":2,"base_delay_ms":1,"max_delay_ms":2}})";
   }
 };
+
+TEST_CASE("classify: blank and whitespace-only lines get an answer line each, so answers pair with inputs") {
+  std::istringstream in("\n   \r\n" R"({"status": 500, "body": "oops"})" "\n\t\n");
+  std::ostringstream out;
+  CHECK(run_classify(in, out) == 0);
+  auto lines = lines_of(out.str());
+  REQUIRE(lines.size() == 4);
+  simdjson::dom::parser parser;
+  for (std::size_t i : {0u, 1u, 3u}) {
+    CAPTURE(i);
+    auto line = parser.parse(lines[i]).value();
+    CHECK(std::string_view(line["category"]) == "unknown");
+    CHECK_FALSE(bool(line["retryable"]));
+    CHECK(line["retry_after_s"].is_null());
+    CHECK(std::string_view(line["input_error"]) == "the line is empty");
+  }
+  auto middle = parser.parse(lines[2]).value();
+  CHECK(std::string_view(middle["category"]) == "transient");
+  CHECK(middle["input_error"].error() == simdjson::NO_SUCH_FIELD);
+}
 
 TEST_CASE("chat: success prints one object with target, usage, cost and the attempt trail") {
   ChatFixture f;

@@ -35,6 +35,8 @@ std::string classify_line(std::string_view line) {
     w.key("hint").string("").key("input_error").string(why).end_object();
     return out;
   };
+  // A blank line still gets its answer line: tools pair answers with inputs by position.
+  if (internal::trim(line).empty()) return invalid("the line is empty");
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(line.data(), line.size(), true).get(root) != simdjson::SUCCESS || !root.is_object()) {
@@ -144,7 +146,6 @@ int run_classify(std::istream& in, std::ostream& out) {
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (internal::trim(line).empty()) continue;
     out << classify_line(line) << '\n';
   }
   out.flush();
