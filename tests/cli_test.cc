@@ -181,5 +181,56 @@ TEST_CASE("doctor: one line per target with the hint for each failure") {
   CHECK(text.find("abcdef0123456789") == std::string::npos);
 }
 
+// Runs chat and returns its one stdout object's error message.
+std::string chat_error_message(ChatFixture& f, int* status = nullptr) {
+  std::ostringstream out, err;
+  const int rc = run_chat({"--config", f.config_path, "--message", "hi"}, out, err);
+  if (status) *status = rc;
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  return std::string(std::string_view(root["error"]["message"]));
+}
+
+TEST_CASE("doctor rejects every config chat rejects, with the same message") {
+  ChatFixture f;
+  const std::string url = f.server->base_url();
+  const std::string configs[] = {
+      R"({"targets": [{"name": "a", "model": "m", "base_url": ")" + url + R"("},
+                      {"name": "a", "model": "n", "base_url": ")" + url + R"("}]})",
+      R"({"targets": []})",
+      R"({"retry": {"max_attempts": 2}})",
+      R"({"targets": [{"name": "az", "provider": "azure", "model": "dep", "api_key": "k"}]})",
+      R"({"targets": [{"name": "a", "model": "m", "base_url": ")" + url + R"("}],
+          "retry": {"base_delay_ms": 500, "max_delay_ms": 10}})",
+  };
+  for (const std::string& config : configs) {
+    CAPTURE(config);
+    f.write_config(config);
+    int chat_status = 0;
+    const std::string message = chat_error_message(f, &chat_status);
+    CHECK(chat_status == 1);
+    CHECK_FALSE(message.empty());
+    std::ostringstream out, err;
+    CHECK(run_doctor({"--config", f.config_path}, out, err) == 1);
+    CHECK(out.str() == "config: " + message + "\n");
+  }
+  CHECK(f.server->stats().requests == 0);
+}
+
+TEST_CASE("doctor names duplicate targets and an empty chain instead of reporting them healthy") {
+  ChatFixture f;
+  f.write_config(R"({"targets": [{"name": "a", "model": "gpt-a", "api_key": "good-key-0123456789", "base_url": ")" +
+                 f.server->base_url() + R"("}, {"name": "a", "model": "gpt-b", "api_key": "good-key-0123456789",
+                 "base_url": ")" + f.server->base_url() + R"("}]})");
+  std::ostringstream out, err;
+  CHECK(run_doctor({"--config", f.config_path}, out, err) == 1);
+  CHECK(out.str().find("duplicate name \"a\"") != std::string::npos);
+  CHECK(out.str().find("OK") == std::string::npos);
+  f.write_config(R"({"targets": []})");
+  std::ostringstream out2, err2;
+  CHECK(run_doctor({"--config", f.config_path}, out2, err2) == 1);
+  CHECK(out2.str().find("no targets") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace llmguard::cli

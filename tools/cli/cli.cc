@@ -140,6 +140,28 @@ std::string chat_result_json(const Result<ChatResponse>& r) {
   return out;
 }
 
+// A config file made into a client, the one way every command does it, so
+// that doctor rejects exactly what chat rejects, with the same message.
+struct ClientSetup {
+  std::optional<Error> error;  // from reading the file or from Client::create
+  ClientOptions options;       // as read
+  std::unique_ptr<Client> client;
+};
+
+ClientSetup set_up_client(const std::string& config_path) {
+  ClientSetup s;
+  auto options = load_client_options(config_path);
+  if (!options.ok()) {
+    s.error = std::move(options).error();
+    return s;
+  }
+  s.options = std::move(*options);
+  auto client = Client::create(s.options);
+  if (client.ok()) s.client = std::move(*client);
+  else s.error = std::move(client).error();
+  return s;
+}
+
 }  // namespace
 
 int run_classify(std::istream& in, std::ostream& out) {
@@ -164,25 +186,20 @@ int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   if (a.config.empty() || a.message.empty()) return usage_error(err, "--config and --message are required", kUsage);
 
-  auto options = load_client_options(a.config);
-  Result<ChatResponse> result = options.ok() ? Result<ChatResponse>(Error{}) : Result<ChatResponse>(options.error());
-  if (options.ok()) {
-    auto client = Client::create(std::move(*options));
-    if (!client.ok()) {
-      result = client.error();
-    } else {
-      ChatRequest request;
-      request.messages = {Message::user(a.message)};
-      CallOptions call;
-      if (a.stream) {
-        call.on_delta = [&err](const StreamDelta& d) {
-          if (d.kind == StreamDelta::Kind::kText) err << d.text << std::flush;
-          if (d.kind == StreamDelta::Kind::kRestart) err << "\n[llmguard: restarting the reply]\n" << std::flush;
-        };
-      }
-      result = (*client)->guarded_chat(request, call);
-      if (a.stream) err << '\n';
+  ClientSetup setup = set_up_client(a.config);
+  Result<ChatResponse> result = setup.error ? Result<ChatResponse>(*setup.error) : Result<ChatResponse>(Error{});
+  if (setup.client) {
+    ChatRequest request;
+    request.messages = {Message::user(a.message)};
+    CallOptions call;
+    if (a.stream) {
+      call.on_delta = [&](const StreamDelta& d) {
+        if (d.kind == StreamDelta::Kind::kText) err << d.text << std::flush;
+        if (d.kind == StreamDelta::Kind::kRestart) err << "\n[llmguard: restarting the reply]\n" << std::flush;
+      };
     }
+    result = setup.client->guarded_chat(request, call);
+    if (a.stream) err << '\n';
   }
   out << chat_result_json(result) << '\n';
   out.flush();
@@ -197,15 +214,16 @@ int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ost
     else return usage_error(err, fmt::format("unexpected argument {}", args[i]), kUsage);
   }
   if (config.empty()) return usage_error(err, "--config is required", kUsage);
-  auto options = load_client_options(config);
-  if (!options.ok()) {
-    out << "config: " << options.error().message << '\n';
+  ClientSetup setup = set_up_client(config);
+  if (setup.error) {
+    out << "config: " << setup.error->message << '\n';
     return 1;
   }
+  setup.client.reset();
   int failures = 0;
-  for (const Target& target : options->targets) {
+  for (const Target& target : setup.options.targets) {
     // One target, one try: the doctor reports what each target does now.
-    ClientOptions single = *options;
+    ClientOptions single = setup.options;
     single.targets = {target};
     single.retry.max_attempts = 1;
     auto client = Client::create(std::move(single));
@@ -225,8 +243,9 @@ int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ost
     } else {
       ++failures;
       const Error& e = r.error();
-      out << fmt::format("{:<16} FAIL    {}{}: {}\n{:<16}         hint: {}\n", target.name, to_string(e.category),
-                         e.http_status ? fmt::format(" (HTTP {})", e.http_status) : "", e.message, "", e.hint);
+      out << fmt::format("{:<16} FAIL    {}{}: {}\n{:<16}         hint: {}\n", target.name,
+                         to_string(e.category), e.http_status ? fmt::format(" (HTTP {})", e.http_status) : "",
+                         e.message, "", e.hint);
     }
   }
   out.flush();
