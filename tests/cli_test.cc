@@ -232,5 +232,77 @@ TEST_CASE("doctor names duplicate targets and an empty chain instead of reportin
   CHECK(out2.str().find("no targets") != std::string::npos);
 }
 
+// A gateway credential with no well-known shape, so only the configured-secret redactor can catch it.
+constexpr std::string_view kGatewaySecret = "corp-secret-0123456789abcdef";
+
+bool shows_secret(const std::string& text) {
+  return text.find(kGatewaySecret) != std::string::npos ||
+         text.find("CORP-SECRET-0123456789ABCDEF") != std::string::npos ||
+         text.find("0123456789abcdef") != std::string::npos;
+}
+
+TEST_CASE("chat and doctor never print a credential given in an Authorization header, even when the server echoes it") {
+  ::unsetenv("OPENAI_API_KEY");
+  ChatFixture f;  // the mock's 401 body echoes the presented bearer token, as OpenAI's does
+  f.write_config(R"({"targets": [{"name": "gw", "model": "gpt-a", "base_url": ")" + f.server->base_url() +
+                 R"(", "headers": {"Authorization": "Bearer )" + std::string(kGatewaySecret) + R"("}}],
+                 "retry": {"max_attempts": 1}})");
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK(std::string_view(root["error"]["category"]) == "auth");
+  CHECK(std::string_view(root["error"]["message"]).find("Incorrect API key provided: ***") != std::string_view::npos);
+  CHECK_FALSE(shows_secret(out.str()));
+  CHECK_FALSE(shows_secret(err.str()));
+  std::ostringstream dout, derr;
+  CHECK(run_doctor({"--config", f.config_path}, dout, derr) == 1);
+  CHECK(dout.str().find("gw               FAIL    auth (HTTP 401)") != std::string::npos);
+  CHECK(dout.str().find("***") != std::string::npos);
+  CHECK_FALSE(shows_secret(dout.str()));
+  CHECK_FALSE(shows_secret(derr.str()));
+}
+
+TEST_CASE("chat and doctor mask a custom credential header echoed back in any case, and a key from api_key_env") {
+  ChatFixture f;
+  ::setenv("LLMGUARD_CLI_TEST_KEY", "good-key-0123456789", 1);
+  f.write_config(R"({"targets": [{"name": "gw", "model": "gpt-a", "base_url": ")" + f.server->base_url() +
+                 R"(", "api_key_env": "LLMGUARD_CLI_TEST_KEY", "headers": {"x-gateway-key": ")" +
+                 std::string(kGatewaySecret) + R"("}}], "retry": {"max_attempts": 1}})");
+  const std::string echo =
+      R"({"error":{"message":"gateway rejected key CORP-SECRET-0123456789ABCDEF for good-key-0123456789",)"
+      R"("type":"invalid_request_error","code":"bad_gateway_key"}})";
+  f.server->enqueue("gpt-a", {.status = 400, .body = echo});
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
+  CHECK(out.str().find("gateway rejected key *** for ***") != std::string::npos);
+  CHECK_FALSE(shows_secret(out.str()));
+  CHECK(out.str().find("good-key-0123456789") == std::string::npos);
+  CHECK_FALSE(shows_secret(err.str()));
+  f.server->enqueue("gpt-a", {.status = 400, .body = echo});
+  std::ostringstream dout, derr;
+  CHECK(run_doctor({"--config", f.config_path}, dout, derr) == 1);
+  CHECK(dout.str().find("gateway rejected key *** for ***") != std::string::npos);
+  CHECK_FALSE(shows_secret(dout.str()));
+  CHECK(dout.str().find("good-key-0123456789") == std::string::npos);
+  ::unsetenv("LLMGUARD_CLI_TEST_KEY");
+}
+
+TEST_CASE("chat --stream masks a credential the model repeats, on stderr and in the stdout content") {
+  ChatFixture f;
+  f.write_config(R"({"targets": [{"name": "gw", "model": "gpt-a", "base_url": ")" + f.server->base_url() +
+                 R"(", "api_key": "good-key-0123456789", "headers": {"x-gateway-key": ")" +
+                 std::string(kGatewaySecret) + R"("}}]})");
+  f.server->enqueue("gpt-a", {.content = "your key is " + std::string(kGatewaySecret) + " and that is all"});
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi", "--stream"}, out, err) == 0);
+  CHECK(err.str().find("your key is *** and that is all") != std::string::npos);
+  CHECK_FALSE(shows_secret(err.str()));
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK(std::string_view(root["content"]) == "your key is *** and that is all");
+  CHECK_FALSE(shows_secret(out.str()));
+}
+
 }  // namespace
 }  // namespace llmguard::cli
