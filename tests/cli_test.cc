@@ -304,5 +304,39 @@ TEST_CASE("chat --stream masks a credential the model repeats, on stderr and in 
   CHECK_FALSE(shows_secret(out.str()));
 }
 
+TEST_CASE("TerminalEscaper makes C0, ESC, DEL and C1 controls visible and keeps newlines, tabs and other UTF-8") {
+  CHECK(escape_terminal_controls("a\x1b[31mred\x1b]0;title\x07 b") == "a\\x1b[31mred\\x1b]0;title\\x07 b");
+  CHECK(escape_terminal_controls("x\ry\bz\x7f\x01") == "x\\x0dy\\x08z\\x7f\\x01");
+  CHECK(escape_terminal_controls("line\n\ttab") == "line\n\ttab");
+  CHECK(escape_terminal_controls("\xc2\x9b" "2J \xc2\x85") == "\\u009b2J \\u0085");
+  CHECK(escape_terminal_controls("caf\xc3\xa9 \xc2\xa9 \xe2\x82\xac") == "caf\xc3\xa9 \xc2\xa9 \xe2\x82\xac");
+  TerminalEscaper split;
+  std::string shown = split.feed("a\xc2");
+  CHECK(shown == "a");  // the C2 waits: it may start a C1 control
+  shown += split.feed("\x9b" "b\xc2");
+  shown += split.feed("\xa9");
+  shown += split.feed("\xc2");
+  shown += split.finish();
+  CHECK(shown == "a\\u009bb\xc2\xa9\xc2");
+}
+
+TEST_CASE("chat --stream does not copy terminal escape sequences from the model to stderr") {
+  ChatFixture f;
+  f.write_config(f.targets("good-key-0123456789"));
+  f.server->enqueue("gpt-a", {.content = "red\x1b[31m title\x1b]0;pwned\x07 csi\xc2\x9b" "2J del\x7f tab\tend"});
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi", "--stream"}, out, err) == 0);
+  const std::string e = err.str();
+  CHECK(e.find("red\\x1b[31m title\\x1b]0;pwned\\x07 csi\\u009b2J del\\x7f tab\tend") != std::string::npos);
+  CHECK(e.find('\x1b') == std::string::npos);
+  CHECK(e.find('\x07') == std::string::npos);
+  CHECK(e.find('\x7f') == std::string::npos);
+  CHECK(e.find("\xc2\x9b") == std::string::npos);
+  // stdout is JSON, whose strings escape controls themselves; the content stays exact there.
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK(std::string_view(root["content"]) == "red\x1b[31m title\x1b]0;pwned\x07 csi\xc2\x9b" "2J del\x7f tab\tend");
+}
+
 }  // namespace
 }  // namespace llmguard::cli

@@ -170,6 +170,42 @@ ClientSetup set_up_client(const std::string& config_path) {
 
 }  // namespace
 
+std::string TerminalEscaper::feed(std::string_view piece) {
+  std::string out;
+  out.reserve(piece.size());
+  for (const char ch : piece) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (held_c2_) {
+      held_c2_ = false;
+      if (b >= 0x80 && b <= 0x9f) {  // a C1 control, U+0080..U+009F
+        out += fmt::format("\\u{:04x}", b);
+        continue;
+      }
+      out += '\xc2';
+    }
+    if ((b < 0x20 && ch != '\n' && ch != '\t') || b == 0x7f) {
+      out += fmt::format("\\x{:02x}", b);
+    } else if (b == 0xc2) {
+      held_c2_ = true;  // the next byte, maybe in the next piece, decides
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+std::string TerminalEscaper::finish() {
+  if (!held_c2_) return {};
+  held_c2_ = false;
+  return "\xc2";
+}
+
+std::string escape_terminal_controls(std::string_view text) {
+  TerminalEscaper e;
+  std::string out = e.feed(text);
+  return out + e.finish();
+}
+
 int run_classify(std::istream& in, std::ostream& out) {
   std::string line;
   while (std::getline(in, line)) {
@@ -198,12 +234,14 @@ int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostre
     ChatRequest request;
     request.messages = {Message::user(a.message)};
     CallOptions call;
-    // Credentials masked also when split across deltas.
+    // Deltas reach a terminal: credentials masked (also when split across
+    // deltas), then control characters made visible.
     internal::StreamRedactor redact_stream(setup.redactor);
-    auto flush_stream = [&] { err << redact_stream.finish() << std::flush; };
+    TerminalEscaper escape;
+    auto flush_stream = [&] { err << escape.feed(redact_stream.finish()) << escape.finish() << std::flush; };
     if (a.stream) {
       call.on_delta = [&](const StreamDelta& d) {
-        if (d.kind == StreamDelta::Kind::kText) err << redact_stream.feed(d.text) << std::flush;
+        if (d.kind == StreamDelta::Kind::kText) err << escape.feed(redact_stream.feed(d.text)) << std::flush;
         if (d.kind == StreamDelta::Kind::kRestart) {
           flush_stream();
           err << "\n[llmguard: restarting the reply]\n" << std::flush;
@@ -231,7 +269,8 @@ int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ost
   if (config.empty()) return usage_error(err, "--config is required", kUsage);
   ClientSetup setup = set_up_client(config);
   const internal::Redactor& red = setup.redactor;
-  auto shown = [&](std::string_view text) { return red.redact(text); };
+  // What reaches the terminal: credentials masked, control characters visible.
+  auto shown = [&](std::string_view text) { return escape_terminal_controls(red.redact(text)); };
   if (setup.error) {
     out << "config: " << shown(setup.error->message) << '\n';
     return 1;
