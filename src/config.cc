@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -27,16 +28,83 @@ std::string read_string(element v, std::string_view where, std::string& out) {
   return {};
 }
 
-std::string read_ms(element v, std::string_view where, std::chrono::milliseconds& out) {
+// Bounds of the numeric fields. Anything beyond them is a typo or a unit
+// mistake (seconds written as microseconds), and would overflow once turned
+// into chrono durations or rates: every number is checked before conversion.
+constexpr std::int64_t kDayMs = 86'400'000;
+constexpr std::int64_t kWeekMs = 7 * kDayMs;
+constexpr std::int64_t kMaxAttempts = 100;
+constexpr std::int64_t kMaxContextWindow = 1'000'000'000;
+constexpr double kMaxPricePerMtok = 1e6;
+constexpr std::int64_t kMaxConcurrency = 1'000'000;
+// Below 0.01 requests a minute the limiter's waits grow past what any call
+// can wait; above 1e7 a limit means nothing.
+constexpr double kMinRequestsPerMinute = 0.01;
+constexpr double kMaxRequestsPerMinute = 1e7;
+constexpr std::int64_t kMaxTokensPerMinute = 1'000'000'000'000;
+constexpr double kMaxBudgetUsd = 1e9;
+constexpr std::int64_t kMaxBudgetTokens = 1'000'000'000'000'000;
+
+struct IntRange {
+  std::int64_t min, max;
+  std::string_view note;  // e.g. " (24 h)", shown after the range
+};
+
+// A whole number within `range`. 3.0 is accepted as 3; 3.5, "3", NaN and
+// anything out of range are not, and no double is converted before it is
+// known to fit.
+std::string read_int(element v, std::string_view where, IntRange range, std::int64_t& out) {
+  auto out_of_range = [&] {
+    return fmt::format("{} must be between {} and {}{}", where, range.min, range.max, range.note);
+  };
   std::int64_t n = 0;
-  if (v.get_int64().get(n) != simdjson::SUCCESS || n < 0) return fmt::format("{} must be a non-negative integer", where);
+  if (v.get_int64().get(n) != simdjson::SUCCESS) {
+    if (v.is_uint64()) return out_of_range();  // above INT64_MAX
+    double d = 0;
+    if (v.get_double().get(d) != simdjson::SUCCESS) return fmt::format("{} must be a number", where);
+    if (std::isfinite(d) && d != std::floor(d)) return fmt::format("{} must be a whole number", where);
+    if (!std::isfinite(d) || d < static_cast<double>(range.min) || d > static_cast<double>(range.max)) {
+      return out_of_range();
+    }
+    n = static_cast<std::int64_t>(d);
+  }
+  if (n < range.min || n > range.max) return out_of_range();
+  out = n;
+  return {};
+}
+
+std::string read_ms(element v, std::string_view where, IntRange range, std::chrono::milliseconds& out) {
+  std::int64_t n = 0;
+  if (auto err = read_int(v, where, range, n); !err.empty()) return err;
   out = std::chrono::milliseconds(n);
   return {};
 }
 
-std::string read_number(element v, std::string_view where, double& out) {
-  if (v.get_double().get(out) != simdjson::SUCCESS || out < 0) return fmt::format("{} must be a non-negative number", where);
+// 1e6 as "1000000", not "1e+06".
+std::string format_bound(double d) {
+  if (d == std::floor(d) && std::fabs(d) < 1e15) return fmt::format("{}", static_cast<std::int64_t>(d));
+  return fmt::format("{}", d);
+}
+
+// A finite number in [min, max].
+std::string read_number(element v, std::string_view where, double min, double max, std::string_view note,
+                        double& out) {
+  double d = 0;
+  if (v.get_double().get(d) != simdjson::SUCCESS) return fmt::format("{} must be a number", where);
+  if (!std::isfinite(d) || d < min || d > max) {
+    return fmt::format("{} must be between {} and {}{}", where, format_bound(min), format_bound(max), note);
+  }
+  out = d;
   return {};
+}
+
+constexpr IntRange kDelayRange{0, kDayMs, " (24 h)"};
+constexpr IntRange kTimeoutRange{1, kDayMs, " (24 h)"};
+constexpr IntRange kDeadlineRange{1, kWeekMs, " (7 days)"};
+constexpr IntRange kAttemptsRange{1, kMaxAttempts, ""};
+
+std::string read_price_field(element v, std::string_view where, double& out) {
+  return read_number(v, where, 0, kMaxPricePerMtok, " USD per million tokens", out);
 }
 
 std::string read_price(element v, std::string_view where, Price& price) {
@@ -45,11 +113,11 @@ std::string read_price(element v, std::string_view where, Price& price) {
   for (auto [key, value] : o) {
     const std::string field = fmt::format("{}.{}", where, key);
     std::string err;
-    if (key == "input_per_mtok") err = read_number(value, field, price.input_per_mtok);
-    else if (key == "output_per_mtok") err = read_number(value, field, price.output_per_mtok);
+    if (key == "input_per_mtok") err = read_price_field(value, field, price.input_per_mtok);
+    else if (key == "output_per_mtok") err = read_price_field(value, field, price.output_per_mtok);
     else if (key == "cached_input_per_mtok") {
       double d = 0;
-      err = read_number(value, field, d);
+      err = read_price_field(value, field, d);
       price.cached_input_per_mtok = d;
     } else {
       err = fmt::format("unknown key {}", field);
@@ -65,17 +133,23 @@ std::string read_limits(element v, const std::string& where, Target::Limits& lim
   if (v.get_object().get(o) != simdjson::SUCCESS) return where + " must be an object";
   for (auto [key, value] : o) {
     const std::string field = fmt::format("{}.{}", where, key);
+    std::string err;
     if (key == "requests_per_minute") {
       double rate = 0;
-      if (value.get_double().get(rate) != simdjson::SUCCESS || !(rate > 0)) return field + " must be a positive number";
-      limits.requests_per_minute = rate;
-      continue;
+      err = read_number(value, field, kMinRequestsPerMinute, kMaxRequestsPerMinute, "", rate);
+      if (err.empty()) limits.requests_per_minute = rate;
+    } else if (key == "max_concurrency") {
+      std::int64_t n = 0;
+      err = read_int(value, field, {1, kMaxConcurrency, ""}, n);
+      if (err.empty()) limits.max_concurrency = static_cast<int>(n);
+    } else if (key == "tokens_per_minute") {
+      std::int64_t n = 0;
+      err = read_int(value, field, {1, kMaxTokensPerMinute, ""}, n);
+      if (err.empty()) limits.tokens_per_minute = n;
+    } else {
+      err = fmt::format("unknown key {}", field);
     }
-    std::int64_t n = 0;
-    if (value.get_int64().get(n) != simdjson::SUCCESS || n < 1) return field + " must be a positive integer";
-    if (key == "max_concurrency" && n <= 1'000'000) limits.max_concurrency = static_cast<int>(n);
-    else if (key == "tokens_per_minute") limits.tokens_per_minute = n;
-    else return fmt::format("unknown key {}", field);
+    if (!err.empty()) return err;
   }
   return {};
 }
@@ -111,8 +185,8 @@ std::string read_target(element v, std::size_t index, Target& t) {
       }
     } else if (key == "context_window") {
       std::int64_t n = 0;
-      if (value.get_int64().get(n) != simdjson::SUCCESS || n <= 0) err = fmt::format("{} must be a positive integer", field);
-      else t.context_window = n;
+      err = read_int(value, field, {1, kMaxContextWindow, " tokens"}, n);
+      if (err.empty()) t.context_window = n;
     } else if (key == "headers") {
       object headers;
       if (value.get_object().get(headers) != simdjson::SUCCESS) {
@@ -175,7 +249,7 @@ std::string read_rules(element v, std::vector<CategoryRule>& rules) {
         has_action = true;
       } else if (key == "max_attempts") {
         std::int64_t n = 0;
-        if (value.get_int64().get(n) != simdjson::SUCCESS || n < 1 || n > 100) return at + ".max_attempts must be 1..100";
+        if (auto err = read_int(value, at + ".max_attempts", kAttemptsRange, n); !err.empty()) return err;
         rule.max_attempts = static_cast<int>(n);
       } else {
         return fmt::format("unknown key {}.{}", at, key);
@@ -195,11 +269,11 @@ std::string read_retry(element v, RetryPolicy& r) {
     std::string err;
     if (key == "max_attempts") {
       std::int64_t n = 0;
-      if (value.get_int64().get(n) != simdjson::SUCCESS || n < 1 || n > 100) err = "retry.max_attempts must be 1..100";
-      else r.max_attempts = static_cast<int>(n);
-    } else if (key == "base_delay_ms") err = read_ms(value, field, r.base_delay);
-    else if (key == "max_delay_ms") err = read_ms(value, field, r.max_delay);
-    else if (key == "max_retry_after_ms") err = read_ms(value, field, r.max_retry_after);
+      err = read_int(value, field, kAttemptsRange, n);
+      if (err.empty()) r.max_attempts = static_cast<int>(n);
+    } else if (key == "base_delay_ms") err = read_ms(value, field, kDelayRange, r.base_delay);
+    else if (key == "max_delay_ms") err = read_ms(value, field, kDelayRange, r.max_delay);
+    else if (key == "max_retry_after_ms") err = read_ms(value, field, kDelayRange, r.max_retry_after);
     else if (key == "jitter") {
       std::string name;
       err = read_string(value, field, name);
@@ -224,10 +298,10 @@ std::string read_timeouts(element v, Timeouts& t) {
   for (auto [key, value] : o) {
     const std::string field = fmt::format("timeouts.{}", key);
     std::string err;
-    if (key == "connect_ms") err = read_ms(value, field, t.connect);
-    else if (key == "total_ms") err = read_ms(value, field, t.total);
-    else if (key == "ttft_ms") err = read_ms(value, field, t.ttft);
-    else if (key == "idle_ms") err = read_ms(value, field, t.idle);
+    if (key == "connect_ms") err = read_ms(value, field, kTimeoutRange, t.connect);
+    else if (key == "total_ms") err = read_ms(value, field, kTimeoutRange, t.total);
+    else if (key == "ttft_ms") err = read_ms(value, field, kTimeoutRange, t.ttft);
+    else if (key == "idle_ms") err = read_ms(value, field, kTimeoutRange, t.idle);
     else err = fmt::format("unknown key {}", field);
     if (!err.empty()) return err;
   }
@@ -242,12 +316,12 @@ std::string read_budget(element v, std::string_view where, Budget& b) {
     std::string err;
     if (key == "usd") {
       double usd = 0;
-      err = read_number(value, field, usd);
-      b.usd = usd;
+      err = read_number(value, field, 0, kMaxBudgetUsd, " USD", usd);
+      if (err.empty()) b.usd = usd;
     } else if (key == "tokens") {
       std::int64_t n = 0;
-      if (value.get_int64().get(n) != simdjson::SUCCESS || n < 0) err = fmt::format("{} must be a non-negative integer", field);
-      b.tokens = n;
+      err = read_int(value, field, {0, kMaxBudgetTokens, ""}, n);
+      if (err.empty()) b.tokens = n;
     } else if (key == "caller_tag") {
       err = read_string(value, field, b.caller_tag);
     } else if (key == "period") {
@@ -300,8 +374,8 @@ Result<ClientOptions> parse_client_options(std::string_view json) {
       if (value.get_bool().get(options.verify_tls) != simdjson::SUCCESS) err = "verify_tls must be true or false";
     } else if (key == "deadline_ms") {
       std::chrono::milliseconds d{0};
-      err = read_ms(value, "deadline_ms", d);
-      options.deadline = d;
+      err = read_ms(value, "deadline_ms", kDeadlineRange, d);
+      if (err.empty()) options.deadline = d;
     } else if (key == "budget") {
       Budget budget;
       err = read_budget(value, "budget", budget);

@@ -36,7 +36,7 @@ TEST_CASE("classify: one JSON line out per input line, in order, with every cont
   std::ostringstream out;
   CHECK(run_classify(in, out) == 0);
   auto lines = lines_of(out.str());
-  REQUIRE(lines.size() == 4);
+  REQUIRE(lines.size() == 5);
   simdjson::dom::parser parser;
   auto first = parser.parse(lines[0]).value();
   CHECK(std::string_view(first["category"]) == "rate_limit");
@@ -49,10 +49,13 @@ TEST_CASE("classify: one JSON line out per input line, in order, with every cont
   CHECK(std::string_view(second["category"]) == "quota_exhausted");
   CHECK_FALSE(bool(second["retryable"]));
   CHECK(second["retry_after_s"].is_null());
-  auto third = parser.parse(lines[2]).value();
+  auto blank = parser.parse(lines[2]).value();
+  CHECK(std::string_view(blank["category"]) == "unknown");
+  CHECK(std::string_view(blank["input_error"]) == "the line is empty");
+  auto third = parser.parse(lines[3]).value();
   CHECK(std::string_view(third["category"]) == "unknown");
   CHECK(third["input_error"].is_string());
-  auto fourth = parser.parse(lines[3]).value();
+  auto fourth = parser.parse(lines[4]).value();
   CHECK(std::string_view(fourth["category"]) == "transient");
   CHECK(std::string_view(fourth["message"]) == "Overloaded");
 }
@@ -80,6 +83,26 @@ struct ChatFixture {
            "retry":{"max_attempts":2,"base_delay_ms":1,"max_delay_ms":2}})";
   }
 };
+
+TEST_CASE("classify: blank and whitespace-only lines get an answer line each, so answers pair with inputs") {
+  std::istringstream in("\n   \r\n" R"({"status": 500, "body": "oops"})" "\n\t\n");
+  std::ostringstream out;
+  CHECK(run_classify(in, out) == 0);
+  auto lines = lines_of(out.str());
+  REQUIRE(lines.size() == 4);
+  simdjson::dom::parser parser;
+  for (std::size_t i : {0u, 1u, 3u}) {
+    CAPTURE(i);
+    auto line = parser.parse(lines[i]).value();
+    CHECK(std::string_view(line["category"]) == "unknown");
+    CHECK_FALSE(bool(line["retryable"]));
+    CHECK(line["retry_after_s"].is_null());
+    CHECK(std::string_view(line["input_error"]) == "the line is empty");
+  }
+  auto middle = parser.parse(lines[2]).value();
+  CHECK(std::string_view(middle["category"]) == "transient");
+  CHECK(middle["input_error"].error() == simdjson::NO_SUCH_FIELD);
+}
 
 TEST_CASE("chat: success prints one object with target, usage, cost and the attempt trail") {
   ChatFixture f;
@@ -156,6 +179,163 @@ TEST_CASE("doctor: one line per target with the hint for each failure") {
   CHECK(text.find("hint: the API key is missing") != std::string::npos);
   CHECK(text.find("backup           OK") != std::string::npos);
   CHECK(text.find("abcdef0123456789") == std::string::npos);
+}
+
+// Runs chat and returns its one stdout object's error message.
+std::string chat_error_message(ChatFixture& f, int* status = nullptr) {
+  std::ostringstream out, err;
+  const int rc = run_chat({"--config", f.config_path, "--message", "hi"}, out, err);
+  if (status) *status = rc;
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  return std::string(std::string_view(root["error"]["message"]));
+}
+
+TEST_CASE("doctor rejects every config chat rejects, with the same message") {
+  ChatFixture f;
+  const std::string url = f.server->base_url();
+  const std::string configs[] = {
+      R"({"targets": [{"name": "a", "model": "m", "base_url": ")" + url + R"("},
+                      {"name": "a", "model": "n", "base_url": ")" + url + R"("}]})",
+      R"({"targets": []})",
+      R"({"retry": {"max_attempts": 2}})",
+      R"({"targets": [{"name": "az", "provider": "azure", "model": "dep", "api_key": "k"}]})",
+      R"({"targets": [{"name": "a", "model": "m", "base_url": ")" + url + R"("}],
+          "retry": {"base_delay_ms": 500, "max_delay_ms": 10}})",
+  };
+  for (const std::string& config : configs) {
+    CAPTURE(config);
+    f.write_config(config);
+    int chat_status = 0;
+    const std::string message = chat_error_message(f, &chat_status);
+    CHECK(chat_status == 1);
+    CHECK_FALSE(message.empty());
+    std::ostringstream out, err;
+    CHECK(run_doctor({"--config", f.config_path}, out, err) == 1);
+    CHECK(out.str() == "config: " + message + "\n");
+  }
+  CHECK(f.server->stats().requests == 0);
+}
+
+TEST_CASE("doctor names duplicate targets and an empty chain instead of reporting them healthy") {
+  ChatFixture f;
+  f.write_config(R"({"targets": [{"name": "a", "model": "gpt-a", "api_key": "good-key-0123456789", "base_url": ")" +
+                 f.server->base_url() + R"("}, {"name": "a", "model": "gpt-b", "api_key": "good-key-0123456789",
+                 "base_url": ")" + f.server->base_url() + R"("}]})");
+  std::ostringstream out, err;
+  CHECK(run_doctor({"--config", f.config_path}, out, err) == 1);
+  CHECK(out.str().find("duplicate name \"a\"") != std::string::npos);
+  CHECK(out.str().find("OK") == std::string::npos);
+  f.write_config(R"({"targets": []})");
+  std::ostringstream out2, err2;
+  CHECK(run_doctor({"--config", f.config_path}, out2, err2) == 1);
+  CHECK(out2.str().find("no targets") != std::string::npos);
+}
+
+// A gateway credential with no well-known shape, so only the configured-secret redactor can catch it.
+constexpr std::string_view kGatewaySecret = "corp-secret-0123456789abcdef";
+
+bool shows_secret(const std::string& text) {
+  return text.find(kGatewaySecret) != std::string::npos ||
+         text.find("CORP-SECRET-0123456789ABCDEF") != std::string::npos ||
+         text.find("0123456789abcdef") != std::string::npos;
+}
+
+TEST_CASE("chat and doctor never print a credential given in an Authorization header, even when the server echoes it") {
+  ::unsetenv("OPENAI_API_KEY");
+  ChatFixture f;  // the mock's 401 body echoes the presented bearer token, as OpenAI's does
+  f.write_config(R"({"targets": [{"name": "gw", "model": "gpt-a", "base_url": ")" + f.server->base_url() +
+                 R"(", "headers": {"Authorization": "Bearer )" + std::string(kGatewaySecret) + R"("}}],
+                 "retry": {"max_attempts": 1}})");
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK(std::string_view(root["error"]["category"]) == "auth");
+  CHECK(std::string_view(root["error"]["message"]).find("Incorrect API key provided: ***") != std::string_view::npos);
+  CHECK_FALSE(shows_secret(out.str()));
+  CHECK_FALSE(shows_secret(err.str()));
+  std::ostringstream dout, derr;
+  CHECK(run_doctor({"--config", f.config_path}, dout, derr) == 1);
+  CHECK(dout.str().find("gw               FAIL    auth (HTTP 401)") != std::string::npos);
+  CHECK(dout.str().find("***") != std::string::npos);
+  CHECK_FALSE(shows_secret(dout.str()));
+  CHECK_FALSE(shows_secret(derr.str()));
+}
+
+TEST_CASE("chat and doctor mask a custom credential header echoed back in any case, and a key from api_key_env") {
+  ChatFixture f;
+  ::setenv("LLMGUARD_CLI_TEST_KEY", "good-key-0123456789", 1);
+  f.write_config(R"({"targets": [{"name": "gw", "model": "gpt-a", "base_url": ")" + f.server->base_url() +
+                 R"(", "api_key_env": "LLMGUARD_CLI_TEST_KEY", "headers": {"x-gateway-key": ")" +
+                 std::string(kGatewaySecret) + R"("}}], "retry": {"max_attempts": 1}})");
+  const std::string echo =
+      R"({"error":{"message":"gateway rejected key CORP-SECRET-0123456789ABCDEF for good-key-0123456789",)"
+      R"("type":"invalid_request_error","code":"bad_gateway_key"}})";
+  f.server->enqueue("gpt-a", {.status = 400, .body = echo});
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
+  CHECK(out.str().find("gateway rejected key *** for ***") != std::string::npos);
+  CHECK_FALSE(shows_secret(out.str()));
+  CHECK(out.str().find("good-key-0123456789") == std::string::npos);
+  CHECK_FALSE(shows_secret(err.str()));
+  f.server->enqueue("gpt-a", {.status = 400, .body = echo});
+  std::ostringstream dout, derr;
+  CHECK(run_doctor({"--config", f.config_path}, dout, derr) == 1);
+  CHECK(dout.str().find("gateway rejected key *** for ***") != std::string::npos);
+  CHECK_FALSE(shows_secret(dout.str()));
+  CHECK(dout.str().find("good-key-0123456789") == std::string::npos);
+  ::unsetenv("LLMGUARD_CLI_TEST_KEY");
+}
+
+TEST_CASE("chat --stream masks a credential the model repeats, on stderr and in the stdout content") {
+  ChatFixture f;
+  f.write_config(R"({"targets": [{"name": "gw", "model": "gpt-a", "base_url": ")" + f.server->base_url() +
+                 R"(", "api_key": "good-key-0123456789", "headers": {"x-gateway-key": ")" +
+                 std::string(kGatewaySecret) + R"("}}]})");
+  f.server->enqueue("gpt-a", {.content = "your key is " + std::string(kGatewaySecret) + " and that is all"});
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi", "--stream"}, out, err) == 0);
+  CHECK(err.str().find("your key is *** and that is all") != std::string::npos);
+  CHECK_FALSE(shows_secret(err.str()));
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK(std::string_view(root["content"]) == "your key is *** and that is all");
+  CHECK_FALSE(shows_secret(out.str()));
+}
+
+TEST_CASE("TerminalEscaper makes C0, ESC, DEL and C1 controls visible and keeps newlines, tabs and other UTF-8") {
+  CHECK(escape_terminal_controls("a\x1b[31mred\x1b]0;title\x07 b") == "a\\x1b[31mred\\x1b]0;title\\x07 b");
+  CHECK(escape_terminal_controls("x\ry\bz\x7f\x01") == "x\\x0dy\\x08z\\x7f\\x01");
+  CHECK(escape_terminal_controls("line\n\ttab") == "line\n\ttab");
+  CHECK(escape_terminal_controls("\xc2\x9b" "2J \xc2\x85") == "\\u009b2J \\u0085");
+  CHECK(escape_terminal_controls("caf\xc3\xa9 \xc2\xa9 \xe2\x82\xac") == "caf\xc3\xa9 \xc2\xa9 \xe2\x82\xac");
+  TerminalEscaper split;
+  std::string shown = split.feed("a\xc2");
+  CHECK(shown == "a");  // the C2 waits: it may start a C1 control
+  shown += split.feed("\x9b" "b\xc2");
+  shown += split.feed("\xa9");
+  shown += split.feed("\xc2");
+  shown += split.finish();
+  CHECK(shown == "a\\u009bb\xc2\xa9\xc2");
+}
+
+TEST_CASE("chat --stream does not copy terminal escape sequences from the model to stderr") {
+  ChatFixture f;
+  f.write_config(f.targets("good-key-0123456789"));
+  f.server->enqueue("gpt-a", {.content = "red\x1b[31m title\x1b]0;pwned\x07 csi\xc2\x9b" "2J del\x7f tab\tend"});
+  std::ostringstream out, err;
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi", "--stream"}, out, err) == 0);
+  const std::string e = err.str();
+  CHECK(e.find("red\\x1b[31m title\\x1b]0;pwned\\x07 csi\\u009b2J del\\x7f tab\tend") != std::string::npos);
+  CHECK(e.find('\x1b') == std::string::npos);
+  CHECK(e.find('\x07') == std::string::npos);
+  CHECK(e.find('\x7f') == std::string::npos);
+  CHECK(e.find("\xc2\x9b") == std::string::npos);
+  // stdout is JSON, whose strings escape controls themselves; the content stays exact there.
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK(std::string_view(root["content"]) == "red\x1b[31m title\x1b]0;pwned\x07 csi\xc2\x9b" "2J del\x7f tab\tend");
 }
 
 }  // namespace

@@ -115,6 +115,78 @@ TEST_CASE("Config mistakes are errors that name the key") {
   }
 }
 
+TEST_CASE("Numbers out of range are errors that name the field and its range, never overflowed durations") {
+  struct Case {
+    const char* json;
+    const char* message;
+  };
+  const Case cases[] = {
+      {R"({"timeouts": {"idle_ms": 9.2e12}})", "timeouts.idle_ms must be between 1 and 86400000 (24 h)"},
+      {R"({"timeouts": {"idle_ms": 9200000000000}})", "timeouts.idle_ms must be between 1 and 86400000 (24 h)"},
+      {R"({"timeouts": {"connect_ms": 18446744073709551615}})",
+       "timeouts.connect_ms must be between 1 and 86400000 (24 h)"},
+      {R"({"timeouts": {"total_ms": 0}})", "timeouts.total_ms must be between 1 and 86400000 (24 h)"},
+      {R"({"timeouts": {"ttft_ms": -1}})", "timeouts.ttft_ms must be between 1 and 86400000 (24 h)"},
+      {R"({"deadline_ms": 604800001})", "deadline_ms must be between 1 and 604800000 (7 days)"},
+      {R"({"retry": {"base_delay_ms": 1e300}})", "retry.base_delay_ms must be between 0 and 86400000 (24 h)"},
+      {R"({"retry": {"max_delay_ms": -9223372036854775808}})", "retry.max_delay_ms must be between 0 and 86400000"},
+      {R"({"retry": {"max_retry_after_ms": 86400001}})", "retry.max_retry_after_ms must be between 0 and 86400000"},
+      {R"({"retry": {"max_attempts": 101}})", "retry.max_attempts must be between 1 and 100"},
+      {R"({"retry": {"max_attempts": 3.5}})", "retry.max_attempts must be a whole number"},
+      {R"({"retry": {"max_attempts": "3"}})", "retry.max_attempts must be a number"},
+      {R"({"retry": {"max_attempts": true}})", "retry.max_attempts must be a number"},
+      {R"({"retry": {"rules": [{"category": "auth", "action": "retry", "max_attempts": 1e10}]}})",
+       "retry.rules[0].max_attempts must be between 1 and 100"},
+      {R"({"targets": [{"model": "m", "context_window": 1e10}]})",
+       "targets[0].context_window must be between 1 and 1000000000 tokens"},
+      {R"({"targets": [{"model": "m", "context_window": 0}]})", "targets[0].context_window must be between 1"},
+      {R"({"targets": [{"model": "m", "price": {"input_per_mtok": 1e7}}]})",
+       "targets[0].price.input_per_mtok must be between 0 and 1000000 USD per million tokens"},
+      {R"({"targets": [{"model": "m", "price": {"output_per_mtok": -0.5}}]})",
+       "targets[0].price.output_per_mtok must be between 0 and 1000000"},
+      {R"({"targets": [{"model": "m", "price": {"cached_input_per_mtok": "free"}}]})",
+       "targets[0].price.cached_input_per_mtok must be a number"},
+      {R"({"targets": [{"model": "m", "limits": {"max_concurrency": 3000000000}}]})",
+       "targets[0].limits.max_concurrency must be between 1 and 1000000"},
+      {R"({"targets": [{"model": "m", "limits": {"max_concurrency": 2.5}}]})",
+       "targets[0].limits.max_concurrency must be a whole number"},
+      {R"({"targets": [{"model": "m", "limits": {"requests_per_minute": 1e-300}}]})",
+       "targets[0].limits.requests_per_minute must be between 0.01 and 10000000"},
+      {R"({"targets": [{"model": "m", "limits": {"tokens_per_minute": 1e13}}]})",
+       "targets[0].limits.tokens_per_minute must be between 1 and 1000000000000"},
+      {R"({"budget": {"usd": -1}})", "budget.usd must be between 0 and 1000000000 USD"},
+      {R"({"budget": {"usd": 1e10}})", "budget.usd must be between 0 and 1000000000 USD"},
+      {R"({"budgets": [{"tokens": -5}]})", "budgets[0].tokens must be between 0 and 1000000000000000"},
+      {R"({"budgets": [{"tokens": 12.5}]})", "budgets[0].tokens must be a whole number"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.json);
+    auto o = parse_client_options(c.json);
+    REQUIRE_FALSE(o.ok());
+    CHECK(o.error().category == ErrorCategory::kBadRequest);
+    CHECK(o.error().message.find(c.message) != std::string::npos);
+    CAPTURE(o.error().message);
+  }
+}
+
+TEST_CASE("Whole numbers written as 3.0 are accepted, and the bounds themselves are in range") {
+  auto o = parse_client_options(R"({"retry": {"max_attempts": 3.0, "base_delay_ms": 0, "max_delay_ms": 86400000},
+    "timeouts": {"idle_ms": 8.64e7, "connect_ms": 1}, "deadline_ms": 604800000,
+    "targets": [{"model": "m", "context_window": 1e9, "price": {"input_per_mtok": 1e6, "output_per_mtok": 0},
+                 "limits": {"max_concurrency": 1e6, "requests_per_minute": 0.01, "tokens_per_minute": 1e12}}],
+    "budgets": [{"usd": 0}, {"tokens": 1e15}]})");
+  REQUIRE(o.ok());
+  CHECK(o->retry.max_attempts == 3);
+  CHECK(o->retry.max_delay == milliseconds(86'400'000));
+  CHECK(o->timeouts.idle == milliseconds(86'400'000));
+  CHECK(o->deadline == milliseconds(604'800'000));
+  CHECK(o->targets[0].context_window == 1'000'000'000);
+  CHECK(o->targets[0].limits.max_concurrency == 1'000'000);
+  CHECK(o->targets[0].limits.tokens_per_minute == 1'000'000'000'000);
+  CHECK(*o->budgets[0].usd == 0.0);
+  CHECK(*o->budgets[1].tokens == 1'000'000'000'000'000);
+}
+
 TEST_CASE("Budgets: the DESIGN.md form and the list form") {
   auto one = parse_client_options(R"({"budget": {"usd": 2.5}})");
   REQUIRE(one.ok());

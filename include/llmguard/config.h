@@ -17,7 +17,9 @@
 // "provider" is openai, azure, anthropic, openai-compatible, or a service
 // name from provider_preset() ("gemini", "groq", "ollama", ...), which fills
 // in base_url and api_key_env when they are not given.
-// Unknown keys are errors (a typo must not silently become a default).
+// Unknown keys are errors (a typo must not silently become a default), and so
+// are numbers of the wrong type or outside their field's range (the table in
+// docs/guide.md): the error names the field and the range.
 #ifndef LLMGUARD_CONFIG_H_
 #define LLMGUARD_CONFIG_H_
 

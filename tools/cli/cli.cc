@@ -11,6 +11,7 @@
 #include "json_writer.h"
 #include "llmguard/llmguard.h"
 #include "mock_cli.h"
+#include "secrets.h"
 #include "text.h"
 
 namespace llmguard::cli {
@@ -35,6 +36,8 @@ std::string classify_line(std::string_view line) {
     w.key("hint").string("").key("input_error").string(why).end_object();
     return out;
   };
+  // A blank line still gets its answer line: tools pair answers with inputs by position.
+  if (internal::trim(line).empty()) return invalid("the line is empty");
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(line.data(), line.size(), true).get(root) != simdjson::SUCCESS || !root.is_object()) {
@@ -90,10 +93,10 @@ int usage_error(std::ostream& err, std::string_view message, std::string_view us
   return 2;
 }
 
-void write_attempts(JsonWriter& w, const std::vector<Attempt>& attempts) {
+void write_attempts(JsonWriter& w, const std::vector<Attempt>& attempts, const internal::Redactor& red) {
   w.key("attempts").begin_array();
   for (const Attempt& a : attempts) {
-    w.begin_object().key("target").string(a.target);
+    w.begin_object().key("target").string(red.redact(a.target));
     if (a.skipped) {
       w.key("skipped").string(to_string(*a.skipped)).end_object();
       continue;
@@ -108,43 +111,105 @@ void write_attempts(JsonWriter& w, const std::vector<Attempt>& attempts) {
   w.end_array();
 }
 
-std::string chat_result_json(const Result<ChatResponse>& r) {
+// Every string passes through `red`: providers and gateways echo credentials
+// back in error messages, and a model may repeat one in its reply.
+std::string chat_result_json(const Result<ChatResponse>& r, const internal::Redactor& red) {
   std::string out;
   JsonWriter w(out);
   w.begin_object();
   if (r.ok()) {
     const ChatResponse& c = *r;
-    w.key("ok").boolean(true).key("target").string(c.target).key("content").string(c.content);
+    w.key("ok").boolean(true).key("target").string(red.redact(c.target)).key("content").string(red.redact(c.content));
     w.key("usage").begin_object();
     w.key("prompt_tokens").number(c.usage.prompt_tokens).key("completion_tokens").number(c.usage.completion_tokens);
     w.key("cached_tokens").number(c.usage.cached_tokens).key("reasoning_tokens").number(c.usage.reasoning_tokens);
     w.key("total_tokens").number(c.usage.total_tokens).key("estimated").boolean(c.usage.estimated).end_object();
     w.key("cost_usd");
     if (c.cost_usd) w.number(*c.cost_usd); else w.null();
-    write_attempts(w, c.attempts);
+    write_attempts(w, c.attempts, red);
   } else {
     const Error& e = r.error();
     w.key("ok").boolean(false).key("error").begin_object().key("category").string(to_string(e.category));
     w.key("status");
     if (e.http_status != 0) w.number(std::int64_t{e.http_status}); else w.null();
-    w.key("message").string(e.message);
-    if (!e.provider_code.empty()) w.key("provider_code").string(e.provider_code);
-    if (!e.hint.empty()) w.key("hint").string(e.hint);
+    w.key("message").string(red.redact(e.message));
+    if (!e.provider_code.empty()) w.key("provider_code").string(red.redact(e.provider_code));
+    if (!e.hint.empty()) w.key("hint").string(red.redact(e.hint));
     w.end_object();
-    write_attempts(w, e.attempts);
-    if (!e.partial_content.empty()) w.key("partial_content").string(e.partial_content);
+    write_attempts(w, e.attempts, red);
+    if (!e.partial_content.empty()) w.key("partial_content").string(red.redact(e.partial_content));
   }
   w.end_object();
   return out;
 }
 
+// A config file made into a client, the one way every command does it, so
+// that doctor rejects exactly what chat rejects, with the same message.
+struct ClientSetup {
+  std::optional<Error> error;  // from reading the file or from Client::create
+  ClientOptions options;       // as read, credentials included
+  // Knows the file's credentials even when the client could not be built.
+  internal::Redactor redactor;
+  std::unique_ptr<Client> client;
+};
+
+ClientSetup set_up_client(const std::string& config_path) {
+  ClientSetup s;
+  auto options = load_client_options(config_path);
+  if (!options.ok()) {
+    s.error = std::move(options).error();
+    return s;
+  }
+  s.options = std::move(*options);
+  s.redactor = internal::Redactor(internal::credentials_of(s.options));
+  auto client = Client::create(s.options);
+  if (client.ok()) s.client = std::move(*client);
+  else s.error = std::move(client).error();
+  return s;
+}
+
 }  // namespace
+
+std::string TerminalEscaper::feed(std::string_view piece) {
+  std::string out;
+  out.reserve(piece.size());
+  for (const char ch : piece) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (held_c2_) {
+      held_c2_ = false;
+      if (b >= 0x80 && b <= 0x9f) {  // a C1 control, U+0080..U+009F
+        out += fmt::format("\\u{:04x}", b);
+        continue;
+      }
+      out += '\xc2';
+    }
+    if ((b < 0x20 && ch != '\n' && ch != '\t') || b == 0x7f) {
+      out += fmt::format("\\x{:02x}", b);
+    } else if (b == 0xc2) {
+      held_c2_ = true;  // the next byte, maybe in the next piece, decides
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+std::string TerminalEscaper::finish() {
+  if (!held_c2_) return {};
+  held_c2_ = false;
+  return "\xc2";
+}
+
+std::string escape_terminal_controls(std::string_view text) {
+  TerminalEscaper e;
+  std::string out = e.feed(text);
+  return out + e.finish();
+}
 
 int run_classify(std::istream& in, std::ostream& out) {
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (internal::trim(line).empty()) continue;
     out << classify_line(line) << '\n';
   }
   out.flush();
@@ -163,27 +228,33 @@ int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   if (a.config.empty() || a.message.empty()) return usage_error(err, "--config and --message are required", kUsage);
 
-  auto options = load_client_options(a.config);
-  Result<ChatResponse> result = options.ok() ? Result<ChatResponse>(Error{}) : Result<ChatResponse>(options.error());
-  if (options.ok()) {
-    auto client = Client::create(std::move(*options));
-    if (!client.ok()) {
-      result = client.error();
-    } else {
-      ChatRequest request;
-      request.messages = {Message::user(a.message)};
-      CallOptions call;
-      if (a.stream) {
-        call.on_delta = [&err](const StreamDelta& d) {
-          if (d.kind == StreamDelta::Kind::kText) err << d.text << std::flush;
-          if (d.kind == StreamDelta::Kind::kRestart) err << "\n[llmguard: restarting the reply]\n" << std::flush;
-        };
-      }
-      result = (*client)->guarded_chat(request, call);
-      if (a.stream) err << '\n';
+  ClientSetup setup = set_up_client(a.config);
+  Result<ChatResponse> result = setup.error ? Result<ChatResponse>(*setup.error) : Result<ChatResponse>(Error{});
+  if (setup.client) {
+    ChatRequest request;
+    request.messages = {Message::user(a.message)};
+    CallOptions call;
+    // Deltas reach a terminal: credentials masked (also when split across
+    // deltas), then control characters made visible.
+    internal::StreamRedactor redact_stream(setup.redactor);
+    TerminalEscaper escape;
+    auto flush_stream = [&] { err << escape.feed(redact_stream.finish()) << escape.finish() << std::flush; };
+    if (a.stream) {
+      call.on_delta = [&](const StreamDelta& d) {
+        if (d.kind == StreamDelta::Kind::kText) err << escape.feed(redact_stream.feed(d.text)) << std::flush;
+        if (d.kind == StreamDelta::Kind::kRestart) {
+          flush_stream();
+          err << "\n[llmguard: restarting the reply]\n" << std::flush;
+        }
+      };
+    }
+    result = setup.client->guarded_chat(request, call);
+    if (a.stream) {
+      flush_stream();
+      err << '\n';
     }
   }
-  out << chat_result_json(result) << '\n';
+  out << chat_result_json(result, setup.redactor) << '\n';
   out.flush();
   return result.ok() ? 0 : 1;
 }
@@ -196,20 +267,24 @@ int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ost
     else return usage_error(err, fmt::format("unexpected argument {}", args[i]), kUsage);
   }
   if (config.empty()) return usage_error(err, "--config is required", kUsage);
-  auto options = load_client_options(config);
-  if (!options.ok()) {
-    out << "config: " << options.error().message << '\n';
+  ClientSetup setup = set_up_client(config);
+  const internal::Redactor& red = setup.redactor;
+  // What reaches the terminal: credentials masked, control characters visible.
+  auto shown = [&](std::string_view text) { return escape_terminal_controls(red.redact(text)); };
+  if (setup.error) {
+    out << "config: " << shown(setup.error->message) << '\n';
     return 1;
   }
+  setup.client.reset();
   int failures = 0;
-  for (const Target& target : options->targets) {
+  for (const Target& target : setup.options.targets) {
     // One target, one try: the doctor reports what each target does now.
-    ClientOptions single = *options;
+    ClientOptions single = setup.options;
     single.targets = {target};
     single.retry.max_attempts = 1;
     auto client = Client::create(std::move(single));
     if (!client.ok()) {
-      out << fmt::format("{:<16} CONFIG  {}\n", target.name, client.error().message);
+      out << fmt::format("{:<16} CONFIG  {}\n", shown(target.name), shown(client.error().message));
       ++failures;
       continue;
     }
@@ -220,12 +295,13 @@ int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ost
     auto r = (*client)->guarded_chat(ping);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
     if (r.ok()) {
-      out << fmt::format("{:<16} OK      {} ms, model {}\n", target.name, ms.count(), r->model);
+      out << fmt::format("{:<16} OK      {} ms, model {}\n", shown(target.name), ms.count(), shown(r->model));
     } else {
       ++failures;
       const Error& e = r.error();
-      out << fmt::format("{:<16} FAIL    {}{}: {}\n{:<16}         hint: {}\n", target.name, to_string(e.category),
-                         e.http_status ? fmt::format(" (HTTP {})", e.http_status) : "", e.message, "", e.hint);
+      out << fmt::format("{:<16} FAIL    {}{}: {}\n{:<16}         hint: {}\n", shown(target.name),
+                         to_string(e.category), e.http_status ? fmt::format(" (HTTP {})", e.http_status) : "",
+                         shown(e.message), "", shown(e.hint));
     }
   }
   out.flush();

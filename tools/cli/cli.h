@@ -5,6 +5,7 @@
 
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llmguard::cli {
@@ -16,6 +17,21 @@ int run_classify(std::istream& in, std::ostream& out);
 // `args` are the words after the subcommand. Returns the exit status.
 int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+// Makes text safe to copy to a terminal: C0 controls other than \n and \t,
+// DEL, and the C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F) become visible
+// escapes ("\x1b", "\x7f", "\u009b"), so a model's reply cannot move the
+// cursor, retitle the window or hide text. For text that comes in pieces, a
+// C2 byte that ends one piece waits for the next.
+class TerminalEscaper {
+ public:
+  std::string feed(std::string_view piece);
+  std::string finish();  // what is held back, at the end
+
+ private:
+  bool held_c2_ = false;
+};
+std::string escape_terminal_controls(std::string_view text);
 
 int run_cli(int argc, char** argv, std::istream& in, std::ostream& out, std::ostream& err);
 
