@@ -43,6 +43,16 @@ milliseconds Call::since(SteadyTime t) const {
   return std::chrono::duration_cast<milliseconds>(client_.clock->now() - t);
 }
 
+void Call::redact(Error& error) const {
+  // Every field a provider (or a proxy echoing the request) fills: a key can
+  // come back in a code or a type as well as in the message.
+  const internal::Redactor& configured = client_.redactor;
+  for (std::string* field : {&error.message, &error.provider_code, &error.provider_type, &error.hint}) {
+    if (field->empty()) continue;
+    *field = configured.redact(internal::redact_secrets(*field));
+  }
+}
+
 void Call::record_skip(std::size_t target, ErrorCategory why, std::string_view message) {
   // A call waiting for limits goes through the chain again and again; its
   // trail and events say each reason for passing a target over once.
@@ -298,8 +308,8 @@ void Call::on_complete(Result<HttpResponse> result) {
     finish_past_deadline();
     return;
   }
-  error.message = internal::redact(error.message, client_.targets);
   if (error.hint.empty()) error.hint = internal::hint_for(error);
+  redact(error);
   error.target = t.config.name;
   error.http_status = status;
   trail_.push_back({.target = t.config.name, .category = error.category, .http_status = status,
@@ -589,6 +599,7 @@ void Call::finish(Result<ChatResponse> result) {
   if (options_.cancellation) options_.cancellation->state()->unsubscribe(cancel_registration_);
   if (!result.ok()) {
     Error& e = result.error();
+    redact(e);
     if (e.attempts.empty()) e.attempts = std::move(trail_);
   }
   auto done = std::move(done_);

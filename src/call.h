@@ -54,6 +54,7 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
                          const std::optional<ErrorCategory>& failure);
   void enter_target(std::size_t from, const Error* cause);
   void record_outcome(const std::optional<ErrorCategory>& failure);
+  void redact(Error& error) const;
   void record_skip(std::size_t target, ErrorCategory why, std::string_view message);
   std::optional<Error> reserve_budget();
   using Spent = internal::Spent;

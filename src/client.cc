@@ -10,6 +10,7 @@
 #include "classify.h"
 #include "client_impl.h"
 #include "llmguard/client.h"
+#include "secrets.h"
 #include "taxonomy.h"
 #include "text.h"
 
@@ -30,18 +31,6 @@ std::string_view trim_slashes(std::string_view url) {
 }
 
 }  // namespace
-
-std::string redact(std::string_view text, const std::vector<ResolvedTarget>& targets) {
-  std::string out = redact_secrets(text);
-  for (const auto& t : targets) {
-    // Keys too short to be real ("x", "none") would mask ordinary words.
-    if (t.api_key.size() < 8) continue;
-    for (auto at = out.find(t.api_key); at != std::string::npos; at = out.find(t.api_key, at)) {
-      out.replace(at, t.api_key.size(), "***");
-    }
-  }
-  return out;
-}
 
 Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& targets) {
   if (targets.empty()) return invalid("no targets: ClientOptions::targets needs at least one");
@@ -223,6 +212,8 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   auto targets = internal::resolve_targets(options.targets);
   if (!targets.ok()) return std::move(targets).error();
   auto impl = std::make_shared<Impl>();
+  // Before the keys are moved out of the options: every credential they name.
+  impl->redactor = internal::Redactor(internal::credentials_of(options));
   impl->targets = std::move(*targets);
   for (std::size_t i = 0; i < impl->targets.size(); ++i) {
     impl->health.push_back(std::make_unique<internal::TargetHealth>(options.breaker, options.retry_budget));

@@ -17,6 +17,7 @@
 #include "ledger.h"
 #include "limit_queue.h"
 #include "limiter.h"
+#include "secrets.h"
 #include "llmguard/client.h"
 
 namespace llmguard::internal {
@@ -28,9 +29,6 @@ struct ResolvedTarget {
   Headers headers;  // auth first, then provider and caller headers
   std::string api_key;
 };
-
-// Masks configured credentials and anything key-shaped in `text`.
-std::string redact(std::string_view text, const std::vector<ResolvedTarget>& targets);
 
 Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& targets);
 
@@ -53,6 +51,9 @@ struct Client::Impl {
   // Calls waiting for a client-side limit. Shared: the transport's timers
   // hold it weakly and may outlive the client.
   std::shared_ptr<internal::LimitQueue> limit_queue;
+  // Masks every configured credential (keys, key variables' values,
+  // credential headers), in any case and cut short at a message's end.
+  internal::Redactor redactor;
   internal::Ledger ledger;
   std::unique_ptr<internal::BudgetBook> budgets;
   std::shared_ptr<Transport> transport;

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,60 @@ TEST_CASE("A reply that sent its headers and then stalled is a slow provider: re
   CHECK(r->attempts[0].next == NextStep::kRetry);
   CHECK(r->attempts[0].reason == StepReason::kCategoryDefault);
   CHECK(up.requests_for("gpt-a") == 2);
+}
+
+TEST_CASE("A key with no well-known prefix, echoed in code, type and message (upper-cased, cut short), never comes back") {
+  const std::string key = "corp-secret-0123456789abcdef";
+  const std::string gateway = "gw-token-5f3a9c2e7d1b";
+  Upstream up;
+  up.options.retry.max_attempts = 1;
+  up.options.targets = {up.target("primary", "gpt-a", key), up.target("backup", "gpt-b", key)};
+  up.options.targets[0].headers = {{"x-gateway-key", gateway}};
+  std::vector<std::string> event_messages;
+  up.options.on_event = [&](const Event& e) { event_messages.emplace_back(e.message); };
+  std::string upper = key;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  // The message is cut at 1024 bytes by the classifier: the key's first 16 bytes end it.
+  const std::string padding(1024 - 16 - 60, '.');
+  const std::string body = R"({"error":{"code":")" + key + R"(","type":")" + key + R"(","message":"key )" + upper +
+                           " via " + gateway + " " + padding + " " + key + R"("}})";
+  up.server->enqueue("gpt-a", MockReply{.status = 401, .body = body});
+  // The backup's stream breaks with an error event that echoes the key.
+  up.server->enqueue("gpt-b", MockReply{.headers = {{"content-type", "text/event-stream"}},
+                                        .body = "data: {\"error\":{\"message\":\"quota for " + key +
+                                                "\",\"type\":\"" + key + "\",\"code\":\"insufficient_quota\"}}\n\n"});
+  auto r = up.client()->guarded_chat(hello(), CallOptions{.on_delta = [](const StreamDelta&) {}});
+  REQUIRE_FALSE(r.ok());
+  auto leaks = [&](std::string_view text) {
+    std::string lower(text);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower.find(key.substr(0, 12)) != std::string::npos || lower.find(gateway) != std::string::npos;
+  };
+  const Error& e = r.error();
+  CHECK(e.category == ErrorCategory::kQuotaExhausted);  // the backup's error, last
+  CHECK_FALSE(leaks(e.message));
+  CHECK_FALSE(leaks(e.provider_code));
+  CHECK_FALSE(leaks(e.provider_type));
+  CHECK_FALSE(leaks(describe(e)));
+  CHECK(e.message.find("***") != std::string::npos);
+  for (const auto& m : event_messages) CHECK_FALSE(leaks(m));
+  // The primary's 401: its message, code and type went through the same masking.
+  bool saw_auth_event = false;
+  for (const auto& m : event_messages) saw_auth_event |= m.find("via ***") != std::string::npos;
+  CHECK(saw_auth_event);
+}
+
+TEST_CASE("A plain-text error cut at 1024 bytes in the middle of the key: the key's head is masked too") {
+  const std::string key = "corp-secret-0123456789abcdef";
+  Upstream up;
+  up.options.retry.max_attempts = 1;
+  up.options.targets = {up.target("only", "gpt-a", key)};
+  const std::string body = std::string(1024 - 14, 'x') + " " + key + " and more";  // the cut leaves 13 bytes of it
+  up.server->enqueue("gpt-a", MockReply{.status = 403, .headers = {{"content-type", "text/plain"}}, .body = body});
+  auto r = up.client()->guarded_chat(hello());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find(key.substr(0, 8)) == std::string::npos);
+  CHECK(r.error().message.ends_with("***"));
 }
 
 }  // namespace
