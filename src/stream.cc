@@ -32,8 +32,6 @@ std::int64_t int_of(element parent, std::string_view key, std::int64_t fallback 
 
 }  // namespace
 
-std::int64_t estimate_tokens(std::size_t bytes) { return static_cast<std::int64_t>((bytes + 3) / 4); }
-
 void StreamAccumulator::emit_text(std::string_view text, const Emit& emit) {
   if (text.empty()) return;
   response_.content.append(text);

@@ -11,6 +11,7 @@
 #include "llmguard/client.h"
 #include "llmguard/types.h"
 #include "sse.h"
+#include "usage_check.h"
 
 namespace llmguard::internal {
 
@@ -50,9 +51,6 @@ class StreamAccumulator {
   std::vector<int> block_tool_;
   std::int64_t anthropic_input_ = 0, anthropic_cache_read_ = 0, anthropic_cache_write_ = 0;
 };
-
-// Rough token estimate for text (about 4 bytes a token in English).
-std::int64_t estimate_tokens(std::size_t bytes);
 
 }  // namespace llmguard::internal
 
