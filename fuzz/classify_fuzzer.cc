@@ -10,6 +10,8 @@
 #include "codec.h"
 #include "sse.h"
 #include "stream.h"
+#include "usage_check.h"
+#include "usage_json.h"
 
 using namespace llmguard;
 using namespace llmguard::internal;
@@ -31,13 +33,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)redact_secrets(body);
   (void)parse_go_duration(body.substr(0, 64));
 
+  (void)quote_out_of_range_numbers(body);
   for (Provider p : {Provider::kOpenAI, Provider::kAnthropic}) {
-    auto parsed = parse_response_body(p, 200, headers, std::string(body));
-    (void)parsed;
+    ReportedUsage reported;
+    auto parsed = parse_response_body(p, 200, headers, std::string(body), &reported);
+    (void)checked_usage(reported, static_cast<std::int64_t>(size), -1);
     StreamAccumulator acc(p);
     SseParser sse(1 << 20);
     sse.feed(body, [&](const SseEvent& event) { return !acc.on_event(event, nullptr, 200, headers).has_value(); });
-    (void)acc.finish(200);
+    (void)acc.finish(200, &reported);
+    (void)checked_usage(reported, 0, 0);
   }
   return 0;
 }

@@ -291,15 +291,6 @@ bool read_text(element parent, std::string_view key, std::string& out) {
   return true;
 }
 
-bool read_count(element parent, std::string_view key, std::int64_t& out) {
-  element v;
-  if (parent[key].get(v) != simdjson::SUCCESS || v.is_null()) return true;
-  std::int64_t n = 0;
-  if (v.get_int64().get(n) != simdjson::SUCCESS) return false;
-  out = n;
-  return true;
-}
-
 // Returns the object at `key`, or nullopt when absent or null.
 std::optional<element> child_object(element parent, std::string_view key, bool& ok) {
   element v;
@@ -319,9 +310,9 @@ std::optional<simdjson::dom::array> child_array(element parent, std::string_view
   return a;
 }
 
-bool read_openai(element root, ChatResponse& r, bool& saw_choices) {
+bool read_openai(element root, ChatResponse& r, ReportedUsage& usage, bool& saw_choices) {
   bool ok = read_text(root, "id", r.id) && read_text(root, "model", r.model);
-  read_openai_style_usage(root, r.usage);
+  read_openai_style_usage(root, usage);
   auto choices = child_array(root, "choices", ok);
   if (!ok || !choices || choices->size() == 0) return ok;
   saw_choices = true;
@@ -345,22 +336,19 @@ bool read_openai(element root, ChatResponse& r, bool& saw_choices) {
   return ok;
 }
 
-bool read_anthropic(element root, ChatResponse& r, bool& saw_content) {
+bool read_anthropic(element root, ChatResponse& r, ReportedUsage& usage, bool& saw_content) {
   bool ok = read_text(root, "id", r.id) && read_text(root, "model", r.model) &&
             read_text(root, "stop_reason", r.finish_reason);
-  std::int64_t input = 0, cache_read = 0, cache_write = 0;
-  if (auto usage = child_object(root, "usage", ok)) {
-    ok = ok && read_count(*usage, "input_tokens", input) &&
-         read_count(*usage, "output_tokens", r.usage.completion_tokens) &&
-         read_count(*usage, "cache_read_input_tokens", cache_read) &&
-         read_count(*usage, "cache_creation_input_tokens", cache_write);
+  // A usage of the wrong type is no usage: the reply is not lost over it.
+  simdjson::dom::object usage_object;
+  if (root["usage"].get_object().get(usage_object) == simdjson::SUCCESS) {
+    AnthropicUsageParts parts;
+    read_anthropic_usage(usage_object, parts);
+    // Anthropic counts cache reads and writes apart from input_tokens; the
+    // common Usage counts every prompt token in prompt_tokens.
+    usage = {.reported = true, .prompt = parts.prompt(), .completion = parts.output, .cached = parts.cache_read,
+             .cache_write = parts.cache_write};
   }
-  // Anthropic counts cache reads and writes apart from input_tokens; the
-  // common Usage counts every prompt token in prompt_tokens.
-  r.usage.prompt_tokens = input + cache_read + cache_write;
-  r.usage.cached_tokens = cache_read;
-  r.usage.cache_write_tokens = cache_write;
-  r.usage.total_tokens = r.usage.prompt_tokens + r.usage.completion_tokens;
   auto blocks = child_array(root, "content", ok);
   if (!ok || !blocks) return ok;
   saw_content = true;
@@ -424,14 +412,15 @@ Result<std::string> build_request_body(Provider provider, const ChatRequest& req
 }
 
 Result<ChatResponse> parse_response_body(Provider provider, int http_status, const Headers& headers,
-                                         std::string body) {
+                                         std::string body, ReportedUsage* reported) {
+  if (reported) *reported = {};
   if (body.empty()) return malformed(http_status, "empty body");
   const std::size_t size = body.size();
   body.reserve(size + simdjson::SIMDJSON_PADDING);
   // One parser per loop thread, reused: its buffers grow once.
   thread_local simdjson::dom::parser parser;
   element root;
-  if (auto ec = parser.parse(body.data(), size, false).get(root); ec != simdjson::SUCCESS) {
+  if (auto ec = parse_allowing_out_of_range_numbers(parser, body.data(), size, false, root); ec != simdjson::SUCCESS) {
     // A web page where JSON belongs (base_url pointing at a website or a
     // login portal) is no truncated reply: say what answered.
     if (trim(body).starts_with('<')) return classified(http_status, headers, body);
@@ -439,12 +428,15 @@ Result<ChatResponse> parse_response_body(Provider provider, int http_status, con
   }
   if (!root.is_object()) return malformed(http_status, "not a JSON object");
   ChatResponse response;
+  ReportedUsage usage;
   bool saw_answer = false;
-  const bool ok = provider == Provider::kAnthropic ? read_anthropic(root, response, saw_answer)
-                                                   : read_openai(root, response, saw_answer);
+  const bool ok = provider == Provider::kAnthropic ? read_anthropic(root, response, usage, saw_answer)
+                                                   : read_openai(root, response, usage, saw_answer);
   if (!saw_answer && has_error_member(root)) return classified(http_status, headers, body);
   if (!ok) return malformed(http_status, "a field has an unexpected type");
   if (!saw_answer) return malformed(http_status, "no choices in the response");
+  response.usage = checked_usage(usage, 0, estimate_tokens(reply_bytes(response)));
+  if (reported) *reported = usage;
   return response;
 }
 

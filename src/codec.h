@@ -9,6 +9,7 @@
 
 #include "llmguard/options.h"
 #include "llmguard/types.h"
+#include "usage_check.h"
 
 namespace llmguard::internal {
 
@@ -24,9 +25,17 @@ Result<std::string> build_request_body(Provider provider, const ChatRequest& req
 // Parses a 2xx body. `body` is moved in so that simdjson can read it in
 // place: capacity is grown for its padding, avoiding a copy. A body that is
 // not the expected JSON (truncated, HTML, empty) is a kTransient error; a 2xx
-// carrying an error object is classified like any error response.
+// carrying an error object is classified like any error response. Usage
+// never makes a reply malformed: wrong types, out-of-range numbers (1e999)
+// and a missing usage are all recorded as such.
+//
+// `reported` (when given) receives the usage exactly as the reply carried it,
+// for the caller to turn into the accounted Usage with checked_usage() and
+// the request's prompt estimate. The returned response's `usage` is already
+// checked_usage(reported, 0, estimate_tokens(reply_bytes(response))): safe to
+// account, but with no prompt estimate, which only the caller can make.
 Result<ChatResponse> parse_response_body(Provider provider, int http_status, const Headers& headers,
-                                         std::string body);
+                                         std::string body, ReportedUsage* reported = nullptr);
 
 }  // namespace llmguard::internal
 

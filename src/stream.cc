@@ -32,8 +32,6 @@ std::int64_t int_of(element parent, std::string_view key, std::int64_t fallback 
 
 }  // namespace
 
-std::int64_t estimate_tokens(std::size_t bytes) { return static_cast<std::int64_t>((bytes + 3) / 4); }
-
 void StreamAccumulator::emit_text(std::string_view text, const Emit& emit) {
   if (text.empty()) return;
   response_.content.append(text);
@@ -70,7 +68,8 @@ std::optional<Error> StreamAccumulator::on_openai(std::string_view data, const E
   }
   thread_local simdjson::dom::parser parser;
   element root;
-  if (parser.parse(data.data(), data.size(), true).get(root) != simdjson::SUCCESS || !root.is_object()) {
+  if (parse_allowing_out_of_range_numbers(parser, data.data(), data.size(), true, root) != simdjson::SUCCESS ||
+      !root.is_object()) {
     return malformed_stream("an event's data is not a JSON object");
   }
   element error;
@@ -79,7 +78,7 @@ std::optional<Error> StreamAccumulator::on_openai(std::string_view data, const E
   }
   if (auto id = text_of(root, "id"); !id.empty()) response_.id.assign(id);
   if (auto model = text_of(root, "model"); !model.empty()) response_.model.assign(model);
-  if (read_openai_style_usage(root, response_.usage)) saw_usage_ = true;
+  if (read_openai_style_usage(root, openai_usage_)) saw_usage_ = true;
   simdjson::dom::array choices;
   if (root["choices"].get_array().get(choices) != simdjson::SUCCESS || choices.size() == 0) return std::nullopt;
   element choice = choices.at(0).value_unsafe();
@@ -118,7 +117,8 @@ std::optional<Error> StreamAccumulator::on_anthropic(std::string_view data, cons
                                                      const Headers& headers) {
   thread_local simdjson::dom::parser parser;
   element root;
-  if (parser.parse(data.data(), data.size(), true).get(root) != simdjson::SUCCESS || !root.is_object()) {
+  if (parse_allowing_out_of_range_numbers(parser, data.data(), data.size(), true, root) != simdjson::SUCCESS ||
+      !root.is_object()) {
     return malformed_stream("an event's data is not a JSON object");
   }
   const std::string_view type = text_of(root, "type");
@@ -128,12 +128,12 @@ std::optional<Error> StreamAccumulator::on_anthropic(std::string_view data, cons
     if (root["message"].get(message) != simdjson::SUCCESS) return malformed_stream("message_start without message");
     response_.id.assign(text_of(message, "id"));
     response_.model.assign(text_of(message, "model"));
-    element usage;
-    if (message["usage"].get(usage) == simdjson::SUCCESS && usage.is_object()) {
-      anthropic_input_ = int_of(usage, "input_tokens");
-      anthropic_cache_read_ = int_of(usage, "cache_read_input_tokens");
-      anthropic_cache_write_ = int_of(usage, "cache_creation_input_tokens");
-      response_.usage.completion_tokens = int_of(usage, "output_tokens");
+    simdjson::dom::object usage;
+    if (message["usage"].get_object().get(usage) == simdjson::SUCCESS) {
+      saw_usage_ = true;
+      read_anthropic_usage(usage, anthropic_usage_);
+      // message_start's output_tokens is a running count (often 1), not the bill.
+      anthropic_usage_.output = {};
     }
   } else if (type == "content_block_start") {
     const std::int64_t index = int_of(root, "index");
@@ -170,13 +170,10 @@ std::optional<Error> StreamAccumulator::on_anthropic(std::string_view data, cons
     if (root["delta"].get(delta) == simdjson::SUCCESS) {
       if (auto reason = text_of(delta, "stop_reason"); !reason.empty()) response_.finish_reason.assign(reason);
     }
-    element usage;
-    if (root["usage"].get(usage) == simdjson::SUCCESS && usage.is_object()) {
+    simdjson::dom::object usage;
+    if (root["usage"].get_object().get(usage) == simdjson::SUCCESS) {
       saw_usage_ = true;
-      response_.usage.completion_tokens = int_of(usage, "output_tokens", response_.usage.completion_tokens);
-      anthropic_input_ = int_of(usage, "input_tokens", anthropic_input_);
-      anthropic_cache_read_ = int_of(usage, "cache_read_input_tokens", anthropic_cache_read_);
-      anthropic_cache_write_ = int_of(usage, "cache_creation_input_tokens", anthropic_cache_write_);
+      read_anthropic_usage(usage, anthropic_usage_);
     }
   } else if (type == "message_stop") {
     complete_ = true;
@@ -184,23 +181,25 @@ std::optional<Error> StreamAccumulator::on_anthropic(std::string_view data, cons
   return std::nullopt;  // ping and unknown event types are ignored
 }
 
-Result<ChatResponse> StreamAccumulator::finish(int http_status) {
+Result<ChatResponse> StreamAccumulator::finish(int http_status, ReportedUsage* reported) {
+  if (reported) *reported = {};
   if (!complete_) {
     Error e = malformed_stream("the stream ended before its end marker");
     e.http_status = http_status;
     e.partial_content = response_.content;
     return e;
   }
+  ReportedUsage usage = openai_usage_;
   if (provider_ == Provider::kAnthropic) {
-    Usage& u = response_.usage;
-    u.prompt_tokens = anthropic_input_ + anthropic_cache_read_ + anthropic_cache_write_;
-    u.cached_tokens = anthropic_cache_read_;
-    u.cache_write_tokens = anthropic_cache_write_;
-    u.total_tokens = u.prompt_tokens + u.completion_tokens;
+    const AnthropicUsageParts& a = anthropic_usage_;
+    usage = {.reported = saw_usage_, .prompt = a.prompt(), .completion = a.output, .cached = a.cache_read,
+             .cache_write = a.cache_write};
   }
   for (ToolCall& call : response_.tool_calls) {
     if (provider_ == Provider::kAnthropic && call.arguments_json.empty()) call.arguments_json = "{}";
   }
+  response_.usage = checked_usage(usage, 0, estimate_tokens(reply_bytes(response_)));
+  if (reported) *reported = usage;
   return std::move(response_);
 }
 

@@ -11,6 +11,7 @@
 #include "llmguard/options.h"
 #include "llmguard/types.h"
 #include "sse.h"
+#include "usage_check.h"
 
 namespace llmguard::internal {
 
@@ -28,11 +29,19 @@ class StreamAccumulator {
   bool complete() const { return complete_; }
   // True once any content delta (text or tool-call fragment) was emitted.
   bool delivered() const { return delivered_; }
+  // True once any event carried a usage object (the counts may still be
+  // unusable: see checked_usage).
   bool saw_usage() const { return saw_usage_; }
   const std::string& content() const { return response_.content; }
 
   // The accumulated reply; a kTransient error if the end marker never came.
-  Result<ChatResponse> finish(int http_status);
+  // `reported` (when given) receives the usage as the stream carried it (the
+  // last usage object of an OpenAI stream; Anthropic's message_start counts
+  // overridden by message_delta's, whose output_tokens alone is the final
+  // completion count), for the caller's checked_usage(). The reply's `usage`
+  // is already checked_usage(reported, 0, estimate_tokens(reply_bytes(reply))),
+  // as parse_response_body does.
+  Result<ChatResponse> finish(int http_status, ReportedUsage* reported = nullptr);
 
  private:
   std::optional<Error> on_openai(std::string_view data, const Emit& emit, int http_status, const Headers& headers);
@@ -48,11 +57,9 @@ class StreamAccumulator {
   std::vector<bool> tool_started_;
   // Anthropic: content block index -> tool call index (-1 for text blocks).
   std::vector<int> block_tool_;
-  std::int64_t anthropic_input_ = 0, anthropic_cache_read_ = 0, anthropic_cache_write_ = 0;
+  ReportedUsage openai_usage_;
+  AnthropicUsageParts anthropic_usage_;
 };
-
-// Rough token estimate for text (about 4 bytes a token in English).
-std::int64_t estimate_tokens(std::size_t bytes);
 
 }  // namespace llmguard::internal
 

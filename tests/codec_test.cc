@@ -1,8 +1,10 @@
 #include "codec.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <simdjson.h>
 
+#include <limits>
 #include <string>
 
 namespace llmguard::internal {
@@ -205,10 +207,135 @@ TEST_CASE("Usage variants of OpenAI-format replies map to one Usage") {
   CHECK(gemini.reasoning_tokens == 120);
   CHECK(gemini.cached_tokens == 256);
   CHECK(gemini.total_tokens == 470);
-  // A usage field of the wrong type is dropped; the answer is kept.
+  // A usage field of the wrong type is dropped and the usage marked estimated; the answer is kept.
   Usage odd = usage_of(R"("usage":{"prompt_tokens":"12","completion_tokens":7})");
   CHECK(odd.prompt_tokens == 0);
   CHECK(odd.completion_tokens == 7);
+  CHECK(odd.estimated);
+}
+
+// Hostile usage, whole bodies: each provider's format with the same bad numbers.
+struct Parsed {
+  ChatResponse response;
+  ReportedUsage reported;
+};
+
+Parsed parse_with_usage(Provider provider, const std::string& usage_member) {
+  const std::string head =
+      provider == Provider::kAnthropic
+          ? R"({"id":"msg_1","type":"message","content":[{"type":"text","text":"twelve bytes"}],)"
+            R"("stop_reason":"end_turn")"
+          : R"({"id":"c1","choices":[{"message":{"content":"twelve bytes"},"finish_reason":"stop"}])";
+  const std::string body = head + usage_member + "}";
+  Parsed p;
+  auto r = parse_response_body(provider, 200, {}, body, &p.reported);
+  REQUIRE(r.ok());
+  CHECK(r->content == "twelve bytes");
+  p.response = std::move(*r);
+  return p;
+}
+
+std::string usage_member(Provider provider, std::string_view prompt, std::string_view completion) {
+  return provider == Provider::kAnthropic
+             ? fmt::format(R"(,"usage":{{"input_tokens":{},"output_tokens":{}}})", prompt, completion)
+             : fmt::format(R"(,"usage":{{"prompt_tokens":{},"completion_tokens":{}}})", prompt, completion);
+}
+
+TEST_CASE("Hostile usage in whole replies: negative counts are kept as reported, never accounted") {
+  for (Provider p : {Provider::kOpenAI, Provider::kAnthropic}) {
+    CAPTURE(static_cast<int>(p));
+    Parsed r = parse_with_usage(p, usage_member(p, "-5000", "-7"));
+    CHECK(r.reported.reported);
+    CHECK(r.reported.prompt == ReportedCount::of(-5000));
+    CHECK(r.reported.completion == ReportedCount::of(-7));
+    CHECK(r.response.usage.prompt_tokens == 0);  // the prompt estimate is the caller's
+    CHECK(r.response.usage.completion_tokens == 3);  // estimated from the 12 bytes of content
+    CHECK(r.response.usage.estimated);
+    const Usage checked = checked_usage(r.reported, 50, 3);
+    CHECK(checked.prompt_tokens == 50);
+    CHECK(checked.total_tokens == 53);
+  }
+}
+
+TEST_CASE("Hostile usage in whole replies: int64-max counts are clamped without overflow") {
+  for (Provider p : {Provider::kOpenAI, Provider::kAnthropic}) {
+    CAPTURE(static_cast<int>(p));
+    Parsed r = parse_with_usage(p, usage_member(p, "9223372036854775807", "9223372036854775807"));
+    CHECK(r.reported.prompt == ReportedCount::of(std::numeric_limits<std::int64_t>::max()));
+    CHECK(r.response.usage.prompt_tokens == kMaxTokenCount);
+    CHECK(r.response.usage.total_tokens == 2 * kMaxTokenCount);
+    CHECK_FALSE(r.response.usage.estimated);
+  }
+  // Anthropic's prompt is a sum of three counts: it saturates.
+  Parsed r = parse_with_usage(Provider::kAnthropic, R"(,"usage":{"input_tokens":9223372036854775807,
+      "cache_read_input_tokens":9223372036854775807,"cache_creation_input_tokens":5,"output_tokens":1})");
+  CHECK(r.reported.prompt == ReportedCount::of(std::numeric_limits<std::int64_t>::max()));
+  CHECK(r.response.usage.prompt_tokens == kMaxTokenCount);
+}
+
+TEST_CASE("Hostile usage in whole replies: float counts are read, fractions rounded up") {
+  for (Provider p : {Provider::kOpenAI, Provider::kAnthropic}) {
+    CAPTURE(static_cast<int>(p));
+    Parsed r = parse_with_usage(p, usage_member(p, "12.0", "12.5"));
+    CHECK(r.response.usage.prompt_tokens == 12);
+    CHECK(r.response.usage.completion_tokens == 13);
+    CHECK(r.response.usage.total_tokens == 25);
+    CHECK_FALSE(r.response.usage.estimated);
+  }
+}
+
+TEST_CASE("Hostile usage in whole replies: out-of-range numbers do not lose the reply") {
+  for (Provider p : {Provider::kOpenAI, Provider::kAnthropic}) {
+    for (std::string_view huge : {"1e999", "123456789012345678901234567890", "-1e999"}) {
+      CAPTURE(static_cast<int>(p));
+      CAPTURE(huge);
+      Parsed r = parse_with_usage(p, usage_member(p, huge, "4"));
+      CHECK(r.reported.prompt == ReportedCount::invalid());
+      CHECK(r.reported.completion == ReportedCount::of(4));
+      CHECK(r.response.usage.completion_tokens == 4);
+      CHECK(r.response.usage.estimated);
+    }
+  }
+  // Still strict about structure: every cut of such a body is an error.
+  const std::string full =
+      R"({"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1e999}})";
+  for (std::size_t cut = 1; cut < full.size(); ++cut) {
+    CAPTURE(cut);
+    auto r = parse_response_body(Provider::kOpenAI, 200, {}, full.substr(0, cut));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().category == ErrorCategory::kTransient);
+  }
+}
+
+TEST_CASE("Hostile usage in whole replies: inconsistent totals and parts are made consistent") {
+  Parsed r = parse_with_usage(Provider::kOpenAI, R"(,"usage":{"prompt_tokens":100,"completion_tokens":20,
+      "total_tokens":0,"prompt_tokens_details":{"cached_tokens":5000},
+      "completion_tokens_details":{"reasoning_tokens":900}})");
+  CHECK(r.reported.total == ReportedCount::of(0));
+  CHECK(r.reported.cached == ReportedCount::of(5000));
+  CHECK(r.response.usage.total_tokens == 120);
+  CHECK(r.response.usage.cached_tokens == 100);
+  CHECK(r.response.usage.reasoning_tokens == 20);
+  // Anthropic: cache reads are part of the prompt by construction, and the total is derived.
+  r = parse_with_usage(Provider::kAnthropic,
+                       R"(,"usage":{"input_tokens":0,"cache_read_input_tokens":300,"output_tokens":2})");
+  CHECK(r.response.usage.prompt_tokens == 300);
+  CHECK(r.response.usage.cached_tokens == 300);
+  CHECK(r.response.usage.total_tokens == 302);
+}
+
+TEST_CASE("A reply without usage, with usage null or of the wrong type, is estimated, not zero and exact") {
+  for (Provider p : {Provider::kOpenAI, Provider::kAnthropic}) {
+    for (std::string_view member : {"", R"(,"usage":null)", R"(,"usage":"n/a")"}) {
+      CAPTURE(static_cast<int>(p));
+      CAPTURE(member);
+      Parsed r = parse_with_usage(p, std::string(member));
+      CHECK_FALSE(r.reported.reported);
+      CHECK(r.response.usage.estimated);
+      CHECK(r.response.usage.completion_tokens == 3);
+      CHECK(checked_usage(r.reported, 9, 3).prompt_tokens == 9);
+    }
+  }
 }
 
 TEST_CASE("Anthropic response: text blocks, tool use and cache usage") {

@@ -200,5 +200,140 @@ TEST_CASE("Tool-call fragments stream with the call's name first and accumulate"
   CHECK(r->finish_reason == "tool_calls");
 }
 
+// Hostile usage, streamed: the accumulator is fed events directly.
+struct Streamed {
+  ChatResponse response;
+  internal::ReportedUsage reported;
+};
+
+Streamed stream_events(Provider provider, const std::vector<std::string>& data) {
+  internal::StreamAccumulator acc(provider);
+  for (const std::string& d : data) {
+    auto error = acc.on_event(internal::SseEvent{.data = d}, nullptr, 200, {});
+    REQUIRE_FALSE(error.has_value());
+  }
+  Streamed s;
+  auto r = acc.finish(200, &s.reported);
+  REQUIRE(r.ok());
+  CHECK(r->content == "twelve bytes");
+  s.response = std::move(*r);
+  return s;
+}
+
+// The events of a stream saying "twelve bytes" with `usage` (a JSON object
+// member, or "" for none) where each provider puts it.
+std::vector<std::string> openai_events(const std::string& usage) {
+  std::vector<std::string> events = {
+      R"({"choices":[{"index":0,"delta":{"content":"twelve bytes"}}],"usage":null})",
+      R"({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null})"};
+  if (!usage.empty()) events.push_back(R"({"choices":[],)" + usage + "}");
+  events.emplace_back("[DONE]");
+  return events;
+}
+
+std::vector<std::string> anthropic_events(const std::string& start_usage, const std::string& delta_usage) {
+  return {R"({"type":"message_start","message":{"id":"msg_1","model":"m")" + start_usage + "}}",
+          R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})",
+          R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"twelve bytes"}})",
+          R"({"type":"message_delta","delta":{"stop_reason":"end_turn"})" + delta_usage + "}",
+          R"({"type":"message_stop"})"};
+}
+
+TEST_CASE("Hostile usage in streams: negative counts are reported as such and never accounted") {
+  Streamed o =
+      stream_events(Provider::kOpenAI, openai_events(R"("usage":{"prompt_tokens":-5000,"completion_tokens":-7})"));
+  CHECK(o.reported.prompt == internal::ReportedCount::of(-5000));
+  CHECK(o.response.usage.prompt_tokens == 0);
+  CHECK(o.response.usage.completion_tokens == 3);
+  CHECK(o.response.usage.estimated);
+  Streamed a = stream_events(Provider::kAnthropic,
+                             anthropic_events(R"(,"usage":{"input_tokens":-5000,"output_tokens":1})",
+                                              R"(,"usage":{"output_tokens":-7})"));
+  CHECK(a.reported.prompt == internal::ReportedCount::of(-5000));
+  CHECK(a.reported.completion == internal::ReportedCount::of(-7));
+  CHECK(a.response.usage.completion_tokens == 3);
+  CHECK(a.response.usage.estimated);
+  CHECK(internal::checked_usage(a.reported, 40, 3).prompt_tokens == 40);
+}
+
+TEST_CASE("Hostile usage in streams: int64-max counts are clamped, floats rounded up") {
+  Streamed o = stream_events(
+      Provider::kOpenAI, openai_events(R"("usage":{"prompt_tokens":9223372036854775807,"completion_tokens":12.5})"));
+  CHECK(o.response.usage.prompt_tokens == internal::kMaxTokenCount);
+  CHECK(o.response.usage.completion_tokens == 13);
+  CHECK_FALSE(o.response.usage.estimated);
+  Streamed a = stream_events(Provider::kAnthropic,
+                             anthropic_events(R"(,"usage":{"input_tokens":9223372036854775807,)"
+                                              R"("cache_read_input_tokens":9223372036854775807})",
+                                              R"(,"usage":{"output_tokens":12.0})"));
+  CHECK(a.response.usage.prompt_tokens == internal::kMaxTokenCount);
+  CHECK(a.response.usage.completion_tokens == 12);
+  CHECK(a.response.usage.total_tokens == internal::kMaxTokenCount + 12);
+  CHECK_FALSE(a.response.usage.estimated);
+}
+
+TEST_CASE("Hostile usage in streams: an out-of-range number loses neither the event nor the reply") {
+  Streamed o =
+      stream_events(Provider::kOpenAI, openai_events(R"("usage":{"prompt_tokens":1e999,"completion_tokens":3})"));
+  CHECK(o.reported.prompt == internal::ReportedCount::invalid());
+  CHECK(o.response.usage.completion_tokens == 3);
+  CHECK(o.response.usage.estimated);
+  Streamed a = stream_events(Provider::kAnthropic,
+                             anthropic_events(R"(,"usage":{"input_tokens":123456789012345678901234567890})",
+                                              R"(,"usage":{"output_tokens":1e999})"));
+  CHECK(a.reported.prompt == internal::ReportedCount::invalid());
+  CHECK(a.reported.completion == internal::ReportedCount::invalid());
+  CHECK(a.response.usage.completion_tokens == 3);
+  CHECK(a.response.usage.estimated);
+}
+
+TEST_CASE("Hostile usage in streams: inconsistent totals and parts are made consistent") {
+  Streamed o = stream_events(Provider::kOpenAI, openai_events(R"("usage":{"prompt_tokens":100,"completion_tokens":20,
+      "total_tokens":0,"prompt_tokens_details":{"cached_tokens":5000},
+      "completion_tokens_details":{"reasoning_tokens":900}})"));
+  CHECK(o.response.usage.total_tokens == 120);
+  CHECK(o.response.usage.cached_tokens == 100);
+  CHECK(o.response.usage.reasoning_tokens == 20);
+  CHECK_FALSE(o.response.usage.estimated);
+}
+
+TEST_CASE("A stream without usage, or with only message_start's running count, is estimated") {
+  Streamed o = stream_events(Provider::kOpenAI, openai_events(""));
+  CHECK_FALSE(o.reported.reported);
+  CHECK(o.response.usage.estimated);
+  CHECK(o.response.usage.completion_tokens == 3);
+  Streamed a = stream_events(Provider::kAnthropic, anthropic_events("", ""));
+  CHECK_FALSE(a.reported.reported);
+  CHECK(a.response.usage.estimated);
+  // message_start's output_tokens (1) is not the bill; without message_delta's the completion is estimated.
+  a = stream_events(Provider::kAnthropic, anthropic_events(R"(,"usage":{"input_tokens":25,"output_tokens":1})", ""));
+  CHECK(a.reported.reported);
+  CHECK(a.reported.prompt == internal::ReportedCount::of(25));
+  CHECK_FALSE(a.reported.completion.present());
+  CHECK(a.response.usage.prompt_tokens == 25);
+  CHECK(a.response.usage.completion_tokens == 3);
+  CHECK(a.response.usage.estimated);
+  // message_delta's counts replace message_start's.
+  a = stream_events(Provider::kAnthropic, anthropic_events(R"(,"usage":{"input_tokens":25,"output_tokens":1})",
+                                                           R"(,"usage":{"input_tokens":30,"output_tokens":9})"));
+  CHECK(a.response.usage.prompt_tokens == 30);
+  CHECK(a.response.usage.completion_tokens == 9);
+  CHECK_FALSE(a.response.usage.estimated);
+}
+
+TEST_CASE("Over HTTP, a stream whose usage says -5 prompt tokens is accounted as an estimate") {
+  Fixture f;
+  const std::string sse =
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"twelve bytes\"}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":-5,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n";
+  f.server->enqueue("*", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  CHECK(r->usage.prompt_tokens >= 0);
+  CHECK(r->usage.estimated);
+  CHECK(f.client->usage().total.prompt_tokens >= 0);
+}
+
 }  // namespace
 }  // namespace llmguard
