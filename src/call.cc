@@ -115,6 +115,7 @@ void Call::begin_attempt() {
   const std::uint64_t seq = ++attempt_seq_;
   attempt_open_ = true;
   reply_started_ = false;
+  reported_usage_ = {};
   emit({.kind = Event::Kind::kAttemptStarted, .target = target().config.name});
   const auto request_id = client_.transport->send(std::move(http), attempt_handlers(seq));
   if (attempt_open_ && seq == attempt_seq_) in_flight_ = request_id;  // unless it completed inline
@@ -242,17 +243,7 @@ void Call::on_first_token_timeout() {
 }
 
 Result<ChatResponse> Call::stream_outcome(Result<HttpResponse> result) {
-  auto response = stream_->outcome(std::move(result), client_.clock->wall_now());
-  if (response.ok() && !stream_->saw_usage()) {
-    Usage& u = response->usage;
-    u.prompt_tokens = internal::estimate_tokens(body_.size());
-    std::size_t out_bytes = response->content.size();
-    for (const auto& call : response->tool_calls) out_bytes += call.arguments_json.size();
-    u.completion_tokens = internal::estimate_tokens(out_bytes);
-    u.total_tokens = u.prompt_tokens + u.completion_tokens;
-    u.estimated = true;
-  }
-  return response;
+  return stream_->outcome(std::move(result), client_.clock->wall_now(), &reported_usage_);
 }
 
 void Call::release_limit_slot() {
@@ -325,13 +316,18 @@ Result<ChatResponse> Call::whole_outcome(Result<HttpResponse> result) {
   if (!result.ok()) return std::move(result).error();
   HttpResponse& http = *result;
   if (http.status >= 200 && http.status < 300) {
-    return internal::parse_response_body(target().config.provider, http.status, http.headers, std::move(http.body));
+    return internal::parse_response_body(target().config.provider, http.status, http.headers, std::move(http.body),
+                                         &reported_usage_);
   }
   return internal::classify_response(http.status, http.headers, http.body, client_.clock->wall_now());
 }
 
 void Call::succeed(ChatResponse response, int status, milliseconds duration) {
   const internal::ResolvedTarget& t = target();
+  // Never trusted as sent: absent or nonsensical counts become estimates
+  // (marked), the rest are clamped and made consistent.
+  response.usage = internal::checked_usage(reported_usage_, internal::estimate_tokens(body_.size()),
+                                           internal::estimate_tokens(internal::reply_bytes(response)));
   limiter().on_answered(client_.clock->now());
   trail_.push_back({.target = t.config.name, .http_status = status, .waited = pending_wait_, .duration = duration});
   record_outcome(std::nullopt);

@@ -16,6 +16,7 @@
 #include "limit_queue.h"
 #include "llmguard/client.h"
 #include "stream_attempt.h"
+#include "usage_check.h"
 
 namespace llmguard {
 
@@ -115,6 +116,7 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   std::uint64_t attempt_seq_ = 0;
   bool attempt_open_ = false;
   bool reply_started_ = false;  // the current attempt's status line and headers arrived
+  internal::ReportedUsage reported_usage_;  // the current attempt's, as its reply carried it
   bool attempt_bounded_by_deadline_ = false;
   std::size_t body_target_ = SIZE_MAX;  // target whose body is in body_
   std::string body_;

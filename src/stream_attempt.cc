@@ -36,7 +36,8 @@ void StreamAttempt::fail(Error error) {
   if (!error_) error_ = std::move(error);
 }
 
-Result<ChatResponse> StreamAttempt::outcome(Result<HttpResponse> result, std::chrono::system_clock::time_point now) {
+Result<ChatResponse> StreamAttempt::outcome(Result<HttpResponse> result, std::chrono::system_clock::time_point now,
+                                            ReportedUsage* reported) {
   if (error_) {
     Error e = std::move(*error_);
     error_.reset();
@@ -47,7 +48,7 @@ Result<ChatResponse> StreamAttempt::outcome(Result<HttpResponse> result, std::ch
   const int status = result->status;
   if (status < 200 || status >= 300 || is_page_) return classify_response(status, result->headers, error_body_, now);
   // A stream that ended mid-event or without its end marker was truncated.
-  return accumulator_.finish(status);
+  return accumulator_.finish(status, reported);
 }
 
 }  // namespace llmguard::internal

@@ -16,6 +16,7 @@
 #include "llmguard/types.h"
 #include "sse.h"
 #include "stream.h"
+#include "usage_check.h"
 
 namespace llmguard::internal {
 
@@ -33,7 +34,9 @@ class StreamAttempt {
 
   // The reply, or why there is none: the stream's own error first, then the
   // transport's, then an error reply classified, then a truncated stream.
-  Result<ChatResponse> outcome(Result<HttpResponse> result, std::chrono::system_clock::time_point now);
+  // `reported` receives the usage as the stream carried it.
+  Result<ChatResponse> outcome(Result<HttpResponse> result, std::chrono::system_clock::time_point now,
+                               ReportedUsage* reported);
 
   int status() const { return status_; }
   bool delivered() const { return accumulator_.delivered(); }
