@@ -162,6 +162,8 @@ struct Generated {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   std::string finish_reason;
+  std::optional<std::string> usage_json;  // verbatim usage object, when scripted
+  bool omit_usage = false;
 };
 
 Generated generate(const ChatCall& call, const MockReply& reply) {
@@ -178,10 +180,18 @@ Generated generate(const ChatCall& call, const MockReply& reply) {
     g.content = std::string(utf8_prefix(g.content, static_cast<std::size_t>(g.completion_tokens * 4)));
     g.finish_reason = "length";
   }
+  if (reply.completion_tokens) g.completion_tokens = *reply.completion_tokens;
+  g.usage_json = reply.usage;
+  g.omit_usage = reply.omit_usage;
   return g;
 }
 
 void write_openai_usage(JsonWriter& w, const Generated& g) {
+  if (g.omit_usage) return;
+  if (g.usage_json) {
+    w.key("usage").raw(*g.usage_json);
+    return;
+  }
   w.key("usage").begin_object();
   w.key("prompt_tokens").number(g.prompt_tokens).key("completion_tokens").number(g.completion_tokens);
   w.key("total_tokens").number(g.prompt_tokens + g.completion_tokens);
@@ -212,9 +222,14 @@ std::string anthropic_message(const ChatCall& call, const Generated& g, std::uin
   w.key("content").begin_array().begin_object().key("type").string("text").key("text").string(g.content);
   w.end_object().end_array();
   w.key("stop_reason").string(g.finish_reason == "length" ? "max_tokens" : "end_turn").key("stop_sequence").null();
-  w.key("usage").begin_object().key("input_tokens").number(g.prompt_tokens);
-  w.key("cache_creation_input_tokens").number(std::int64_t{0}).key("cache_read_input_tokens").number(std::int64_t{0});
-  w.key("output_tokens").number(g.completion_tokens).end_object().end_object();
+  if (g.usage_json) {
+    w.key("usage").raw(*g.usage_json);
+  } else if (!g.omit_usage) {
+    w.key("usage").begin_object().key("input_tokens").number(g.prompt_tokens);
+    w.key("cache_creation_input_tokens").number(std::int64_t{0}).key("cache_read_input_tokens").number(std::int64_t{0});
+    w.key("output_tokens").number(g.completion_tokens).end_object();
+  }
+  w.end_object();
   return out;
 }
 
@@ -264,7 +279,7 @@ std::vector<std::string> openai_stream_events(const ChatCall& call, const Genera
   chunk([&](JsonWriter& w) {
     w.key("delta").begin_object().end_object().key("finish_reason").string(g.finish_reason);
   }, true);
-  if (call.include_usage) chunk([](JsonWriter&) {}, false);
+  if ((call.include_usage || g.usage_json) && !g.omit_usage) chunk([](JsonWriter&) {}, false);
   events.emplace_back("data: [DONE]\n\n");
   return events;
 }
@@ -280,8 +295,13 @@ std::vector<std::string> anthropic_stream_events(const ChatCall& call, const Gen
     w.begin_object().key("type").string("message_start").key("message").begin_object();
     w.key("id").string(fmt::format("msg_mock{}", n)).key("type").string("message").key("role").string("assistant");
     w.key("model").string(call.model).key("content").begin_array().end_array().key("stop_reason").null();
-    w.key("usage").begin_object().key("input_tokens").number(g.prompt_tokens);
-    w.key("output_tokens").number(std::int64_t{1}).end_object().end_object().end_object();
+    if (g.usage_json) {
+      w.key("usage").raw(*g.usage_json);
+    } else if (!g.omit_usage) {
+      w.key("usage").begin_object().key("input_tokens").number(g.prompt_tokens);
+      w.key("output_tokens").number(std::int64_t{1}).end_object();
+    }
+    w.end_object().end_object();
   }
   event("message_start", out);
   event("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
@@ -293,17 +313,85 @@ std::vector<std::string> anthropic_stream_events(const ChatCall& call, const Gen
     event("content_block_delta", out);
   }
   event("content_block_stop", R"({"type":"content_block_stop","index":0})");
-  event("message_delta", fmt::format(R"({{"type":"message_delta","delta":{{"stop_reason":"{}","stop_sequence":null}},"usage":{{"output_tokens":{}}}}})",
-                                     g.finish_reason == "length" ? "max_tokens" : "end_turn", g.completion_tokens));
+  std::string delta_usage;
+  if (g.usage_json) {
+    delta_usage = fmt::format(R"(,"usage":{})", *g.usage_json);
+  } else if (!g.omit_usage) {
+    delta_usage = fmt::format(R"(,"usage":{{"output_tokens":{}}})", g.completion_tokens);
+  }
+  event("message_delta",
+        fmt::format(R"({{"type":"message_delta","delta":{{"stop_reason":"{}","stop_sequence":null}}{}}})",
+                    g.finish_reason == "length" ? "max_tokens" : "end_turn", delta_usage));
   event("message_stop", R"({"type":"message_stop"})");
   return events;
 }
 
+// One content delta event, for replies that repeat it.
+std::string openai_text_delta(const ChatCall& call, std::uint64_t n, std::string_view text) {
+  std::string out = "data: ";
+  JsonWriter w(out);
+  w.begin_object().key("id").string(fmt::format("chatcmpl-mock-{}", n)).key("object").string("chat.completion.chunk");
+  w.key("created").number(std::int64_t{1700000000}).key("model").string(call.model);
+  w.key("choices").begin_array().begin_object().key("index").number(std::int64_t{0});
+  w.key("delta").begin_object().key("content").string(text).end_object().key("finish_reason").null();
+  w.end_object().end_array().end_object();
+  out += "\n\n";
+  return out;
+}
+
+std::string anthropic_text_delta(std::string_view text) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("type").string("content_block_delta").key("index").number(std::int64_t{0});
+  w.key("delta").begin_object().key("type").string("text_delta").key("text").string(text).end_object().end_object();
+  return fmt::format("event: content_block_delta\ndata: {}\n\n", out);
+}
+
+// The credential a client presented, as the provider would see it.
+std::string presented_key(const Headers& headers) {
+  for (std::string_view name : {"authorization", "x-api-key", "api-key"}) {
+    const std::string* value = find_header(headers, name);
+    if (!value) continue;
+    std::string_view key = internal::trim(*value);
+    if (name == "authorization" && internal::istarts_with(key, "bearer ")) key = internal::trim(key.substr(7));
+    return std::string(key);
+  }
+  return {};
+}
+
+// An error object that leaks `key` every way a real one has been seen to:
+// verbatim in code, type and message, upper-cased, and past the 1024th byte
+// of a long message (where a redactor that truncates first would cut it).
+std::string echo_key_error(Api api, const std::string& key) {
+  std::string upper = key;
+  for (char& ch : upper) {
+    if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 32);
+  }
+  std::string message = fmt::format("Incorrect API key provided: {}. Keys are case-sensitive; {} is not the same key. "
+                                    "Request details follow.",
+                                    key, upper);
+  const std::size_t last_at = 1024 - std::min<std::size_t>(key.size() / 2, 1024);
+  if (message.size() < last_at) message.append(last_at - message.size(), '.');
+  message += key;
+  std::string out;
+  JsonWriter w(out);
+  if (api == Api::kAnthropic) {
+    w.begin_object().key("type").string("error").key("error").begin_object();
+    w.key("type").string(key).key("code").string(key).key("message").string(message).end_object().end_object();
+  } else {
+    w.begin_object().key("error").begin_object().key("message").string(message).key("type").string(key);
+    w.key("param").null().key("code").string(key).end_object().end_object();
+  }
+  return out;
+}
+
 struct Step {
-  enum class Kind { kWrite, kReset, kClose, kDone };
+  // kRepeat writes `data` every `every` until the connection closes.
+  enum class Kind { kWrite, kRepeat, kReset, kClose, kDone };
   Kind kind = Kind::kWrite;
   milliseconds delay{0};
   std::string data;
+  milliseconds every{0};
 };
 
 struct Conn {
@@ -316,6 +404,7 @@ struct Conn {
   bool busy = false;          // a response is being produced
   bool close_after_flush = false;
   bool waiting_timer = false;
+  bool waiting_flush = false;  // a kRepeat step waits for `out` to drain
   bool want_write = false;
 };
 
@@ -653,6 +742,25 @@ void MockServer::Impl::run_steps(Conn& c) {
         flush(c);
         if (!conns.contains(fd)) return;
         break;
+      case Step::Kind::kRepeat: {
+        // One piece in flight at a time: a client that reads slowly (or not
+        // at all) cannot make the mock buffer without bound.
+        if (!c.out.empty()) {
+          c.steps.push_front(std::move(step));
+          c.waiting_flush = true;
+          return;
+        }
+        c.out += step.data;
+        const milliseconds every = step.every;
+        c.steps.push_front(std::move(step));
+        flush(c);
+        if (!conns.contains(fd)) return;
+        // Back to the loop even without a drip, so that the client's hang-up
+        // and the other connections are served.
+        timers.push({Clock::now() + every, fd, c.generation});
+        c.waiting_timer = true;
+        return;
+      }
       case Step::Kind::kReset:
         close_conn(fd, true);
         return;
@@ -684,6 +792,11 @@ void MockServer::Impl::flush(Conn& c) {
   set_write_interest(c, false);
   if (c.close_after_flush) {
     close_conn(c.fd, false);
+    return;
+  }
+  if (c.waiting_flush) {
+    c.waiting_flush = false;
+    run_steps(c);
     return;
   }
   if (!c.busy && !c.in.empty()) process_input(c);
@@ -809,6 +922,30 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
   }
   std::deque<Step> steps;
   if (reply.hang) return steps;  // never answer; the client gives up
+  if (reply.raw) {
+    steps.push_back({Step::Kind::kWrite, reply.delay, *reply.raw});
+    steps.push_back({Step::Kind::kClose});
+    return steps;
+  }
+  if (reply.echo_key) {
+    const std::string error = echo_key_error(api, presented_key(req.headers));
+    if (!call.stream || reply.status != 200) {
+      reply.body = error;
+    } else {
+      // A stream that starts well, then fails mid-way with the key in its error event.
+      steps.push_back({Step::Kind::kWrite, reply.delay,
+                       head_for(reply.status, reply.headers, "text/event-stream", std::nullopt, true)});
+      Generated g = generate(call, reply);
+      std::vector<std::string> events = api == Api::kAnthropic ? anthropic_stream_events(call, g, response_id)
+                                                               : openai_stream_events(call, g, response_id);
+      events.resize(api == Api::kAnthropic ? 3 : 2);  // the opening events and one content delta
+      events.push_back(api == Api::kAnthropic ? fmt::format("event: error\ndata: {}\n\n", error)
+                                              : fmt::format("data: {}\n\n", error));
+      for (const auto& e : events) steps.push_back({Step::Kind::kWrite, reply.drip, chunked(e)});
+      steps.push_back({Step::Kind::kWrite, {}, "0\r\n\r\n"});
+      return steps;
+    }
+  }
 
   if (!options.require_key.empty() && !reply.body && reply.status == 200) {
     const std::string* auth = find_header(req.headers, api == Api::kAnthropic ? "x-api-key" : "authorization");
@@ -830,6 +967,7 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
   }
 
   std::vector<std::string> pieces;  // body pieces; streamed ones are SSE events
+  std::optional<std::string> repeated;  // an endless stream's delta, sent after `pieces` forever
   bool streaming = false;
   if (reply.body) {
     pieces.push_back(*reply.body);
@@ -840,7 +978,14 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
       stats.prompt_tokens += static_cast<std::uint64_t>(g.prompt_tokens);
       stats.completion_tokens += static_cast<std::uint64_t>(g.completion_tokens);
     }
-    if (call.stream) {
+    if (reply.endless) {
+      streaming = true;
+      pieces = api == Api::kAnthropic ? anthropic_stream_events(call, g, response_id)
+                                      : openai_stream_events(call, g, response_id);
+      pieces.resize(api == Api::kAnthropic ? 2 : 1);  // message_start and the block's start / the role chunk
+      const std::string_view text = reply.content.empty() ? std::string_view("more ") : std::string_view(reply.content);
+      repeated = api == Api::kAnthropic ? anthropic_text_delta(text) : openai_text_delta(call, response_id, text);
+    } else if (call.stream) {
       streaming = true;
       pieces = api == Api::kAnthropic ? anthropic_stream_events(call, g, response_id)
                                       : openai_stream_events(call, g, response_id);
@@ -875,6 +1020,11 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
       }
       steps.push_back({Step::Kind::kWrite, sent == 0 ? milliseconds(0) : reply.drip, chunked(p)});
       ++sent;
+    }
+    if (repeated) {
+      steps.push_back(
+          {.kind = Step::Kind::kRepeat, .delay = reply.drip, .data = chunked(*repeated), .every = reply.drip});
+      return steps;
     }
     steps.push_back({Step::Kind::kWrite, {}, "0\r\n\r\n"});
     return steps;
@@ -968,6 +1118,13 @@ Result<std::vector<std::pair<std::string, MockReply>>> parse_script(std::string_
       else if (key == "hang" && value.get_bool().get(b) == simdjson::SUCCESS) r.hang = b;
       else if (key == "truncate_after_events" && value.get_int64().get(n) == simdjson::SUCCESS) r.truncate_after_events = static_cast<int>(n);
       else if (key == "times" && value.get_int64().get(n) == simdjson::SUCCESS) times = n;
+      else if (key == "endless" && value.get_bool().get(b) == simdjson::SUCCESS) r.endless = b;
+      else if (key == "omit_usage" && value.get_bool().get(b) == simdjson::SUCCESS) r.omit_usage = b;
+      else if (key == "echo_key" && value.get_bool().get(b) == simdjson::SUCCESS) r.echo_key = b;
+      else if (key == "completion_tokens" && value.get_int64().get(n) == simdjson::SUCCESS) r.completion_tokens = n;
+      else if (key == "raw" && value.get_string().get(s) == simdjson::SUCCESS) r.raw = std::string(s);
+      else if (key == "usage") r.usage = value.is_string() ? std::string(value.get_string().value_unsafe())
+                                                          : simdjson::minify(value);
       else if (simdjson::dom::object headers; key == "headers" && value.get_object().get(headers) == simdjson::SUCCESS) {
         for (auto [hk, hv] : headers) {
           std::string_view hs;

@@ -30,6 +30,41 @@ struct MockReply {
   bool hang = false;                   // read the request, never answer
   // Streaming: stop after this many SSE events and close without the end.
   std::optional<int> truncate_after_events;
+
+  // Hostile faults. Script fields have the same names.
+  //
+  // A stream that never ends: after the opening events, the same content
+  // delta (`content`, else "more ") is sent forever, `drip` apart (0: as
+  // fast as the client reads), until the client hangs up. The reply is a
+  // stream in the endpoint's format even for a non-streaming request. Only
+  // one delta is buffered at a time, so the mock's memory stays flat.
+  bool endless = false;
+  // JSON text written verbatim as the reply's usage object, in whole replies
+  // and streams alike (OpenAI: the final usage chunk, sent even when the
+  // request did not ask for it; Anthropic: message_start's message.usage and
+  // message_delta's usage). Not checked: `{"prompt_tokens": 1e999}`,
+  // `{"input_tokens": -5}` and `null` all go out as written. In a script, a
+  // string is taken verbatim; any other JSON value is written minified.
+  std::optional<std::string> usage;
+  // Leaves usage out entirely (whole replies and every stream event).
+  bool omit_usage = false;
+  // The completion token count to report (e.g. far above max_tokens), in
+  // place of the one derived from the content. Counted in MockStats too.
+  std::optional<std::int64_t> completion_tokens;
+  // Bytes written verbatim instead of a whole HTTP response (status line and
+  // headers included: "HTTP/1.1 abc\r\n\r\n", or an HTTP/0.9-style body with
+  // no status line), after `delay`; then the connection is closed.
+  std::optional<std::string> raw;
+  // An error carrying the request's credential (Authorization: Bearer,
+  // x-api-key or api-key; "" when none), to test redaction. It replaces the
+  // generated reply and `body`. Status `status` (200: a 200 whose body is an
+  // error object). In the error object, `code` and `type` are the key, and
+  // `message` holds it as sent, upper-cased, and once more at its very end,
+  // padded so that the message is longer than 1024 bytes and that last copy
+  // straddles byte 1024. A streaming request with status 200 gets the opening
+  // events and one content delta, then the same error object as a mid-stream
+  // error event (OpenAI: `data: {"error": ...}`; Anthropic: `event: error`).
+  bool echo_key = false;
 };
 
 // Named faults of the random mix, each replaying a real provider's response.
@@ -98,7 +133,7 @@ class MockServer {
 
 // Parses a script (JSON array of reply objects, each with an optional
 // "model") into (model, reply) pairs. Field names match MockReply; delays in
-// milliseconds ("delay_ms", "drip_ms").
+// milliseconds ("delay_ms", "drip_ms"); "times" repeats an entry.
 Result<std::vector<std::pair<std::string, MockReply>>> parse_script(std::string_view json);
 
 }  // namespace llmguard::mock
