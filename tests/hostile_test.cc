@@ -5,6 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cctype>
 #include <string>
 #include <vector>
@@ -164,6 +167,128 @@ TEST_CASE("A plain-text error cut at 1024 bytes in the middle of the key: the ke
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message.find(key.substr(0, 8)) == std::string::npos);
   CHECK(r.error().message.ends_with("***"));
+}
+
+TEST_CASE("An endless stream of valid deltas is cut at max_response_bytes with a typed error, its text bounded") {
+  Upstream up;
+  up.options.max_response_bytes = 256 * 1024;
+  up.server->enqueue("gpt-a", MockReply{.endless = true});
+  std::size_t streamed = 0;
+  auto r = up.client()->guarded_chat(hello(), CallOptions{.on_delta = [&](const StreamDelta& d) {
+    streamed += d.text.size();
+  }});
+  REQUIRE_FALSE(r.ok());  // text reached the caller, and no restart was asked for
+  CHECK(r.error().category == ErrorCategory::kTransient);
+  CHECK(r.error().message.find("max_response_bytes") != std::string::npos);
+  CHECK(r.error().partial_content.size() <= 256 * 1024);
+  CHECK(r.error().partial_content.size() > 1000);
+  CHECK(streamed == r.error().partial_content.size());
+  REQUIRE_FALSE(r.error().attempts.empty());
+  CHECK(r.error().attempts.back().reason == StepReason::kStreamDelivered);
+}
+
+TEST_CASE("A garbage status line and an HTTP/0.9 answer are upstream faults: the fallback answers") {
+  for (const char* raw : {"HTTP/1.1 abc\r\n\r\n", "hello, I am not HTTP\n"}) {
+    CAPTURE(raw);
+    Upstream up;
+    up.options.retry.max_attempts = 1;
+    for (bool stream : {false, true}) {
+      up.server->enqueue("gpt-a", MockReply{.raw = std::string(raw)});
+      CallOptions options;
+      if (stream) options.on_delta = [](const StreamDelta&) {};
+      auto r = up.client()->guarded_chat(hello(), options);
+      REQUIRE(r.ok());
+      CHECK(r->target == "backup");
+      REQUIRE(r->attempts.size() == 2);
+      CHECK(r->attempts[0].category == ErrorCategory::kConnection);  // not bad_request, not cancelled
+    }
+  }
+}
+
+TEST_CASE("Lying usage cannot refund, overflow or zero a budget: negative, int64-max, float, 1e999, null, absent") {
+  const Price price{.input_per_mtok = 1.0, .output_per_mtok = 1.0};
+  struct Case {
+    const char* name;
+    std::optional<std::string> usage;
+    bool omit;
+    Provider provider;
+  };
+  const Case cases[] = {
+      {"anthropic negative", R"({"input_tokens": -1000000000, "output_tokens": -5})", false, Provider::kAnthropic},
+      {"openai negative", R"({"prompt_tokens": -100000, "completion_tokens": 3, "total_tokens": -99997})", false,
+       Provider::kOpenAI},
+      {"int64 max", R"({"prompt_tokens": 9223372036854775807, "completion_tokens": 9223372036854775807})", false,
+       Provider::kOpenAI},
+      {"floats", R"({"prompt_tokens": 12.5, "completion_tokens": 3.0, "total_tokens": 0})", false, Provider::kOpenAI},
+      {"1e999", R"({"prompt_tokens": 1e999, "completion_tokens": 4})", false, Provider::kOpenAI},
+      {"null", "null", false, Provider::kOpenAI},
+      {"absent", std::nullopt, true, Provider::kAnthropic},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    Upstream up;
+    up.options.targets = {up.target("only", "gpt-a")};
+    up.options.targets[0].provider = c.provider;
+    up.options.targets[0].price = price;
+    up.options.budgets = {Budget{.usd = 1.0}};
+    up.server->enqueue("gpt-a", MockReply{.usage = c.usage, .omit_usage = c.omit});
+    auto client = up.client();
+    auto r = client->guarded_chat(hello());
+    REQUIRE(r.ok());  // a billed reply is never lost over its usage
+    const Usage& u = r->usage;
+    CHECK(u.prompt_tokens >= 0);
+    CHECK(u.completion_tokens >= 0);
+    CHECK(u.total_tokens >= u.prompt_tokens + u.completion_tokens);
+    const auto state = client->budgets().at(0);
+    CHECK(state.spent_usd >= 0);
+    CHECK(state.spent_tokens >= 0);
+    CHECK(state.reserved_usd == doctest::Approx(0.0));
+    const auto usage = client->usage();
+    CHECK(usage.total.cost_usd + usage.total.estimated_cost_usd >= 0);
+  }
+}
+
+TEST_CASE("Every request the upstream served is in the ledger: cancelled in flight, cut mid-stream, failed, answered") {
+  Upstream up;
+  up.options.retry.max_attempts = 1;
+  up.options.targets = {up.target("only", "gpt-a")};
+  auto client = up.client();
+  constexpr int kCalls = 40;
+  std::vector<CancellationToken> tokens(kCalls);
+  for (int i = 0; i < kCalls; ++i) {
+    switch (i % 4) {
+      case 0: up.server->enqueue("gpt-a", MockReply{.hang = true}); break;           // cancelled in flight
+      case 1: up.server->enqueue("gpt-a", MockReply{.truncate_after_events = 3}); break;  // cut after text
+      case 2: up.server->enqueue("gpt-a", MockReply{.status = 500, .body = "{}"}); break;
+      default: up.server->enqueue("gpt-a", MockReply{}); break;
+    }
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    client->guarded_chat_async(hello(), CallOptions{.cancellation = tokens[i], .on_delta = [](const StreamDelta&) {}},
+                               [&](Result<ChatResponse>) {
+                                 std::lock_guard lock(mu);
+                                 ++done;
+                                 cv.notify_all();
+                               });
+    if (i % 4 == 0) {
+      // Cancel once the mock holds the request, so it was served and must be counted.
+      const auto seen = up.server->stats().requests;
+      for (int spin = 0; spin < 2000 && up.server->stats().requests == seen; ++spin) {
+        std::this_thread::sleep_for(milliseconds(1));
+      }
+      tokens[i].cancel();
+    }
+  }
+  std::unique_lock lock(mu);
+  REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done == kCalls; }));
+  lock.unlock();
+  const auto usage = client->usage();
+  CHECK(usage.total.attempts == static_cast<std::int64_t>(up.server->stats().requests));
+  CHECK(usage.total.failures_by_category[static_cast<std::size_t>(ErrorCategory::kCancelled)] == kCalls / 4);
+  CHECK(usage.total.estimated_completion_tokens > 0);  // the cut streams' text, estimated
 }
 
 }  // namespace
