@@ -181,10 +181,12 @@ std::optional<Error> StreamAccumulator::on_anthropic(std::string_view data, cons
   return std::nullopt;  // ping and unknown event types are ignored
 }
 
-Result<ChatResponse> StreamAccumulator::finish(int http_status, ReportedUsage* reported) {
+Result<ChatResponse> StreamAccumulator::finish(int http_status, ReportedUsage* reported, bool cleanly) {
   if (reported) *reported = {};
-  if (!complete_) {
-    Error e = malformed_stream("the stream ended before its end marker");
+  if (!complete_ && !(cleanly && !response_.finish_reason.empty())) {
+    Error e = malformed_stream(response_.finish_reason.empty()
+                                   ? "the stream ended before any finish reason or end marker (truncated)"
+                                   : "the stream ended in the middle of an event");
     e.http_status = http_status;
     e.partial_content = response_.content;
     return e;

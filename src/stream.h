@@ -34,14 +34,17 @@ class StreamAccumulator {
   bool saw_usage() const { return saw_usage_; }
   const std::string& content() const { return response_.content; }
 
-  // The accumulated reply; a kTransient error if the end marker never came.
+  // The accumulated reply, when the stream is complete: its end marker came
+  // ([DONE] / message_stop), or it carried a finish reason and ended
+  // `cleanly` (closed between events; some servers and proxies never send
+  // the marker). Else a kTransient error: the stream was truncated.
   // `reported` (when given) receives the usage as the stream carried it (the
   // last usage object of an OpenAI stream; Anthropic's message_start counts
   // overridden by message_delta's, whose output_tokens alone is the final
   // completion count), for the caller's checked_usage(). The reply's `usage`
   // is already checked_usage(reported, 0, estimate_tokens(reply_bytes(reply))),
   // as parse_response_body does.
-  Result<ChatResponse> finish(int http_status, ReportedUsage* reported = nullptr);
+  Result<ChatResponse> finish(int http_status, ReportedUsage* reported = nullptr, bool cleanly = false);
 
  private:
   std::optional<Error> on_openai(std::string_view data, const Emit& emit, int http_status, const Headers& headers);

@@ -48,7 +48,7 @@ Result<ChatResponse> StreamAttempt::outcome(Result<HttpResponse> result, std::ch
   const int status = result->status;
   if (status < 200 || status >= 300 || is_page_) return classify_response(status, result->headers, error_body_, now);
   // A stream that ended mid-event or without its end marker was truncated.
-  return accumulator_.finish(status, reported);
+  return accumulator_.finish(status, reported, /*cleanly=*/!sse_.has_partial_event());
 }
 
 }  // namespace llmguard::internal

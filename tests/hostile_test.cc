@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <future>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -253,41 +254,39 @@ TEST_CASE("Every request the upstream served is in the ledger: cancelled in flig
   up.options.retry.max_attempts = 1;
   up.options.targets = {up.target("only", "gpt-a")};
   auto client = up.client();
-  constexpr int kCalls = 40;
-  std::vector<CancellationToken> tokens(kCalls);
-  for (int i = 0; i < kCalls; ++i) {
-    switch (i % 4) {
-      case 0: up.server->enqueue("gpt-a", MockReply{.hang = true}); break;           // cancelled in flight
-      case 1: up.server->enqueue("gpt-a", MockReply{.truncate_after_events = 3}); break;  // cut after text
-      case 2: up.server->enqueue("gpt-a", MockReply{.status = 500, .body = "{}"}); break;
+  const CallOptions streaming{.on_delta = [](const StreamDelta&) {}};
+  // Cancelled in flight, one at a time so that each hang meets its own call.
+  constexpr int kCancelled = 8;
+  for (int i = 0; i < kCancelled; ++i) {
+    up.server->enqueue("gpt-a", MockReply{.hang = true});
+    CancellationToken token;
+    std::promise<Result<ChatResponse>> done;
+    CallOptions options = streaming;
+    options.cancellation = token;
+    client->guarded_chat_async(hello(), options, [&done](Result<ChatResponse> r) { done.set_value(std::move(r)); });
+    const auto seen = static_cast<std::uint64_t>(i);
+    for (int spin = 0; spin < 2000 && up.server->stats().requests == seen; ++spin) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    token.cancel();
+    CHECK(done.get_future().get().error().category == ErrorCategory::kCancelled);
+  }
+  // Cut after text, failed and answered, concurrently.
+  constexpr int kOthers = 24;
+  for (int i = 0; i < kOthers; ++i) {
+    switch (i % 3) {
+      case 0: up.server->enqueue("gpt-a", MockReply{.truncate_after_events = 3}); break;
+      case 1: up.server->enqueue("gpt-a", MockReply{.status = 500, .body = "{}"}); break;
       default: up.server->enqueue("gpt-a", MockReply{}); break;
     }
   }
-  std::mutex mu;
-  std::condition_variable cv;
-  int done = 0;
-  for (int i = 0; i < kCalls; ++i) {
-    client->guarded_chat_async(hello(), CallOptions{.cancellation = tokens[i], .on_delta = [](const StreamDelta&) {}},
-                               [&](Result<ChatResponse>) {
-                                 std::lock_guard lock(mu);
-                                 ++done;
-                                 cv.notify_all();
-                               });
-    if (i % 4 == 0) {
-      // Cancel once the mock holds the request, so it was served and must be counted.
-      const auto seen = up.server->stats().requests;
-      for (int spin = 0; spin < 2000 && up.server->stats().requests == seen; ++spin) {
-        std::this_thread::sleep_for(milliseconds(1));
-      }
-      tokens[i].cancel();
-    }
-  }
-  std::unique_lock lock(mu);
-  REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done == kCalls; }));
-  lock.unlock();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kOthers; ++i) threads.emplace_back([&] { (void)client->guarded_chat(hello(), streaming); });
+  for (auto& t : threads) t.join();
   const auto usage = client->usage();
+  CHECK(up.server->stats().requests == kCancelled + kOthers);
   CHECK(usage.total.attempts == static_cast<std::int64_t>(up.server->stats().requests));
-  CHECK(usage.total.failures_by_category[static_cast<std::size_t>(ErrorCategory::kCancelled)] == kCalls / 4);
+  CHECK(usage.total.failures_by_category[static_cast<std::size_t>(ErrorCategory::kCancelled)] == kCancelled);
   CHECK(usage.total.estimated_completion_tokens > 0);  // the cut streams' text, estimated
 }
 

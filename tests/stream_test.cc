@@ -98,14 +98,63 @@ TEST_CASE("A stream cut after deltas fails with the partial text and is not rese
   CHECK(f.server->stats().requests == 1);
 }
 
-TEST_CASE("A stream that ends cleanly without its end marker is a transient failure") {
+TEST_CASE("A stream with a finish reason that closes cleanly without [DONE] is complete (OpenAI)") {
+  Fixture f;
+  const std::string sse =
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"all \"}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"of it\"},\"finish_reason\":null}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n";
+  f.server->enqueue("*", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  CHECK(r->content == "all of it");
+  CHECK(r->finish_reason == "stop");
+  CHECK(r->usage.completion_tokens == 3);
+  CHECK_FALSE(r->usage.estimated);
+  CHECK(f.streamed == "all of it");
+}
+
+TEST_CASE("An Anthropic stream with its stop_reason that closes without message_stop is complete") {
+  Fixture f({Provider::kAnthropic});
+  const std::string sse =
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"t0\","
+      "\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n"
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+      "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+      "\"delta\":{\"type\":\"text_delta\",\"text\":\"done\"}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+      "\"usage\":{\"output_tokens\":2}}\n\n";
+  f.server->enqueue("*", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
+  auto r = f.chat();
+  REQUIRE(r.ok());
+  CHECK(r->content == "done");
+  CHECK(r->finish_reason == "end_turn");
+  CHECK(r->usage.completion_tokens == 2);
+}
+
+TEST_CASE("A finish reason in an event the stream never finished is no finish reason: truncated") {
+  Fixture f;
+  const std::string sse =
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"cut\"}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n";  // no blank line: never dispatched
+  f.server->enqueue("*", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
+  auto r = f.chat();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().category == ErrorCategory::kTransient);
+  CHECK(r.error().partial_content == "cut");
+}
+
+TEST_CASE("A stream that ends cleanly before any finish reason is a transient failure (truncated)") {
   Fixture f;
   const std::string sse = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"half\"}}]}\n\n";
   f.server->enqueue("*", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
   auto r = f.chat();
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().category == ErrorCategory::kTransient);
-  CHECK(r.error().message.find("end marker") != std::string::npos);
+  CHECK(r.error().message.find("finish reason") != std::string::npos);
   CHECK(r.error().partial_content == "half");
 }
 
