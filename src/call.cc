@@ -29,6 +29,11 @@ Call::Call(std::shared_ptr<Client::Impl> client, std::uint64_t id, const ChatReq
       deadline_limit_(resolve_deadline(options_.deadline, client_.options.deadline)),
       streaming_(static_cast<bool>(options_.on_delta)) {}
 
+milliseconds Call::first_token_timeout() const {
+  const Timeouts& t = client_.options.timeouts;
+  return is_reasoning_model(target().config.model) ? t.reasoning_ttft : t.ttft;
+}
+
 std::optional<milliseconds> Call::resolve_deadline(std::optional<milliseconds> per_call,
                                                  std::optional<milliseconds> per_client) {
   // A per-call deadline is not validated at create(): one at or below zero
@@ -210,7 +215,7 @@ HttpHandlers Call::attempt_handlers(std::uint64_t seq) {
     handlers.on_body_chunk = [this, seq](std::string_view chunk) {
       return !finished_ && seq == attempt_seq_ && on_stream_bytes(chunk);
     };
-    ttft_timer_ = client_.transport->schedule(client_.options.timeouts.ttft, [self = shared_from_this(), seq] {
+    ttft_timer_ = client_.transport->schedule(first_token_timeout(), [self = shared_from_this(), seq] {
       if (seq == self->attempt_seq_) self->on_first_token_timeout();
     });
   }
@@ -238,7 +243,7 @@ void Call::on_first_token_timeout() {
   if (finished_ || !attempt_open_ || !in_flight_ || stream_->delivered()) return;
   stream_->fail(make_error(ErrorCategory::kTimeout,
                            fmt::format("no content within {} ms of the request (time-to-first-token timeout)",
-                                       client_.options.timeouts.ttft.count())));
+                                       first_token_timeout().count())));
   client_.transport->cancel(*in_flight_);  // completes the attempt with kCancelled; the timeout wins
 }
 
@@ -342,7 +347,7 @@ void Call::on_failure(Error error) {
   const SteadyTime now = client_.clock->now();
   if (error.category == ErrorCategory::kRateLimit && error.http_status != 0) limiter().on_throttled(now);
   const bool delivered = streaming_ && stream_->delivered();
-  if (delivered && !options_.restart_stream_on_failure) {
+  if (delivered && !options_.restart_stream_on_failure && !client_.options.restart_streams_on_failure) {
     // The caller has seen part of this reply. Starting over would show it
     // twice unless the caller asked for (and is told about) a restart.
     note_step(NextStep::kFail, StepReason::kStreamDelivered);
@@ -362,7 +367,8 @@ void Call::on_failure(Error error) {
       .time_left = deadline_ ? std::optional(std::chrono::ceil<milliseconds>(*deadline_ - now)) : std::nullopt,
       .retry_budget_left = health().retry_budget_left(now),
       .silent = !reply_started_,
-      .stalled_stream = delivered,
+      .broken_stream = delivered,
+      .later_targets = target_index_ + 1 < client_.targets.size(),
   });
   switch (decision.step) {
     case internal::Step::kFail:

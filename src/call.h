@@ -47,6 +47,7 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   Result<ChatResponse> whole_outcome(Result<HttpResponse> result);
   bool on_stream_bytes(std::string_view chunk);
   void on_first_token_timeout();
+  std::chrono::milliseconds first_token_timeout() const;  // per the target's model
   void succeed(ChatResponse response, int status, std::chrono::milliseconds duration);
   void on_failure(Error error);
   void move_to_next_target(const Error& error, StepReason reason);

@@ -140,7 +140,7 @@ Status validate(const ClientOptions& o) {
     return invalid("retry_budget needs ratio >= 0, min_retries >= 0 and a window of at least 1 s");
   }
   if (o.timeouts.connect.count() <= 0 || o.timeouts.total.count() <= 0 || o.timeouts.idle.count() <= 0 ||
-      o.timeouts.ttft.count() <= 0) {
+      o.timeouts.ttft.count() <= 0 || o.timeouts.reasoning_ttft.count() <= 0) {
     return invalid("timeouts must be positive");
   }
   if (o.deadline && o.deadline->count() <= 0) return invalid("deadline must be positive");
@@ -161,6 +161,7 @@ Status validate(const ClientOptions& o) {
       {"timeouts.total", o.timeouts.total},
       {"timeouts.idle", o.timeouts.idle},
       {"timeouts.ttft", o.timeouts.ttft},
+      {"timeouts.reasoning_ttft", o.timeouts.reasoning_ttft},
       {"deadline", o.deadline.value_or(std::chrono::milliseconds(0))},
   };
   for (const auto& [name, value] : durations) {

@@ -38,7 +38,7 @@ std::string_view to_string(StepReason reason) noexcept {
     case StepReason::kPastDeadline: return "past_deadline";
     case StepReason::kRetryBudget: return "retry_budget";
     case StepReason::kSilentRoute: return "silent_route";
-    case StepReason::kStalledStream: return "stalled_stream";
+    case StepReason::kBrokenStream: return "broken_stream";
     case StepReason::kStreamDelivered: return "stream_delivered";
     case StepReason::kShrunk: return "shrunk";
   }

@@ -1,6 +1,29 @@
 #include "llmguard/options.h"
 
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <string>
+
 namespace llmguard {
+
+bool is_reasoning_model(std::string_view model) noexcept {
+  std::string m(model.substr(0, 256));
+  std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  // The family name, wherever a provider prefix ("openai/", "accounts/...")
+  // puts it.
+  const std::size_t slash = m.rfind('/');
+  const std::string_view name = slash == std::string::npos ? std::string_view(m) : std::string_view(m).substr(slash + 1);
+  static constexpr std::array<std::string_view, 4> kPrefixes = {"o1", "o3", "o4", "gpt-5"};
+  for (std::string_view p : kPrefixes) {
+    if (name.starts_with(p) && (name.size() == p.size() || name[p.size()] == '-' || name[p.size()] == '.')) return true;
+  }
+  static constexpr std::array<std::string_view, 5> kWords = {"reasoner", "thinking", "-r1", "qwq", "magistral"};
+  for (std::string_view w : kWords) {
+    if (name.find(w) != std::string_view::npos) return true;
+  }
+  return name.starts_with("r1");
+}
 
 std::string_view to_string(Provider provider) noexcept {
   switch (provider) {

@@ -89,12 +89,16 @@ Decision decide(const Error& error, int tries_on_target, const RetryPolicy& poli
 
 Decision decide(const RetryInputs& in) {
   const Error& error = in.error;
-  const bool timeout_rule = rule_for(in.policy, ErrorCategory::kTimeout) != nullptr;
-  if (error.category == ErrorCategory::kTimeout && !timeout_rule) {
-    // Waiting out the same timeout again on a route that never answered (or
-    // that stalls mid-stream) costs minutes; another target may answer now.
-    if (in.silent) return {Step::kNextTarget, milliseconds(0), StepReason::kSilentRoute};
-    if (in.stalled_stream) return {Step::kNextTarget, milliseconds(0), StepReason::kStalledStream};
+  const bool has_rule = rule_for(in.policy, error.category) != nullptr;
+  // Waiting out the same timeout again on a route that never answered costs
+  // minutes; another target may answer now. A stream that broke after text
+  // reached the caller starts over elsewhere: the caller has seen a restart
+  // already, and this target just showed it cannot finish.
+  if (!has_rule && in.later_targets && error.category == ErrorCategory::kTimeout && in.silent) {
+    return {Step::kNextTarget, milliseconds(0), StepReason::kSilentRoute};
+  }
+  if (!has_rule && in.later_targets && in.broken_stream && error.category != ErrorCategory::kCancelled) {
+    return {Step::kNextTarget, milliseconds(0), StepReason::kBrokenStream};
   }
   const milliseconds backoff = backoff_delay(in.policy, in.tries_on_target, in.previous_backoff, in.unit);
   Decision d = decide(error, in.tries_on_target, in.policy, backoff);

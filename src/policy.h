@@ -36,7 +36,8 @@ struct RetryInputs {
   std::optional<std::chrono::milliseconds> time_left;  // until the call's deadline; nullopt: none
   bool retry_budget_left = true;  // the target's retry budget allows one more retry
   bool silent = false;            // no byte of a reply arrived before the failure
-  bool stalled_stream = false;    // a stream being restarted stalled after delivering text
+  bool broken_stream = false;     // a stream being restarted broke after delivering text
+  bool later_targets = true;      // the chain goes on after this target (else staying is the only way on)
 };
 
 // What to do after a failed attempt, with the delay and the reason. A delay

@@ -290,5 +290,77 @@ TEST_CASE("Every request the upstream served is in the ledger: cancelled in flig
   CHECK(usage.total.estimated_completion_tokens > 0);  // the cut streams' text, estimated
 }
 
+// An agent's stream: the text since the last restart signal is what the agent keeps.
+struct AgentStream {
+  std::string kept;
+  int restarts = 0;
+  CallOptions options() {
+    return CallOptions{.on_delta = [this](const StreamDelta& d) {
+      if (d.kind == StreamDelta::Kind::kRestart) {
+        ++restarts;
+        kept.clear();
+      } else if (d.kind == StreamDelta::Kind::kText) {
+        kept.append(d.text);
+      }
+    }};
+  }
+};
+
+TEST_CASE("With restarts on, a stream cut, stalled or malformed after text ends with the backup's complete answer") {
+  std::string long_text;
+  for (int i = 0; i < 40; ++i) long_text += "wwww ";  // about 40 tokens, an event each
+  struct Case {
+    const char* name;
+    MockReply primary;
+  };
+  const Case cases[] = {
+      {"cut after 40 tokens", MockReply{.content = long_text, .truncate_after_events = 6}},
+      {"stall after 20 tokens", MockReply{.content = long_text, .stall_after_events = 21}},
+      {"malformed chunk mid-stream",
+       MockReply{.headers = {{"content-type", "text/event-stream"}},
+                 .body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"partial answer\"}}]}\n\n"
+                         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"more\"}\n\n"}},
+  };
+  for (const Case& c : cases) {
+    const std::string name = c.name;
+    CAPTURE(name);
+    Upstream up;
+    up.options.retry.max_attempts = 3;
+    up.options.timeouts.idle = milliseconds(300);
+    up.options.restart_streams_on_failure = true;
+    up.server->enqueue("gpt-a", c.primary);
+    AgentStream agent;
+    auto r = up.client()->guarded_chat(hello(), agent.options());
+    REQUIRE(r.ok());
+    CHECK(r->target == "backup");
+    CHECK(agent.restarts == 1);
+    CHECK(agent.kept == r->content);  // no duplicate text: exactly the backup's answer
+    CHECK(r->content.find("gpt-b") != std::string::npos);
+    REQUIRE(r->attempts.size() == 2);
+    CHECK(r->attempts[0].next == NextStep::kNextTarget);
+    CHECK(r->attempts[0].reason == StepReason::kBrokenStream);
+    CHECK(up.requests_for("gpt-a") == 1);
+    // The backup got the caller's request, never the partial text as a prefill.
+    const auto requests = up.server->recent_requests();
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[1].body.find("\"assistant\"") == std::string::npos);
+    CHECK(requests[1].body.find("wwww") == std::string::npos);
+    CHECK(requests[1].body.find("partial answer") == std::string::npos);
+  }
+}
+
+TEST_CASE("Without restarts a stream broken after text keeps the safe default: partial_content, no fallback") {
+  Upstream up;
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "wwww ";
+  up.server->enqueue("gpt-a", MockReply{.content = text, .truncate_after_events = 6});
+  AgentStream agent;
+  auto r = up.client()->guarded_chat(hello(), agent.options());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().partial_content == agent.kept);
+  CHECK_FALSE(agent.kept.empty());
+  CHECK(up.requests_for("gpt-b") == 0);
+}
+
 }  // namespace
 }  // namespace llmguard

@@ -180,7 +180,7 @@ TEST_CASE("Every decision says why: default, rule, attempts, cap, provider, dead
                  bool budget = true, bool silent = false, bool stalled = false) {
     return decide({.error = e, .tries_on_target = tries, .policy = p, .previous_backoff = milliseconds(0),
                    .unit = 0.5, .time_left = time_left, .retry_budget_left = budget, .silent = silent,
-                   .stalled_stream = stalled});
+                   .broken_stream = stalled});
   };
   auto transient = error_of(ErrorCategory::kTransient);
   Decision d = run(transient);
@@ -213,14 +213,28 @@ TEST_CASE("Every decision says why: default, rule, attempts, cap, provider, dead
   d = run(timeout, 1, std::nullopt, true, /*silent=*/true);
   CHECK(d.step == Step::kNextTarget);
   CHECK(d.reason == StepReason::kSilentRoute);
-  CHECK(run(timeout, 1, std::nullopt, true, false, /*stalled=*/true).reason == StepReason::kStalledStream);
+  CHECK(run(timeout, 1, std::nullopt, true, false, /*broken=*/true).reason == StepReason::kBrokenStream);
   CHECK(run(transient, 1, std::nullopt, true, /*silent=*/true).step == Step::kRetrySameTarget);  // only timeouts
+  RetryInputs last{.error = timeout, .policy = p, .silent = true, .broken_stream = true, .later_targets = false};
+  CHECK(decide(last).step == Step::kRetrySameTarget);  // the last target: staying is the only way on
   p.rules = {{.category = ErrorCategory::kTimeout, .action = OnFailure::kRetry}};
   d = run(timeout, 1, std::nullopt, true, /*silent=*/true);
   CHECK(d.step == Step::kRetrySameTarget);  // a rule still asks for retries
   CHECK(d.reason == StepReason::kRule);
   p.rules = {{.category = ErrorCategory::kContentFilter, .action = OnFailure::kNextTarget}};
   CHECK(run(error_of(ErrorCategory::kContentFilter)).reason == StepReason::kRule);
+}
+
+TEST_CASE("Reasoning models get the long first-token timeout") {
+  for (const char* m : {"o1", "o3-mini", "o4-mini-2025-04-16", "gpt-5", "gpt-5.1", "deepseek-reasoner",
+                        "deepseek-ai/DeepSeek-R1", "qwq-32b", "claude-3-7-sonnet-thinking", "openai/o3"}) {
+    CAPTURE(m);
+    CHECK(is_reasoning_model(m));
+  }
+  for (const char* m : {"gpt-4o-mini", "gpt-4.1", "claude-3-5-haiku-latest", "llama-3.1-8b", "o1x", "mistral-large"}) {
+    CAPTURE(m);
+    CHECK_FALSE(is_reasoning_model(m));
+  }
 }
 
 TEST_CASE("Step and reason names are stable") {

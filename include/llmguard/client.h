@@ -41,9 +41,11 @@ struct CallOptions {
   // reaches this callback; a failure after it ends the call, with the text so
   // far in Error::partial_content...
   std::function<void(const StreamDelta&)> on_delta;
-  // ...unless this is set: then the call starts over (retry or fallback as
-  // usual) after passing a StreamDelta::Kind::kRestart. Partial output is
-  // never sent back to a model as a prefill.
+  // ...unless this is set (or ClientOptions::restart_streams_on_failure):
+  // then the call starts over on the next target (on the same one when it is
+  // the last) after passing a StreamDelta::Kind::kRestart, so the caller
+  // gets one complete answer. Partial output is never sent back to a model
+  // as a prefill. Agents want this; chat UIs may prefer partial_content.
   bool restart_stream_on_failure = false;
   // On context_overflow the call first hands the messages and the error here.
   // Return shorter messages (older turns dropped, tool output summarised) to

@@ -63,7 +63,7 @@ enum class StepReason : std::uint8_t {
   kPastDeadline,       // waiting (or the attempt) would outlast the call's deadline
   kRetryBudget,        // the target's retry budget is spent
   kSilentRoute,        // timed out before any byte of a reply: the route is dead
-  kStalledStream,      // a stream stalled after text: a restart goes elsewhere
+  kBrokenStream,       // a stream broke after text (cut, stall, bad event): its restart goes elsewhere
   kStreamDelivered,    // text had reached the caller, and no restart was allowed
   kShrunk,             // context overflow: retried with the caller's shorter messages
 };

@@ -166,8 +166,15 @@ struct Timeouts {
   std::chrono::milliseconds idle{60'000};
   // Streaming only: the attempt fails as a timeout when no content delta
   // (text or a tool-call fragment) has arrived this long after it started.
-  std::chrono::milliseconds ttft{60'000};
+  // 15 s: an interactive agent would rather try the next target than wait
+  // on a stuck provider for a minute...
+  std::chrono::milliseconds ttft{15'000};
+  // ...except for reasoning models (o1/o3/o4, gpt-5, deepseek-reasoner, R1,
+  // QwQ, *thinking*), which think before their first token: they get this.
+  std::chrono::milliseconds reasoning_ttft{180'000};
 };
+// Whether `model` names a reasoning model (for Timeouts::reasoning_ttft).
+bool is_reasoning_model(std::string_view model) noexcept;
 
 struct ClientOptions {
   std::vector<Target> targets;  // the fallback chain, in order
@@ -183,7 +190,14 @@ struct ClientOptions {
   // Bounds a whole call across all attempts and targets; passing it ends the
   // call with kTimeout. nullopt: bounded only by the attempts.
   std::optional<std::chrono::milliseconds> deadline;
+  // Bounds every reply, whole or streamed (an endless stream is cut with a
+  // kTransient error), and so also Error::partial_content.
   std::size_t max_response_bytes = 32u << 20;
+  // The client-wide default of CallOptions::restart_stream_on_failure: for
+  // agents, which want a complete answer (from the fallback if need be)
+  // rather than a partial one. Chat UIs that show text as it comes keep it
+  // off, or handle StreamDelta::Kind::kRestart.
+  bool restart_streams_on_failure = false;
   bool verify_tls = true;
   // A PEM file of certificates to trust instead of the system's, for
   // gateways behind a TLS-inspecting proxy or a private CA. Must exist.

@@ -1018,6 +1018,7 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
         steps.push_back({Step::Kind::kClose});
         return steps;
       }
+      if (reply.stall_after_events && sent == *reply.stall_after_events) return steps;  // open, silent
       steps.push_back({Step::Kind::kWrite, sent == 0 ? milliseconds(0) : reply.drip, chunked(p)});
       ++sent;
     }
@@ -1117,6 +1118,7 @@ Result<std::vector<std::pair<std::string, MockReply>>> parse_script(std::string_
       else if (key == "reset_after_bytes" && value.get_int64().get(n) == simdjson::SUCCESS) r.reset_after_bytes = static_cast<std::size_t>(n);
       else if (key == "hang" && value.get_bool().get(b) == simdjson::SUCCESS) r.hang = b;
       else if (key == "truncate_after_events" && value.get_int64().get(n) == simdjson::SUCCESS) r.truncate_after_events = static_cast<int>(n);
+      else if (key == "stall_after_events" && value.get_int64().get(n) == simdjson::SUCCESS) r.stall_after_events = static_cast<int>(n);
       else if (key == "times" && value.get_int64().get(n) == simdjson::SUCCESS) times = n;
       else if (key == "endless" && value.get_bool().get(b) == simdjson::SUCCESS) r.endless = b;
       else if (key == "omit_usage" && value.get_bool().get(b) == simdjson::SUCCESS) r.omit_usage = b;

@@ -30,6 +30,9 @@ struct MockReply {
   bool hang = false;                   // read the request, never answer
   // Streaming: stop after this many SSE events and close without the end.
   std::optional<int> truncate_after_events;
+  // Streaming: stop after this many SSE events and keep the connection open,
+  // sending nothing more (a stall mid-stream).
+  std::optional<int> stall_after_events;
 
   // Hostile faults. Script fields have the same names.
   //
