@@ -104,6 +104,21 @@ TEST_CASE("classify: blank and whitespace-only lines get an answer line each, so
   CHECK(middle["input_error"].error() == simdjson::NO_SUCH_FIELD);
 }
 
+TEST_CASE("classify: a status too large for any integer is an input error, not an overflowed conversion") {
+  std::istringstream in(R"({"status": 1e300, "body": "x"})" "\n" R"({"status": -1e300, "body": "x"})" "\n"
+                        R"({"status": 429.0, "body": "x"})" "\n");
+  std::ostringstream out;
+  CHECK(run_classify(in, out) == 0);
+  auto lines = lines_of(out.str());
+  REQUIRE(lines.size() == 3);
+  simdjson::dom::parser parser;
+  for (std::size_t i : {0u, 1u}) {
+    auto line = parser.parse(lines[i]).value();
+    CHECK(std::string_view(line["input_error"]) == "status must be an HTTP status code");
+  }
+  CHECK(std::string_view(parser.parse(lines[2]).value()["category"]) == "rate_limit");
+}
+
 TEST_CASE("chat: success prints one object with target, usage, cost and the attempt trail") {
   ChatFixture f;
   f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
