@@ -232,6 +232,20 @@ TEST_CASE("doctor rejects every config chat rejects, with the same message") {
   CHECK(f.server->stats().requests == 0);
 }
 
+TEST_CASE("doctor reports a key variable that is not set with the message chat gives") {
+  ChatFixture f;
+  ::unsetenv("LLMGUARD_CLI_TEST_UNSET_KEY");
+  f.write_config(R"({"targets": [{"name": "a", "model": "gpt-a", "api_key_env": "LLMGUARD_CLI_TEST_UNSET_KEY",
+                 "base_url": ")" + f.server->base_url() + R"("}], "retry": {"max_attempts": 1}})");
+  const std::string message = chat_error_message(f);
+  REQUIRE_FALSE(message.empty());
+  std::ostringstream out, err;
+  CHECK(run_doctor({"--config", f.config_path}, out, err) == 1);
+  // Whether Client::create refuses the config or the provider refuses the
+  // call, doctor says what chat says.
+  CHECK(out.str().find(message) != std::string::npos);
+}
+
 TEST_CASE("doctor names duplicate targets and an empty chain instead of reporting them healthy") {
   ChatFixture f;
   f.write_config(R"({"targets": [{"name": "a", "model": "gpt-a", "api_key": "good-key-0123456789", "base_url": ")" +
