@@ -104,6 +104,21 @@ TEST_CASE("classify: blank and whitespace-only lines get an answer line each, so
   CHECK(middle["input_error"].error() == simdjson::NO_SUCH_FIELD);
 }
 
+TEST_CASE("classify: a status too large for any integer is an input error, not an overflowed conversion") {
+  std::istringstream in(R"({"status": 1e300, "body": "x"})" "\n" R"({"status": -1e300, "body": "x"})" "\n"
+                        R"({"status": 429.0, "body": "x"})" "\n");
+  std::ostringstream out;
+  CHECK(run_classify(in, out) == 0);
+  auto lines = lines_of(out.str());
+  REQUIRE(lines.size() == 3);
+  simdjson::dom::parser parser;
+  for (std::size_t i : {0u, 1u}) {
+    auto line = parser.parse(lines[i]).value();
+    CHECK(std::string_view(line["input_error"]) == "status must be an HTTP status code");
+  }
+  CHECK(std::string_view(parser.parse(lines[2]).value()["category"]) == "rate_limit");
+}
+
 TEST_CASE("chat: success prints one object with target, usage, cost and the attempt trail") {
   ChatFixture f;
   f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
@@ -215,6 +230,20 @@ TEST_CASE("doctor rejects every config chat rejects, with the same message") {
     CHECK(out.str() == "config: " + message + "\n");
   }
   CHECK(f.server->stats().requests == 0);
+}
+
+TEST_CASE("doctor reports a key variable that is not set with the message chat gives") {
+  ChatFixture f;
+  ::unsetenv("LLMGUARD_CLI_TEST_UNSET_KEY");
+  f.write_config(R"({"targets": [{"name": "a", "model": "gpt-a", "api_key_env": "LLMGUARD_CLI_TEST_UNSET_KEY",
+                 "base_url": ")" + f.server->base_url() + R"("}], "retry": {"max_attempts": 1}})");
+  const std::string message = chat_error_message(f);
+  REQUIRE_FALSE(message.empty());
+  std::ostringstream out, err;
+  CHECK(run_doctor({"--config", f.config_path}, out, err) == 1);
+  // Whether Client::create refuses the config or the provider refuses the
+  // call, doctor says what chat says.
+  CHECK(out.str().find(message) != std::string::npos);
 }
 
 TEST_CASE("doctor names duplicate targets and an empty chain instead of reporting them healthy") {

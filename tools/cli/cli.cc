@@ -46,7 +46,11 @@ std::string classify_line(std::string_view line) {
   std::int64_t status = 0;
   if (root["status"].get_int64().get(status) != simdjson::SUCCESS) {
     double d = 0;
-    if (root["status"].get_double().get(d) == simdjson::SUCCESS) status = static_cast<std::int64_t>(d);
+    if (root["status"].get_double().get(d) == simdjson::SUCCESS) {
+      // Checked before the conversion: 1e300 does not fit an integer.
+      if (!(d >= 0 && d <= 999)) return invalid("status must be an HTTP status code");
+      status = static_cast<std::int64_t>(d);
+    }
   }
   if (status < 0 || status > 999) return invalid("status must be an HTTP status code");
   Headers headers;
