@@ -69,6 +69,15 @@ struct Harness {
       return Result<HttpResponse>(http(200, std::string(kOk)));
     });
   }
+  // A call still in flight co-owns the client's state, and the fake holds
+  // the call's handlers: the cancels ~Client posts must run for them to go.
+  ~Harness() {
+    client.reset();
+    transport->run_until_idle();
+  }
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
+
   void queue(const std::string& model, std::optional<Result<HttpResponse>> r) {
     script["\"" + model + "\""].push_back(std::move(r));
   }
