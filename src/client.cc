@@ -25,6 +25,17 @@ std::string env_or_empty(const char* name) {
   return value ? std::string(value) : std::string();
 }
 
+// Whether `url`'s host is a loopback name or address.
+bool on_this_machine(std::string_view url) {
+  const std::size_t scheme = url.find("://");
+  std::string_view host = url.substr(scheme == std::string_view::npos ? 0 : scheme + 3);
+  host = host.substr(0, host.find_first_of("/?#"));
+  if (const std::size_t at = host.rfind('@'); at != std::string_view::npos) host = host.substr(at + 1);
+  if (host.starts_with("[")) return host.starts_with("[::1]");
+  host = host.substr(0, host.find(':'));
+  return iequals(host, "localhost") || host.starts_with("127.");
+}
+
 std::string_view trim_slashes(std::string_view url) {
   while (!url.empty() && url.back() == '/') url.remove_suffix(1);
   return url;
@@ -48,14 +59,7 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     }
     std::string base = c.base_url;
     std::string key = c.api_key;
-    if (key.empty() && !c.api_key_env.empty()) {
-      key = env_or_empty(c.api_key_env.c_str());
-      // Sent without a key, the request would only earn the provider's 401.
-      if (key.empty()) {
-        return invalid(fmt::format("target \"{}\": api_key_env names {}, which is not set (or is empty)", c.name,
-                                   c.api_key_env));
-      }
-    }
+    if (key.empty() && !c.api_key_env.empty()) key = env_or_empty(c.api_key_env.c_str());
     switch (c.provider) {
       case Provider::kOpenAI:
         if (base.empty()) base = env_or_empty("OPENAI_BASE_URL");
@@ -76,6 +80,12 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     }
     if (!istarts_with(base, "http://") && !istarts_with(base, "https://")) {
       return invalid(fmt::format("target \"{}\": base_url must start with http:// or https://", c.name));
+    }
+    // Sent without a key, a request to a service would only earn its 401; a
+    // server on this machine (ollama, vLLM, ...) usually needs none.
+    if (key.empty() && !c.api_key_env.empty() && !on_this_machine(base)) {
+      return invalid(fmt::format("target \"{}\": api_key_env names {}, which is not set (or is empty)", c.name,
+                                 c.api_key_env));
     }
     if (key.find_first_of("\r\n") != std::string::npos) {
       return invalid(fmt::format("target \"{}\": the API key contains a line break", c.name));

@@ -155,7 +155,7 @@ std::string read_limits(element v, const std::string& where, Target::Limits& lim
 }
 
 std::string read_target(element v, std::size_t index, Target& t) {
-  std::optional<ProviderPreset> preset;
+  std::string service;  // a named service's preset, applied once the target is read
   object o;
   const std::string where = fmt::format("targets[{}]", index);
   if (v.get_object().get(o) != simdjson::SUCCESS) return fmt::format("{} must be an object", where);
@@ -172,15 +172,15 @@ std::string read_target(element v, std::size_t index, Target& t) {
       std::string name;
       err = read_string(value, field, name);
       if (err.empty()) {
-        preset = provider_preset(name);
         // Any other server that speaks OpenAI's API: give base_url yourself.
-        if (!preset && name == "openai-compatible") preset = ProviderPreset{};
-        if (!preset) {
+        if (name == "openai-compatible") {
+          t.provider = Provider::kOpenAI;
+        } else if (provider_preset(name)) {
+          service = std::move(name);
+        } else {
           err = fmt::format("{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, groq, mistral, deepseek, "
                             "together, fireworks, openrouter, xai, ollama, lmstudio, llamacpp, vllm, litellm, "
                             "openai-compatible)", field, name);
-        } else {
-          t.provider = preset->provider;
         }
       }
     } else if (key == "context_window") {
@@ -210,14 +210,8 @@ std::string read_target(element v, std::size_t index, Target& t) {
     }
     if (!err.empty()) return err;
   }
-  // A named service fills in what the target leaves out. (Plain "openai",
-  // "anthropic" and "azure" keep their environment lookups: OPENAI_BASE_URL,
-  // ANTHROPIC_BASE_URL, AZURE_OPENAI_ENDPOINT.)
-  if (preset && preset->provider == Provider::kOpenAI && !preset->base_url.empty() &&
-      preset->api_key_env != "OPENAI_API_KEY") {
-    if (t.base_url.empty()) t.base_url = std::string(preset->base_url);
-    if (t.api_key.empty() && t.api_key_env.empty()) t.api_key_env = std::string(preset->api_key_env);
-  }
+  // A named service fills in what the target leaves out.
+  if (!service.empty()) apply_preset(t, service);
   return {};
 }
 
@@ -301,6 +295,7 @@ std::string read_timeouts(element v, Timeouts& t) {
     if (key == "connect_ms") err = read_ms(value, field, kTimeoutRange, t.connect);
     else if (key == "total_ms") err = read_ms(value, field, kTimeoutRange, t.total);
     else if (key == "ttft_ms") err = read_ms(value, field, kTimeoutRange, t.ttft);
+    else if (key == "reasoning_ttft_ms") err = read_ms(value, field, kTimeoutRange, t.reasoning_ttft);
     else if (key == "idle_ms") err = read_ms(value, field, kTimeoutRange, t.idle);
     else err = fmt::format("unknown key {}", field);
     if (!err.empty()) return err;
@@ -372,6 +367,10 @@ Result<ClientOptions> parse_client_options(std::string_view json) {
     else if (key == "ca_file") err = read_string(value, "ca_file", options.ca_file);
     else if (key == "verify_tls") {
       if (value.get_bool().get(options.verify_tls) != simdjson::SUCCESS) err = "verify_tls must be true or false";
+    } else if (key == "restart_streams_on_failure") {
+      if (value.get_bool().get(options.restart_streams_on_failure) != simdjson::SUCCESS) {
+        err = "restart_streams_on_failure must be true or false";
+      }
     } else if (key == "deadline_ms") {
       std::chrono::milliseconds d{0};
       err = read_ms(value, "deadline_ms", kDeadlineRange, d);

@@ -145,6 +145,38 @@ TEST_CASE("chat: success prints one object with target, usage, cost and the atte
   CHECK(err.str().find("abcdef0123456789") == std::string::npos);
 }
 
+TEST_CASE("chat: the success object names the model that answered, and each failed attempt says why the call moved on") {
+  ChatFixture f;
+  f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
+  std::ostringstream out, err;
+  REQUIRE(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 0);
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK(std::string_view(root["model"]) == "claude-x");  // the backup's model, after the primary's 401
+  auto attempts = root["attempts"].get_array().value();
+  REQUIRE(attempts.size() == 2);
+  CHECK(std::string_view(attempts.at(0)["next"]) == "next_target");
+  CHECK(std::string_view(attempts.at(0)["reason"]) == "category_default");
+  CHECK(attempts.at(1)["next"].error() == simdjson::NO_SUCH_FIELD);  // the success moved nowhere
+}
+
+TEST_CASE("chat --stream --restart-on-failure: a stream cut after text restarts on the backup, one complete answer") {
+  ChatFixture f;
+  f.server->enqueue("gpt-a", {.content = "one two three four five six seven eight", .truncate_after_events = 4});
+  f.write_config(f.targets("good-key-0123456789"));
+  std::ostringstream out, err;
+  REQUIRE(run_chat({"--config", f.config_path, "--message", "hi", "--stream", "--restart-on-failure"}, out, err) == 0);
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK(std::string_view(root["target"]) == "backup");
+  CHECK(std::string_view(root["content"]) == "Hello from claude-x. You said: hi");
+  CHECK(err.str().find("[llmguard: restarting the reply]") != std::string::npos);
+  std::ostringstream out2, err2;
+  f.server->enqueue("gpt-a", {.content = "one two three four five six seven eight", .truncate_after_events = 4});
+  CHECK(run_chat({"--config", f.config_path, "--message", "hi", "--stream"}, out2, err2) == 1);  // the safe default
+  CHECK(parser.parse(out2.str()).value()["partial_content"].is_string());
+}
+
 TEST_CASE("chat: failure prints ok=false with the last error, and exits 1") {
   ChatFixture f;
   f.server->enqueue("claude-x", {.status = 400, .body = R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be positive"}})"});

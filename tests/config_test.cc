@@ -2,6 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+
+#include "llmguard/client.h"
+
 namespace llmguard {
 namespace {
 
@@ -206,6 +210,24 @@ TEST_CASE("A missing file is named in the error") {
   auto o = load_client_options("/nonexistent/llmguard.json");
   REQUIRE_FALSE(o.ok());
   CHECK(o.error().message.find("/nonexistent/llmguard.json") != std::string::npos);
+}
+
+TEST_CASE("Streams for agents: restart_streams_on_failure and reasoning_ttft_ms are read; a local server needs no key") {
+  auto o = parse_client_options(R"({"restart_streams_on_failure": true, "timeouts": {"reasoning_ttft_ms": 240000},
+    "targets": [{"name": "local", "provider": "ollama", "model": "llama3"}]})");
+  REQUIRE(o.ok());
+  CHECK(o->restart_streams_on_failure);
+  CHECK(o->timeouts.reasoning_ttft == milliseconds(240000));
+  CHECK(parse_client_options(R"({"restart_streams_on_failure": "yes", "targets": []})").error().message ==
+        "restart_streams_on_failure must be true or false");
+  ::unsetenv("OLLAMA_API_KEY");
+  CHECK(Client::create(*o).ok());  // OLLAMA_API_KEY unset: fine on this machine
+  auto remote = parse_client_options(R"({"targets": [{"name": "g", "provider": "groq", "model": "m"}]})");
+  REQUIRE(remote.ok());
+  ::unsetenv("GROQ_API_KEY");
+  auto refused = Client::create(*remote);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("GROQ_API_KEY, which is not set") != std::string::npos);
 }
 
 }  // namespace

@@ -90,6 +90,7 @@ struct ChatArgs {
   std::string config;
   std::string message;
   bool stream = false;
+  bool restart = false;  // --restart-on-failure: a broken stream starts over (on the next target)
 };
 
 int usage_error(std::ostream& err, std::string_view message, std::string_view usage) {
@@ -110,7 +111,11 @@ void write_attempts(JsonWriter& w, const std::vector<Attempt>& attempts, const i
     w.key("status");
     if (a.http_status != 0) w.number(std::int64_t{a.http_status}); else w.null();
     w.key("waited_ms").number(static_cast<std::int64_t>(a.waited.count()));
-    w.key("duration_ms").number(static_cast<std::int64_t>(a.duration.count())).end_object();
+    w.key("duration_ms").number(static_cast<std::int64_t>(a.duration.count()));
+    // Why the call moved on after this attempt, when it failed.
+    if (a.next) w.key("next").string(to_string(*a.next));
+    if (a.reason) w.key("reason").string(to_string(*a.reason));
+    w.end_object();
   }
   w.end_array();
 }
@@ -123,7 +128,8 @@ std::string chat_result_json(const Result<ChatResponse>& r, const internal::Reda
   w.begin_object();
   if (r.ok()) {
     const ChatResponse& c = *r;
-    w.key("ok").boolean(true).key("target").string(red.redact(c.target)).key("content").string(red.redact(c.content));
+    w.key("ok").boolean(true).key("target").string(red.redact(c.target)).key("model").string(red.redact(c.model));
+    w.key("content").string(red.redact(c.content));
     w.key("usage").begin_object();
     w.key("prompt_tokens").number(c.usage.prompt_tokens).key("completion_tokens").number(c.usage.completion_tokens);
     w.key("cached_tokens").number(c.usage.cached_tokens).key("reasoning_tokens").number(c.usage.reasoning_tokens);
@@ -221,10 +227,11 @@ int run_classify(std::istream& in, std::ostream& out) {
 }
 
 int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  constexpr std::string_view kUsage = "llmguard chat --config FILE --message TEXT [--stream]";
+  constexpr std::string_view kUsage = "llmguard chat --config FILE --message TEXT [--stream [--restart-on-failure]]";
   ChatArgs a;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--stream") { a.stream = true; continue; }
+    if (args[i] == "--restart-on-failure") { a.restart = true; continue; }
     if (i + 1 >= args.size()) return usage_error(err, fmt::format("{} needs a value", args[i]), kUsage);
     if (args[i] == "--config") a.config = args[++i];
     else if (args[i] == "--message") a.message = args[++i];
@@ -238,6 +245,7 @@ int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostre
     ChatRequest request;
     request.messages = {Message::user(a.message)};
     CallOptions call;
+    call.restart_stream_on_failure = a.restart;
     // Deltas reach a terminal: credentials masked (also when split across
     // deltas), then control characters made visible.
     internal::StreamRedactor redact_stream(setup.redactor);
@@ -315,7 +323,7 @@ int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ost
 int run_cli(int argc, char** argv, std::istream& in, std::ostream& out, std::ostream& err) {
   constexpr std::string_view kUsage =
       "llmguard classify < errors.jsonl\n"
-      "       llmguard chat --config FILE --message TEXT [--stream]\n"
+      "       llmguard chat --config FILE --message TEXT [--stream [--restart-on-failure]]\n"
       "       llmguard doctor --config FILE\n"
       "       llmguard mock [--port N] [--faults SPEC] [--script FILE] ...";
   if (argc < 2) return usage_error(err, "a command is required", kUsage);
