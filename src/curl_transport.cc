@@ -12,6 +12,8 @@
 // delete, for the event loop itself).
 #include <curl/curl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -506,6 +508,16 @@ Error error_for_curl_code(CURLcode code, const Transfer& t) {
   std::string detail = t.error_buffer[0] != '\0' ? std::string(t.error_buffer) : curl_easy_strerror(code);
   long os_errno = 0;
   curl_easy_getinfo(t.easy.get(), CURLINFO_OS_ERRNO, &os_errno);
+  if (code == CURLE_COULDNT_CONNECT && os_errno == 0) {
+    // libcurl keeps no errno when socket() itself failed: ask the system
+    // whether a socket can be had at all right now (error path only).
+    const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (probe >= 0) {
+      ::close(probe);
+    } else {
+      os_errno = errno;
+    }
+  }
   if (os_errno == EMFILE || os_errno == ENFILE) {
     // libcurl says "Couldn't connect" when socket() fails; the server is not to blame.
     return make_error(ErrorCategory::kConnection,

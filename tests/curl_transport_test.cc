@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -414,6 +415,38 @@ TEST_CASE("A pooled handle never carries one client's CA bundle into another's r
   CHECK(certificate_refused(untrusted));
   // And back: the handle takes the bundle again.
   CHECK_FALSE(certificate_refused(send(tls->cert_file())));
+}
+
+}  // namespace
+}  // namespace llmguard
+
+namespace llmguard {
+namespace {
+
+TEST_CASE("Out of file descriptors is said as such, not as a server that refused the connection") {
+  auto transport = make_curl_transport();
+  REQUIRE(transport.ok());
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  // The lowest free descriptor number: with the soft limit there, socket() fails with EMFILE.
+  const int probe = dup(0);
+  REQUIRE(probe >= 0);
+  close(probe);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(probe);
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+  HttpRequest r;
+  r.url = "http://127.0.0.1:9/v1/chat/completions";
+  r.body = "{}";
+  std::promise<Result<HttpResponse>> done;
+  HttpHandlers h;
+  h.on_complete = [&done](Result<HttpResponse> result) { done.set_value(std::move(result)); };
+  (*transport)->send(std::move(r), std::move(h));
+  auto result = done.get_future().get();
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().category == ErrorCategory::kConnection);
+  CHECK(result.error().message.find("out of file descriptors") != std::string::npos);
 }
 
 }  // namespace
