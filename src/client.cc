@@ -274,9 +274,12 @@ Client::~Client() {
   // The callbacks that finished the calls still hold them until they return;
   // one more turn of the loop and this is the last reference, so the loop
   // thread is joined here rather than left to exit on its own.
-  std::promise<void> drained;
-  transport.post([&drained] { drained.set_value(); });
-  drained.get_future().wait();
+  // The posted task co-owns the promise: set_value may still be running when
+  // the wait returns.
+  auto drained = std::make_shared<std::promise<void>>();
+  auto turned = drained->get_future();
+  transport.post([drained] { drained->set_value(); });
+  turned.wait();
 }
 
 void Client::guarded_chat_async(ChatRequest request, CallOptions options,
