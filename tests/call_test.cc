@@ -371,9 +371,9 @@ TEST_CASE("With the retry budget spent the call falls back instead of retrying")
 TEST_CASE("A target at its concurrency limit is passed over without a request") {
   Target limited = target("a");
   limited.limits.max_concurrency = 1;
+  std::optional<Result<ChatResponse>> first;  // before the harness: its teardown cancels the hanging call into it
   Harness h({limited, target("b")}, policy(1), milliseconds(5000));
   h.queue("a", std::nullopt);  // the first call's request hangs on a
-  std::optional<Result<ChatResponse>> first;
   ChatRequest req;
   req.messages.push_back(Message::user("hello"));
   h.client->guarded_chat_async(req, {}, [&first](Result<ChatResponse> r) { first.emplace(std::move(r)); });
