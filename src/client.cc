@@ -320,15 +320,17 @@ Result<ChatResponse> Client::guarded_chat(const ChatRequest& request, const Call
     return make_error(ErrorCategory::kBadRequest,
                       "guarded_chat() called on the llmguard event-loop thread; use guarded_chat_async() there");
   }
-  std::promise<Result<ChatResponse>> promise;
-  auto future = promise.get_future();
+  // The callback co-owns the promise: set_value may still be returning on the
+  // loop thread after this frame's wait has ended.
+  auto promise = std::make_shared<std::promise<Result<ChatResponse>>>();
+  auto future = promise->get_future();
   std::shared_ptr<Call> call;
   {
     std::lock_guard lock(impl_->calls_mu);
     const std::uint64_t id = impl_->next_call_id++;
     // The request is borrowed: this frame outlives the call.
     call = std::make_shared<Call>(impl_, id, &request, std::nullopt, options,
-                                  [&promise](Result<ChatResponse> r) { promise.set_value(std::move(r)); });
+                                  [promise](Result<ChatResponse> r) { promise->set_value(std::move(r)); });
     impl_->live_calls.emplace(id, call);
   }
   call->start();

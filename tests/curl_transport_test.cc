@@ -449,5 +449,46 @@ TEST_CASE("Out of file descriptors is said as such, not as a server that refused
   CHECK(result.error().message.find("out of file descriptors") != std::string::npos);
 }
 
+
+TEST_CASE("After a burst the idle connections kept are bounded by the descriptor limit, and reused") {
+  // The bound is read when the transport starts: a quarter of the soft
+  // limit, so 128 descriptors allow 32 idle connections (the default is 16).
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit tight = saved;
+  tight.rlim_cur = 128;
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+  auto transport = make_curl_transport();
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  REQUIRE(transport.ok());
+  auto server = std::move(MockServer::start({}).value());
+
+  constexpr int kBurst = 60;
+  auto burst = [&] {
+    server->hold_until_concurrent(kBurst);
+    std::vector<std::promise<Result<HttpResponse>>> done(kBurst);
+    for (auto& d : done) {
+      HttpRequest r;
+      r.url = server->base_url() + "/chat/completions";
+      r.body = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
+      r.total_timeout = milliseconds(20000);
+      HttpHandlers h;
+      h.on_complete = [&d](Result<HttpResponse> result) { d.set_value(std::move(result)); };
+      (*transport)->send(std::move(r), std::move(h));
+    }
+    int ok = 0;
+    for (auto& d : done) ok += d.get_future().get().ok() ? 1 : 0;
+    return ok;
+  };
+  REQUIRE(burst() == kBurst);
+  const auto after_first = server->stats().connections;
+  CHECK(after_first == kBurst);
+  REQUIRE(burst() == kBurst);
+  const auto opened = server->stats().connections - after_first;
+  // At most 32 were kept to reuse; more than the default 16 were.
+  CHECK(opened >= kBurst - 32);
+  CHECK(opened < kBurst - 16);
+}
+
 }  // namespace
 }  // namespace llmguard

@@ -525,6 +525,7 @@ struct MockServer::Impl {
   std::unordered_map<std::string, std::deque<MockReply>> queues;
   MockStats stats;
   std::deque<RecordedRequest> recent;
+  std::size_t hold_count = 0;  // requests whose answers wait for one another
 
   // Loop thread only.
   std::unordered_map<int, Conn> conns;
@@ -538,6 +539,7 @@ struct MockServer::Impl {
     bool operator>(const Timer& o) const { return due > o.due; }
   };
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
+  std::vector<std::pair<int, std::uint64_t>> held;  // (fd, generation)
 
   ~Impl() {
     if (listen_fd >= 0) ::close(listen_fd);
@@ -551,6 +553,7 @@ struct MockServer::Impl {
   void on_readable(Conn& c);
   void process_input(Conn& c);
   void run_steps(Conn& c);
+  bool hold(Conn& c);
   void flush(Conn& c);
   void close_conn(int fd, bool reset);
   void set_write_interest(Conn& c, bool on);
@@ -718,10 +721,29 @@ void MockServer::Impl::process_input(Conn& c) {
     }
     c.busy = true;
     const int fd = c.fd;
+    if (hold(c)) return;
     run_steps(c);
     auto it = conns.find(fd);
     if (it == conns.end() || &it->second != &c) return;  // closed by a step
   }
+}
+
+bool MockServer::Impl::hold(Conn& c) {
+  {
+    std::lock_guard lock(mu);
+    if (hold_count == 0) return false;
+    held.emplace_back(c.fd, c.generation);
+    if (held.size() < hold_count) return true;
+    hold_count = 0;
+  }
+  auto burst = std::move(held);
+  held.clear();
+  for (auto [fd, generation] : burst) {
+    auto it = conns.find(fd);
+    if (it == conns.end() || it->second.generation != generation) continue;
+    run_steps(it->second);
+  }
+  return true;
 }
 
 void MockServer::Impl::run_steps(Conn& c) {
@@ -1173,6 +1195,11 @@ void MockServer::enqueue(const std::string& model, MockReply reply) {
 MockStats MockServer::stats() const {
   std::lock_guard lock(impl_->mu);
   return impl_->stats;
+}
+
+void MockServer::hold_until_concurrent(std::size_t count) {
+  std::lock_guard lock(impl_->mu);
+  impl_->hold_count = count;
 }
 
 std::vector<RecordedRequest> MockServer::recent_requests() const {

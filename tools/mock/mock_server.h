@@ -123,6 +123,10 @@ class MockServer {
   // A model's own queue is used before the "*" queue. Thread-safe.
   void enqueue(const std::string& model, MockReply reply);
   MockStats stats() const;
+  // Holds the answers to the next `count` requests until all of them have
+  // arrived, then lets them go together: a burst of exactly that many
+  // requests is in flight at once, whatever the timing. Thread-safe.
+  void hold_until_concurrent(std::size_t count);
   std::vector<RecordedRequest> recent_requests() const;  // the last 256
   // Clears queues, counters and recordings.
   void reset();
