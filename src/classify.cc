@@ -183,33 +183,33 @@ bool looks_like_html(std::string_view body) {
 // The phrases the category rules look for, all found in one pass.
 struct Phrases {
   PhraseMatcher matcher;
-  PhraseSet kTooLargeForTier{matcher,
+  PhraseSet too_large_for_tier{matcher,
       {"request too large", "reduce your message size", "must be reduced in order to run"}};
-  PhraseSet kPerWindow{matcher,
+  PhraseSet per_window{matcher,
       {"per minute", "per_minute", "perminute", "per second", "per_second", "requests per min",
        "tokens per min", "(per minute)"}};
-  PhraseSet kPerDay{matcher, {"per day", "per_day", "perday", "per-day", "daily"}};
-  PhraseSet kQuota{matcher,
+  PhraseSet per_day{matcher, {"per day", "per_day", "perday", "per-day", "daily"}};
+  PhraseSet quota{matcher,
       {"insufficient_quota", "insufficient balance", "insufficient_balance", "insufficient credit",
        "credit balance", "more credits", "out of credits", "ran out of credits", "can only afford",
        "billing", "payment required", "exceeded your current quota", "quota exceeded",
        "exceeded your monthly", "spending limit", "budget has been exceeded", "budget_exceeded",
        "exceeded budget", "usage limit"}};
-  PhraseSet kLimitHit{matcher, {"rate limit", "limit exceeded", "limit reached"}};
-  PhraseSet kContext{matcher,
+  PhraseSet limit_hit{matcher, {"rate limit", "limit exceeded", "limit reached"}};
+  PhraseSet context{matcher,
       {"context_length_exceeded", "context length", "context window", "context_window",
        "maximum context", "context size", "prompt is too long", "input is too long", "too many tokens",
        "too many input tokens", "reduce the length", "tokens exceeds",
        "exceeds the maximum number of tokens", "max_tokens_per_request", "tokens per request",
        "string_above_max_length", "input token count", "exceeds the limit of", "prompt too long",
        "maximum input length", "input length", "tokens + `max_new_tokens`"}};
-  PhraseSet kMaxTokensParam{matcher, {"max_tokens must", "max_tokens:"}};
-  PhraseSet kContentFilter{matcher,
+  PhraseSet max_tokens_param{matcher, {"max_tokens must", "max_tokens:"}};
+  PhraseSet content_filter{matcher,
       {"content_filter", "content_policy", "content policy", "content management policy",
        "content moderation", "responsibleaipolicyviolation", "flagged", "safety system",
        "content filtering", "blocked by", "unsafe_generation", "unsafe_content", "high risk",
        "safety reasons", "usage policies", "violat", "prohibited content", "harm_category"}};
-  PhraseSet kAuth{matcher,
+  PhraseSet auth{matcher,
       {"invalid_api_key", "invalid api key", "incorrect api key", "api key not valid", "api_key_invalid",
        "invalid x-api-key", "authentication_error", "authenticationerror", "invalid_authentication",
        "unauthenticated", "invalid authentication", "invalid token", "token is inactive",
@@ -217,39 +217,39 @@ struct Phrases {
        "no api key", "missing api key", "api key is missing", "missing authentication",
        "invalid subscription key", "not authenticated", "invalid bearer", "access token",
        "invalid proxy server token", "bad credentials", "unauthorized"}};
-  PhraseSet kScopes{matcher, {"insufficient permissions", "missing scopes"}};
-  PhraseSet kModelStrong{matcher,
+  PhraseSet scopes{matcher, {"insufficient permissions", "missing scopes"}};
+  PhraseSet model_strong{matcher,
       {"model_not_found", "model_decommissioned", "decommissioned", "deploymentnotfound",
        "not_found_error", "notfounderror", "model not found", "no endpoints found",
        "not found, try pulling", "is not found for api version", "unknown model", "no such model",
        "model_not_available", "invalid_model", "not a valid model", "model identifier is invalid",
        "with on-demand throughput", "invalid model '"}};
-  PhraseSet kModel{matcher, {"model"}};
-  PhraseSet kNotFound{matcher, {" not found"}};
-  PhraseSet kModelLoose{matcher, {"does not exist", "is not supported", "invalid model", "unknown_model", "not_found"}};
-  PhraseSet kPermissionStrong{matcher,
+  PhraseSet model{matcher, {"model"}};
+  PhraseSet not_found{matcher, {" not found"}};
+  PhraseSet model_loose{matcher, {"does not exist", "is not supported", "invalid model", "unknown_model", "not_found"}};
+  PhraseSet permission_strong{matcher,
       {"permission_error", "permission denied", "permission_denied", "insufficient permissions",
        "missing scopes", "unsupported_country", "request_forbidden"}};
-  PhraseSet kPermissionWeak{matcher,
+  PhraseSet permission_weak{matcher,
       {"not allowed", "does not have access", "do not have access", "don't have access",
        "not authorized", "forbidden", "access is denied", "not available in your", "region",
        "access denied", "access_denied", "organization has been disabled", "account is not active",
        "inactive", "public access", "virtual network", "firewall"}};
-  PhraseSet kPermissionWord{matcher, {"insufficient permissions", "missing scopes", "permission"}};
-  PhraseSet kRateLimit{matcher,
+  PhraseSet permission_word{matcher, {"insufficient permissions", "missing scopes", "permission"}};
+  PhraseSet rate_limit{matcher,
       {"rate_limit", "rate limit", "ratelimit", "rate-limit", "too many requests", "throttl",
        "slow down", "resource_exhausted", "resource exhausted", "resource has been exhausted",
        "concurrency", "requests per", "tokens per", "try again in"}};
-  PhraseSet kTransient{matcher,
+  PhraseSet transient{matcher,
       {"overloaded", "server_error", "api_error", "internal server error", "internal error",
        "service unavailable", "temporarily unavailable", "bad gateway", "gateway timeout", "upstream",
        "unavailable", "deadline_exceeded", "timed out", "timeout", "try again later", "capacity"}};
-  PhraseSet kOverload{matcher, {"overload"}};
-  PhraseSet kInvalidRequest{matcher, {"invalid_request_error", "invalid_argument", "invalid parameter"}};
-  PhraseSet kBadRequest{matcher, {"invalid_request_error", "invalid_argument", "invalid request", "bad request"}};
+  PhraseSet overload{matcher, {"overload"}};
+  PhraseSet invalid_request{matcher, {"invalid_request_error", "invalid_argument", "invalid parameter"}};
+  PhraseSet bad_request{matcher, {"invalid_request_error", "invalid_argument", "invalid request", "bad request"}};
   // The leads body_delay() reads a number after: only messages holding one
   // are searched for a delay.
-  PhraseSet kDelayLead{matcher, {"try again in ", "retry in ", "retry after ", "try again after ", "wait "}};
+  PhraseSet delay_lead{matcher, {"try again in ", "retry in ", "retry after ", "try again after ", "wait "}};
   Phrases() { matcher.build(); }
 };
 
@@ -293,66 +293,66 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, const Phras
   // One request above a per-minute token allowance (Groq 413, OpenAI 429
   // "Request too large ... TPM"): waiting cannot help, a smaller request or
   // another target can, which is what context_overflow does.
-  if (has(p.kTooLargeForTier)) {
+  if (has(p.too_large_for_tier)) {
     return ErrorCategory::kContextOverflow;
   }
-  const bool per_window = has(p.kPerWindow);
-  const bool per_day = has(p.kPerDay);
+  const bool per_window = has(p.per_window);
+  const bool per_day = has(p.per_day);
   if (status == 402 ||
-      has(p.kQuota)) {
+      has(p.quota)) {
     if (!(per_window && !per_day) || status == 402) return ErrorCategory::kQuotaExhausted;
     return ErrorCategory::kRateLimit;  // a per-minute quota: waiting helps
   }
   // A daily allowance called a rate limit ("free-models-per-day"): only
   // tomorrow, or money, helps.
-  if (per_day && !per_window && has(p.kLimitHit)) {
+  if (per_day && !per_window && has(p.limit_hit)) {
     return ErrorCategory::kQuotaExhausted;
   }
-  if (has(p.kContext) &&
-      !has(p.kMaxTokensParam) && status != 429) {  // "too many tokens" per minute
+  if (has(p.context) &&
+      !has(p.max_tokens_param) && status != 429) {  // "too many tokens" per minute
     return ErrorCategory::kContextOverflow;
   }
   if (f.safety_block ||
-      has(p.kContentFilter)) {
+      has(p.content_filter)) {
     return ErrorCategory::kContentFilter;
   }
-  if (has(p.kAuth) &&
-      !has(p.kScopes)) {
+  if (has(p.auth) &&
+      !has(p.scopes)) {
     return ErrorCategory::kAuth;
   }
   // Codes and phrases that name a missing or retired model count at any
   // status (Groq answers 400 for a decommissioned model); looser phrases
   // ("does not exist", "not supported") only off a 400, where they more
   // often describe a parameter.
-  if (has(p.kModelStrong) ||
-      (has(p.kModel) && has(p.kNotFound)) ||
-      (status != 400 && has(p.kModelLoose))) {
+  if (has(p.model_strong) ||
+      (has(p.model) && has(p.not_found)) ||
+      (status != 400 && has(p.model_loose))) {
     return ErrorCategory::kModelNotFound;
   }
   // Explicit permission codes count at any status; looser words ("forbidden",
   // "not allowed") only where the status does not say something else, since
   // validation errors use them too ("extra_forbidden").
   const bool weak_status_ok = status == 401 || status == 403 || status == 0 || status == 200 || status >= 500;
-  if (has(p.kPermissionStrong) ||
+  if (has(p.permission_strong) ||
       (weak_status_ok &&
-       has(p.kPermissionWeak))) {
-    if (status == 401 && !has(p.kPermissionWord)) {
+       has(p.permission_weak))) {
+    if (status == 401 && !has(p.permission_word)) {
       return ErrorCategory::kAuth;
     }
     return ErrorCategory::kPermission;
   }
-  if (has(p.kRateLimit) &&
+  if (has(p.rate_limit) &&
       status != 400) {
     return ErrorCategory::kRateLimit;
   }
-  if (has(p.kTransient)) {
+  if (has(p.transient)) {
     if (status < 400 || status >= 500 || status == 408 || status == 429 || status == 409) {
       // Overload is the provider's capacity, whatever status it came with.
-      if (status == 429 && !has(p.kOverload)) return ErrorCategory::kRateLimit;
+      if (status == 429 && !has(p.overload)) return ErrorCategory::kRateLimit;
       return ErrorCategory::kTransient;
     }
   }
-  if (f.unwrapped && has(p.kInvalidRequest)) {
+  if (f.unwrapped && has(p.invalid_request)) {
     return ErrorCategory::kBadRequest;  // the upstream refused the request itself
   }
   if (status == 0) status = http_status;
@@ -373,7 +373,7 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, const Phras
   // An HTML page with a 2xx/3xx (an SSO login page, a captive portal) is
   // nothing a retry is known to cure: unknown, one retry at most.
   if (looks_like_html(body) && status >= 400) return ErrorCategory::kTransient;
-  if (has(p.kBadRequest)) {
+  if (has(p.bad_request)) {
     return ErrorCategory::kBadRequest;
   }
   return ErrorCategory::kUnknown;
@@ -726,7 +726,7 @@ Error classify_response(int http_status, const Headers& headers, std::string_vie
     else if (iequals(trim(*verdict), "false")) e.should_retry = false;
   }
   e.retry_after = retry_after_headers(headers, now);
-  if (!e.retry_after && phrases().kDelayLead.any(scanned.found)) e.retry_after = delay_in_lowercase(scanned.lower);
+  if (!e.retry_after && phrases().delay_lead.any(scanned.found)) e.retry_after = delay_in_lowercase(scanned.lower);
   if (!e.retry_after) {
     if (const std::size_t at = body.find("\"retryDelay\""); at != std::string_view::npos) {
       e.retry_after = body_delay(body.substr(at, 64));
