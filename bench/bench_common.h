@@ -34,7 +34,10 @@ inline std::optional<BenchArgs> parse_bench_args(int argc, char** argv, const ch
     std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* v = nullptr;
-    if (arg == "--stream") { a.stream = true; continue; }
+    if (arg == "--stream") {
+      a.stream = true;
+      continue;
+    }
     if (arg != "--url" && arg != "--requests" && arg != "--concurrency" && arg != "--model" &&
         arg != "--fallback-url" && arg != "--timeout-ms" && arg != "--deadline-ms") {
       std::fprintf(stderr, "%s: unknown option %s\n", program, arg.c_str());

@@ -102,7 +102,8 @@ BENCHMARK(BM_JsonParseCorpus);
 void BM_ClassifyRateLimit(benchmark::State& state) {
   const std::string body =
       R"({"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-x on tokens per min (TPM): Limit 200000, Used 199500, Requested 900. Please try again in 120ms.","type":"tokens","param":null,"code":"rate_limit_exceeded"}})";
-  const llmguard::Headers headers = {{"content-type", "application/json"}, {"x-ratelimit-remaining-tokens", "0"},
+  const llmguard::Headers headers = {{"content-type", "application/json"},
+                                     {"x-ratelimit-remaining-tokens", "0"},
                                      {"x-ratelimit-reset-tokens", "120ms"}};
   const auto now = std::chrono::system_clock::now();
   for (auto _ : state) {

@@ -37,8 +37,9 @@ int main(int argc, char** argv) {
   if (!args) return 2;
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const std::string url = args->url + "/chat/completions";
-  std::string payload = "{\"model\":\"" + json_escape(args->model) + "\",\"messages\":[{\"role\":\"user\",\"content\":\"" +
-                        json_escape(llmguard::bench::kPrompt) + "\"}]";
+  std::string payload = "{\"model\":\"" + json_escape(args->model) +
+                        "\",\"messages\":[{\"role\":\"user\",\"content\":\"" + json_escape(llmguard::bench::kPrompt) +
+                        "\"}]";
   payload += args->stream ? ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}" : "}";
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: application/json");

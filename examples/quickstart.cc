@@ -21,8 +21,8 @@ void print_trail(const std::vector<llmguard::Attempt>& attempts) {
       fmt::print("    - {:<8} skipped ({})\n", a.target, llmguard::to_string(*a.skipped));
       continue;
     }
-    fmt::print("    - {:<8} waited {:>4} ms, HTTP {:<3} in {:>3} ms -> {}\n", a.target, a.waited.count(),
-               a.http_status, a.duration.count(), a.category ? llmguard::to_string(*a.category) : "ok");
+    fmt::print("    - {:<8} waited {:>4} ms, HTTP {:<3} in {:>3} ms -> {}\n", a.target, a.waited.count(), a.http_status,
+               a.duration.count(), a.category ? llmguard::to_string(*a.category) : "ok");
   }
 }
 
@@ -44,11 +44,19 @@ int main() {
 
   llmguard::ClientOptions options;
   options.targets = {
-      {.name = "primary", .provider = llmguard::Provider::kOpenAI, .base_url = mock.base_url(),
-       .model = "gpt-4o-mini", .api_key = "sk-demo-primary-000000000000", .context_window = 128000,
+      {.name = "primary",
+       .provider = llmguard::Provider::kOpenAI,
+       .base_url = mock.base_url(),
+       .model = "gpt-4o-mini",
+       .api_key = "sk-demo-primary-000000000000",
+       .context_window = 128000,
        .price = llmguard::Price{.input_per_mtok = 0.15, .output_per_mtok = 0.60}},
-      {.name = "backup", .provider = llmguard::Provider::kAnthropic, .base_url = mock.base_url(),
-       .model = "claude-3-5-haiku-latest", .api_key = "sk-ant-demo-backup-0000000000", .context_window = 200000,
+      {.name = "backup",
+       .provider = llmguard::Provider::kAnthropic,
+       .base_url = mock.base_url(),
+       .model = "claude-3-5-haiku-latest",
+       .api_key = "sk-ant-demo-backup-0000000000",
+       .context_window = 200000,
        .price = llmguard::Price{.input_per_mtok = 0.80, .output_per_mtok = 4.00}},
   };
   options.retry.base_delay = milliseconds(50);
@@ -62,15 +70,33 @@ int main() {
   }
 
   // What the provider will do, request by request (real providers' bodies).
-  mock.enqueue("gpt-4o-mini", {.status = 429, .headers = {{"retry-after-ms", "300"}},
-                               .body = R"({"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-demo on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 300ms.","type":"requests","param":null,"code":"rate_limit_exceeded"}})"});
+  mock.enqueue(
+      "gpt-4o-mini",
+      {.status = 429,
+       .headers = {{"retry-after-ms", "300"}},
+       .body =
+           R"({"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-demo on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 300ms.","type":"requests","param":null,"code":"rate_limit_exceeded"}})"});
   mock.enqueue("gpt-4o-mini", {});
-  mock.enqueue("gpt-4o-mini", {.status = 503, .body = R"({"error":{"message":"That model is currently overloaded with other requests.","type":"server_error","param":null,"code":null}})"});
-  mock.enqueue("gpt-4o-mini", {.status = 502, .headers = {{"content-type", "text/html"}},
-                               .body = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"});
+  mock.enqueue(
+      "gpt-4o-mini",
+      {.status = 503,
+       .body =
+           R"({"error":{"message":"That model is currently overloaded with other requests.","type":"server_error","param":null,"code":null}})"});
+  mock.enqueue("gpt-4o-mini", {.status = 502,
+                               .headers = {{"content-type", "text/html"}},
+                               .body = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
+                                       "Gateway</h1></center><hr><center>nginx</center></body></html>"});
   mock.enqueue("gpt-4o-mini", {});
-  mock.enqueue("gpt-4o-mini", {.status = 400, .body = R"({"error":{"message":"Invalid value for 'temperature': must be between 0 and 2.","type":"invalid_request_error","param":"temperature","code":"invalid_value"}})"});
-  mock.enqueue("gpt-4o-mini", {.status = 429, .body = R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})"});
+  mock.enqueue(
+      "gpt-4o-mini",
+      {.status = 400,
+       .body =
+           R"({"error":{"message":"Invalid value for 'temperature': must be between 0 and 2.","type":"invalid_request_error","param":"temperature","code":"invalid_value"}})"});
+  mock.enqueue(
+      "gpt-4o-mini",
+      {.status = 429,
+       .body =
+           R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})"});
 
   const std::vector<std::pair<std::string, std::string>> turns = {
       {"rate limited, then answered", "Plan the steps to summarise a file."},

@@ -37,10 +37,10 @@ void check_ranges(const llmguard::ClientOptions& o) {
   constexpr milliseconds kWeek{7 * 86'400'000LL};
   auto duration_ok = [&](milliseconds d) { return d.count() >= 0 && d <= kWeek; };
   auto price_ok = [](double p) { return std::isfinite(p) && p >= 0 && p <= 1e6; };
-  bool ok = duration_ok(o.retry.base_delay) && duration_ok(o.retry.max_delay) &&
-            duration_ok(o.retry.max_retry_after) && duration_ok(o.timeouts.connect) && duration_ok(o.timeouts.total) &&
-            duration_ok(o.timeouts.idle) && duration_ok(o.timeouts.ttft) && (!o.deadline || duration_ok(*o.deadline)) &&
-            o.retry.max_attempts >= 1 && o.retry.max_attempts <= 100;
+  bool ok = duration_ok(o.retry.base_delay) && duration_ok(o.retry.max_delay) && duration_ok(o.retry.max_retry_after) &&
+            duration_ok(o.timeouts.connect) && duration_ok(o.timeouts.total) && duration_ok(o.timeouts.idle) &&
+            duration_ok(o.timeouts.ttft) && (!o.deadline || duration_ok(*o.deadline)) && o.retry.max_attempts >= 1 &&
+            o.retry.max_attempts <= 100;
   for (const auto& t : o.targets) {
     ok = ok && (!t.context_window || (*t.context_window >= 1 && *t.context_window <= 1'000'000'000));
     if (t.price) ok = ok && price_ok(t.price->input_per_mtok) && price_ok(t.price->output_per_mtok);

@@ -35,9 +35,9 @@ class AttemptBudget {
   struct Bound {
     std::string_view target, model;  // for the refusal's message
     const std::optional<Price>& price;
-    std::int64_t prompt_bytes;       // the request body's size
-    std::int64_t requested_output;   // max_tokens as sent
-    double& output_scale;            // the target's learned factor on output tokens (>= 1)
+    std::int64_t prompt_bytes;      // the request body's size
+    std::int64_t requested_output;  // max_tokens as sent
+    double& output_scale;           // the target's learned factor on output tokens (>= 1)
   };
   // Reserves the bound on every budget that applies; a kBudgetExceeded error
   // when one would be overrun (or the target has no price under a USD budget).

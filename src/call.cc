@@ -35,7 +35,7 @@ milliseconds Call::first_token_timeout() const {
 }
 
 std::optional<milliseconds> Call::resolve_deadline(std::optional<milliseconds> per_call,
-                                                 std::optional<milliseconds> per_client) {
+                                                   std::optional<milliseconds> per_client) {
   // A per-call deadline is not validated at create(): one at or below zero
   // has already passed, and one beyond a week is held to a week, as
   // ClientOptions are (clock arithmetic near the type's limits overflows).
@@ -157,8 +157,8 @@ bool Call::admit_attempt() {
     return false;
   }
   const auto now = client_.clock->now();
-  const auto wait = limiter().admit(internal::estimate_tokens(body_.size()) + current_request().max_tokens.value_or(0),
-                                    now);
+  const auto wait =
+      limiter().admit(internal::estimate_tokens(body_.size()) + current_request().max_tokens.value_or(0), now);
   if (!wait) return true;
   settle_budget(Spent::kNothing, nullptr);
   if (*wait == internal::TargetLimiter::kUntilReleased) {
@@ -297,8 +297,11 @@ void Call::on_complete(Result<HttpResponse> result) {
   Error error = std::move(outcome).error();
   const int status = error.http_status != 0 ? error.http_status : reply_status;
   if (past_deadline) {
-    trail_.push_back({.target = t.config.name, .category = ErrorCategory::kTimeout, .http_status = status,
-                      .waited = pending_wait_, .duration = duration});
+    trail_.push_back({.target = t.config.name,
+                      .category = ErrorCategory::kTimeout,
+                      .http_status = status,
+                      .waited = pending_wait_,
+                      .duration = duration});
     record_outcome(ErrorCategory::kTimeout);
     account_failure(ErrorCategory::kTimeout, duration);
     finish_past_deadline();
@@ -308,10 +311,16 @@ void Call::on_complete(Result<HttpResponse> result) {
   redact(error);
   error.target = t.config.name;
   error.http_status = status;
-  trail_.push_back({.target = t.config.name, .category = error.category, .http_status = status,
-                    .waited = pending_wait_, .duration = duration});
-  emit({.kind = Event::Kind::kAttemptFailed, .target = t.config.name, .category = error.category,
-        .http_status = status, .message = error.message});
+  trail_.push_back({.target = t.config.name,
+                    .category = error.category,
+                    .http_status = status,
+                    .waited = pending_wait_,
+                    .duration = duration});
+  emit({.kind = Event::Kind::kAttemptFailed,
+        .target = t.config.name,
+        .category = error.category,
+        .http_status = status,
+        .message = error.message});
   account_failure(error.category, duration);
   record_outcome(error.category);
   on_failure(std::move(error));
@@ -378,7 +387,9 @@ void Call::on_failure(Error error) {
     case internal::Step::kNextTarget:
       note_step(NextStep::kNextTarget, decision.reason);
       if (decision.reason == StepReason::kRetryBudget) {
-        emit({.kind = Event::Kind::kRetryBudgetExhausted, .target = target().config.name, .category = error.category,
+        emit({.kind = Event::Kind::kRetryBudgetExhausted,
+              .target = target().config.name,
+              .category = error.category,
               .reason = decision.reason});
       }
       if (decision.reason == StepReason::kSilentRoute) report_transition(health().on_silent_route(now), error.category);
@@ -415,8 +426,11 @@ bool Call::try_shrink(const Error& error) {
 }
 
 void Call::move_to_next_target(const Error& error, StepReason reason) {
-  emit({.kind = Event::Kind::kFallback, .target = target().config.name, .category = error.category,
-        .http_status = error.http_status, .reason = reason});
+  emit({.kind = Event::Kind::kFallback,
+        .target = target().config.name,
+        .category = error.category,
+        .http_status = error.http_status,
+        .reason = reason});
   enter_target(target_index_ + 1, &error);
 }
 
@@ -464,8 +478,7 @@ void Call::enter_target(std::size_t from, const Error* cause) {
     finish(*cause);
     return;
   }
-  Error e = make_error(ErrorCategory::kCircuitOpen,
-                       "every target is paused by its circuit breaker; nothing was sent");
+  Error e = make_error(ErrorCategory::kCircuitOpen, "every target is paused by its circuit breaker; nothing was sent");
   e.hint = internal::hint_for(e);
   finish(std::move(e));
 }
@@ -479,7 +492,9 @@ void Call::report_transition(const std::optional<internal::TargetHealth::Transit
                              const std::optional<ErrorCategory>& failure) {
   if (!transition) return;
   if (transition->to == llmguard::TargetHealth::State::kOpen) {
-    emit({.kind = Event::Kind::kBreakerOpened, .target = target().config.name, .category = failure,
+    emit({.kind = Event::Kind::kBreakerOpened,
+          .target = target().config.name,
+          .category = failure,
           .delay = transition->open_for});
   } else if (transition->to == llmguard::TargetHealth::State::kClosed) {
     emit({.kind = Event::Kind::kBreakerClosed, .target = target().config.name});
@@ -499,10 +514,11 @@ std::optional<Error> Call::reserve_budget() {
 }
 
 void Call::settle_budget(Spent spent, const Usage* usage) {
-  const auto overrun = budget_.settle(spent, usage, client_.prices[target_index_],
-                                      client_.reserve_scale[target_index_], client_.clock->wall_now());
+  const auto overrun = budget_.settle(spent, usage, client_.prices[target_index_], client_.reserve_scale[target_index_],
+                                      client_.clock->wall_now());
   if (!overrun) return;
-  emit({.kind = Event::Kind::kBudgetOverrun, .target = target().config.name,
+  emit({.kind = Event::Kind::kBudgetOverrun,
+        .target = target().config.name,
         .message = fmt::format("billed ${:.6f} and {} tokens against a reservation of ${:.6f} and {} tokens "
                                "({} completion tokens for max_tokens {}); this target's next reservations are {:.1f}x",
                                overrun->billed_usd, overrun->billed_tokens, overrun->reserved_usd,
@@ -520,8 +536,7 @@ Usage Call::attempt_estimate() const {
   return u;
 }
 
-void Call::account(const std::optional<ErrorCategory>& failure, Spent spent, const Usage& usage,
-                   milliseconds latency) {
+void Call::account(const std::optional<ErrorCategory>& failure, Spent spent, const Usage& usage, milliseconds latency) {
   const internal::ResolvedTarget& t = target();
   internal::Ledger::AttemptRecord record{.failure = failure, .usage = usage, .latency = latency};
   if (const auto& price = client_.prices[target_index_]; price && (!failure || usage.estimated)) {
@@ -553,8 +568,10 @@ void Call::emit(Event event) const {
 
 void Call::wait_then_attempt(milliseconds delay, StepReason reason) {
   pending_wait_ = delay;
-  emit({.kind = Event::Kind::kRetryScheduled, .target = target().config.name,
-        .category = last_error_ ? std::optional(last_error_->category) : std::nullopt, .delay = delay,
+  emit({.kind = Event::Kind::kRetryScheduled,
+        .target = target().config.name,
+        .category = last_error_ ? std::optional(last_error_->category) : std::nullopt,
+        .delay = delay,
         .reason = reason});
   wait_timer_ = client_.transport->schedule(delay, [self = shared_from_this()] {
     self->wait_timer_.reset();
@@ -587,8 +604,11 @@ void Call::finish(Result<ChatResponse> result) {
     // it is in the trail, the ledger and the budget like any attempt.
     const ErrorCategory why = result.ok() ? ErrorCategory::kCancelled : result.error().category;
     const milliseconds duration = since(attempt_start_);
-    trail_.push_back({.target = target().config.name, .category = why, .http_status = stream_status(),
-                      .waited = pending_wait_, .duration = duration});
+    trail_.push_back({.target = target().config.name,
+                      .category = why,
+                      .http_status = stream_status(),
+                      .waited = pending_wait_,
+                      .duration = duration});
     account_failure(why, duration);
     health().on_abandoned();  // a half-open probe slot is freed
   }

@@ -24,8 +24,8 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
  public:
   using Done = std::function<void(Result<ChatResponse>)>;
   // `request` must outlive the call; `owned` may hold it (async calls).
-  Call(std::shared_ptr<Client::Impl> client, std::uint64_t id, const ChatRequest* request, std::optional<ChatRequest> owned,
-       CallOptions options, Done done);
+  Call(std::shared_ptr<Client::Impl> client, std::uint64_t id, const ChatRequest* request,
+       std::optional<ChatRequest> owned, CallOptions options, Done done);
 
   // Posts the first attempt to the loop. Call once.
   void start();
@@ -100,11 +100,11 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   // again; the trail says it once).
   bool holding_limit_slot_ = false;
   std::optional<SteadyTime> limits_free_at_;
-  bool limits_free_on_release_ = false;  // a target passed over had every concurrency slot taken
+  bool limits_free_on_release_ = false;        // a target passed over had every concurrency slot taken
   std::vector<std::uint32_t> skips_recorded_;  // per target, a bit per ErrorCategory already in the trail
   bool waiting_for_limits_ = false;
-  bool resuming_ = false;                  // a wait from here goes back to the front of its tag's queue
-  std::optional<Error> waiting_cause_;     // the error to end with if the wait outlasts the call
+  bool resuming_ = false;               // a wait from here goes back to the front of its tag's queue
+  std::optional<Error> waiting_cause_;  // the error to end with if the wait outlasts the call
 
   // Loop-thread state.
   std::size_t target_index_ = 0;
@@ -116,7 +116,7 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   std::optional<Transport::RequestId> in_flight_;
   std::uint64_t attempt_seq_ = 0;
   bool attempt_open_ = false;
-  bool reply_started_ = false;  // the current attempt's status line and headers arrived
+  bool reply_started_ = false;              // the current attempt's status line and headers arrived
   internal::ReportedUsage reported_usage_;  // the current attempt's, as its reply carried it
   bool attempt_bounded_by_deadline_ = false;
   std::size_t body_target_ = SIZE_MAX;  // target whose body is in body_

@@ -21,9 +21,9 @@ using std::chrono::milliseconds;
 // What an error body says, after unwrapping envelopes and proxies.
 struct ProviderFields {
   std::string code, type, message;
-  int inner_status = 0;  // an HTTP status carried inside the body (proxies)
-  bool found = false;    // an error object or message was recognised
-  bool json = false;     // the body parsed as JSON
+  int inner_status = 0;       // an HTTP status carried inside the body (proxies)
+  bool found = false;         // an error object or message was recognised
+  bool json = false;          // the body parsed as JSON
   bool safety_block = false;  // Gemini promptFeedback.blockReason / finishReason SAFETY
   bool unwrapped = false;     // taken from an upstream error a proxy carried as text
 };
@@ -173,7 +173,6 @@ void read_fields(std::string_view body, ProviderFields& f, int depth) {
   if (!f.message.empty()) unwrap_embedded(f, depth);
 }
 
-
 bool looks_like_html(std::string_view body) {
   auto trimmed = trim(body.substr(0, 512));
   return istarts_with(trimmed, "<!doctype html") || istarts_with(trimmed, "<html") || istarts_with(trimmed, "<head") ||
@@ -184,66 +183,104 @@ bool looks_like_html(std::string_view body) {
 struct Phrases {
   PhraseMatcher matcher;
   PhraseSet too_large_for_tier{matcher,
-      {"request too large", "reduce your message size", "must be reduced in order to run"}};
+                               {"request too large", "reduce your message size", "must be reduced in order to run"}};
   PhraseSet per_window{matcher,
-      {"per minute", "per_minute", "perminute", "per second", "per_second", "requests per min",
-       "tokens per min", "(per minute)"}};
+                       {"per minute", "per_minute", "perminute", "per second", "per_second", "requests per min",
+                        "tokens per min", "(per minute)"}};
   PhraseSet per_day{matcher, {"per day", "per_day", "perday", "per-day", "daily"}};
-  PhraseSet quota{matcher,
-      {"insufficient_quota", "insufficient balance", "insufficient_balance", "insufficient credit",
-       "credit balance", "more credits", "out of credits", "ran out of credits", "can only afford",
-       "billing", "payment required", "exceeded your current quota", "quota exceeded",
-       "exceeded your monthly", "spending limit", "budget has been exceeded", "budget_exceeded",
-       "exceeded budget", "usage limit"}};
+  PhraseSet quota{
+      matcher,
+      {"insufficient_quota", "insufficient balance", "insufficient_balance", "insufficient credit", "credit balance",
+       "more credits", "out of credits", "ran out of credits", "can only afford", "billing", "payment required",
+       "exceeded your current quota", "quota exceeded", "exceeded your monthly", "spending limit",
+       "budget has been exceeded", "budget_exceeded", "exceeded budget", "usage limit"}};
   PhraseSet limit_hit{matcher, {"rate limit", "limit exceeded", "limit reached"}};
   PhraseSet context{matcher,
-      {"context_length_exceeded", "context length", "context window", "context_window",
-       "maximum context", "context size", "prompt is too long", "input is too long", "too many tokens",
-       "too many input tokens", "reduce the length", "tokens exceeds",
-       "exceeds the maximum number of tokens", "max_tokens_per_request", "tokens per request",
-       "string_above_max_length", "input token count", "exceeds the limit of", "prompt too long",
-       "maximum input length", "input length", "tokens + `max_new_tokens`"}};
+                    {"context_length_exceeded",
+                     "context length",
+                     "context window",
+                     "context_window",
+                     "maximum context",
+                     "context size",
+                     "prompt is too long",
+                     "input is too long",
+                     "too many tokens",
+                     "too many input tokens",
+                     "reduce the length",
+                     "tokens exceeds",
+                     "exceeds the maximum number of tokens",
+                     "max_tokens_per_request",
+                     "tokens per request",
+                     "string_above_max_length",
+                     "input token count",
+                     "exceeds the limit of",
+                     "prompt too long",
+                     "maximum input length",
+                     "input length",
+                     "tokens + `max_new_tokens`"}};
   PhraseSet max_tokens_param{matcher, {"max_tokens must", "max_tokens:"}};
   PhraseSet content_filter{matcher,
-      {"content_filter", "content_policy", "content policy", "content management policy",
-       "content moderation", "responsibleaipolicyviolation", "flagged", "safety system",
-       "content filtering", "blocked by", "unsafe_generation", "unsafe_content", "high risk",
-       "safety reasons", "usage policies", "violat", "prohibited content", "harm_category"}};
+                           {"content_filter", "content_policy", "content policy", "content management policy",
+                            "content moderation", "responsibleaipolicyviolation", "flagged", "safety system",
+                            "content filtering", "blocked by", "unsafe_generation", "unsafe_content", "high risk",
+                            "safety reasons", "usage policies", "violat", "prohibited content", "harm_category"}};
   PhraseSet auth{matcher,
-      {"invalid_api_key", "invalid api key", "incorrect api key", "api key not valid", "api_key_invalid",
-       "invalid x-api-key", "authentication_error", "authenticationerror", "invalid_authentication",
-       "unauthenticated", "invalid authentication", "invalid token", "token is inactive",
-       "token_not_found", "token has expired", "key has expired", "expired api key", "revoked",
-       "no api key", "missing api key", "api key is missing", "missing authentication",
-       "invalid subscription key", "not authenticated", "invalid bearer", "access token",
-       "invalid proxy server token", "bad credentials", "unauthorized"}};
+                 {"invalid_api_key",
+                  "invalid api key",
+                  "incorrect api key",
+                  "api key not valid",
+                  "api_key_invalid",
+                  "invalid x-api-key",
+                  "authentication_error",
+                  "authenticationerror",
+                  "invalid_authentication",
+                  "unauthenticated",
+                  "invalid authentication",
+                  "invalid token",
+                  "token is inactive",
+                  "token_not_found",
+                  "token has expired",
+                  "key has expired",
+                  "expired api key",
+                  "revoked",
+                  "no api key",
+                  "missing api key",
+                  "api key is missing",
+                  "missing authentication",
+                  "invalid subscription key",
+                  "not authenticated",
+                  "invalid bearer",
+                  "access token",
+                  "invalid proxy server token",
+                  "bad credentials",
+                  "unauthorized"}};
   PhraseSet scopes{matcher, {"insufficient permissions", "missing scopes"}};
-  PhraseSet model_strong{matcher,
-      {"model_not_found", "model_decommissioned", "decommissioned", "deploymentnotfound",
-       "not_found_error", "notfounderror", "model not found", "no endpoints found",
-       "not found, try pulling", "is not found for api version", "unknown model", "no such model",
-       "model_not_available", "invalid_model", "not a valid model", "model identifier is invalid",
-       "with on-demand throughput", "invalid model '"}};
+  PhraseSet model_strong{
+      matcher,
+      {"model_not_found", "model_decommissioned", "decommissioned", "deploymentnotfound", "not_found_error",
+       "notfounderror", "model not found", "no endpoints found", "not found, try pulling",
+       "is not found for api version", "unknown model", "no such model", "model_not_available", "invalid_model",
+       "not a valid model", "model identifier is invalid", "with on-demand throughput", "invalid model '"}};
   PhraseSet model{matcher, {"model"}};
   PhraseSet not_found{matcher, {" not found"}};
   PhraseSet model_loose{matcher, {"does not exist", "is not supported", "invalid model", "unknown_model", "not_found"}};
   PhraseSet permission_strong{matcher,
-      {"permission_error", "permission denied", "permission_denied", "insufficient permissions",
-       "missing scopes", "unsupported_country", "request_forbidden"}};
+                              {"permission_error", "permission denied", "permission_denied", "insufficient permissions",
+                               "missing scopes", "unsupported_country", "request_forbidden"}};
   PhraseSet permission_weak{matcher,
-      {"not allowed", "does not have access", "do not have access", "don't have access",
-       "not authorized", "forbidden", "access is denied", "not available in your", "region",
-       "access denied", "access_denied", "organization has been disabled", "account is not active",
-       "inactive", "public access", "virtual network", "firewall"}};
+                            {"not allowed", "does not have access", "do not have access", "don't have access",
+                             "not authorized", "forbidden", "access is denied", "not available in your", "region",
+                             "access denied", "access_denied", "organization has been disabled",
+                             "account is not active", "inactive", "public access", "virtual network", "firewall"}};
   PhraseSet permission_word{matcher, {"insufficient permissions", "missing scopes", "permission"}};
   PhraseSet rate_limit{matcher,
-      {"rate_limit", "rate limit", "ratelimit", "rate-limit", "too many requests", "throttl",
-       "slow down", "resource_exhausted", "resource exhausted", "resource has been exhausted",
-       "concurrency", "requests per", "tokens per", "try again in"}};
+                       {"rate_limit", "rate limit", "ratelimit", "rate-limit", "too many requests", "throttl",
+                        "slow down", "resource_exhausted", "resource exhausted", "resource has been exhausted",
+                        "concurrency", "requests per", "tokens per", "try again in"}};
   PhraseSet transient{matcher,
-      {"overloaded", "server_error", "api_error", "internal server error", "internal error",
-       "service unavailable", "temporarily unavailable", "bad gateway", "gateway timeout", "upstream",
-       "unavailable", "deadline_exceeded", "timed out", "timeout", "try again later", "capacity"}};
+                      {"overloaded", "server_error", "api_error", "internal server error", "internal error",
+                       "service unavailable", "temporarily unavailable", "bad gateway", "gateway timeout", "upstream",
+                       "unavailable", "deadline_exceeded", "timed out", "timeout", "try again later", "capacity"}};
   PhraseSet overload{matcher, {"overload"}};
   PhraseSet invalid_request{matcher, {"invalid_request_error", "invalid_argument", "invalid parameter"}};
   PhraseSet bad_request{matcher, {"invalid_request_error", "invalid_argument", "invalid request", "bad request"}};
@@ -298,8 +335,7 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, const Phras
   }
   const bool per_window = has(p.per_window);
   const bool per_day = has(p.per_day);
-  if (status == 402 ||
-      has(p.quota)) {
+  if (status == 402 || has(p.quota)) {
     if (!(per_window && !per_day) || status == 402) return ErrorCategory::kQuotaExhausted;
     return ErrorCategory::kRateLimit;  // a per-minute quota: waiting helps
   }
@@ -308,41 +344,33 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, const Phras
   if (per_day && !per_window && has(p.limit_hit)) {
     return ErrorCategory::kQuotaExhausted;
   }
-  if (has(p.context) &&
-      !has(p.max_tokens_param) && status != 429) {  // "too many tokens" per minute
+  if (has(p.context) && !has(p.max_tokens_param) && status != 429) {  // "too many tokens" per minute
     return ErrorCategory::kContextOverflow;
   }
-  if (f.safety_block ||
-      has(p.content_filter)) {
+  if (f.safety_block || has(p.content_filter)) {
     return ErrorCategory::kContentFilter;
   }
-  if (has(p.auth) &&
-      !has(p.scopes)) {
+  if (has(p.auth) && !has(p.scopes)) {
     return ErrorCategory::kAuth;
   }
   // Codes and phrases that name a missing or retired model count at any
   // status (Groq answers 400 for a decommissioned model); looser phrases
   // ("does not exist", "not supported") only off a 400, where they more
   // often describe a parameter.
-  if (has(p.model_strong) ||
-      (has(p.model) && has(p.not_found)) ||
-      (status != 400 && has(p.model_loose))) {
+  if (has(p.model_strong) || (has(p.model) && has(p.not_found)) || (status != 400 && has(p.model_loose))) {
     return ErrorCategory::kModelNotFound;
   }
   // Explicit permission codes count at any status; looser words ("forbidden",
   // "not allowed") only where the status does not say something else, since
   // validation errors use them too ("extra_forbidden").
   const bool weak_status_ok = status == 401 || status == 403 || status == 0 || status == 200 || status >= 500;
-  if (has(p.permission_strong) ||
-      (weak_status_ok &&
-       has(p.permission_weak))) {
+  if (has(p.permission_strong) || (weak_status_ok && has(p.permission_weak))) {
     if (status == 401 && !has(p.permission_word)) {
       return ErrorCategory::kAuth;
     }
     return ErrorCategory::kPermission;
   }
-  if (has(p.rate_limit) &&
-      status != 400) {
+  if (has(p.rate_limit) && status != 400) {
     return ErrorCategory::kRateLimit;
   }
   if (has(p.transient)) {
@@ -357,17 +385,33 @@ ErrorCategory category_for(int http_status, const ProviderFields& f, const Phras
   }
   if (status == 0) status = http_status;
   switch (status) {
-    case 401: return ErrorCategory::kAuth;
-    case 403: return ErrorCategory::kPermission;
-    case 404: return ErrorCategory::kModelNotFound;
-    case 429: return ErrorCategory::kRateLimit;
-    case 402: return ErrorCategory::kQuotaExhausted;
-    case 408: case 409: case 425: return ErrorCategory::kTransient;
+    case 401:
+      return ErrorCategory::kAuth;
+    case 403:
+      return ErrorCategory::kPermission;
+    case 404:
+      return ErrorCategory::kModelNotFound;
+    case 429:
+      return ErrorCategory::kRateLimit;
+    case 402:
+      return ErrorCategory::kQuotaExhausted;
+    case 408:
+    case 409:
+    case 425:
+      return ErrorCategory::kTransient;
     // Too large for this target (an API's or a gateway's body limit): the same
     // request fails here again, a shorter one or another target may not.
-    case 413: return ErrorCategory::kContextOverflow;
-    case 400: case 405: case 411: case 414: case 415: case 422: return ErrorCategory::kBadRequest;
-    default: break;
+    case 413:
+      return ErrorCategory::kContextOverflow;
+    case 400:
+    case 405:
+    case 411:
+    case 414:
+    case 415:
+    case 422:
+      return ErrorCategory::kBadRequest;
+    default:
+      break;
   }
   if (status >= 500) return ErrorCategory::kTransient;
   // An HTML page with a 2xx/3xx (an SSO login page, a captive portal) is
@@ -478,8 +522,9 @@ std::optional<milliseconds> leading_duration(std::string_view text) {
 // 60 seconds", "please retry in 43.5s", or google.rpc.RetryInfo "retryDelay".
 std::optional<milliseconds> delay_in_lowercase(std::string_view text) {
   // In order of trust: an earlier lead found anywhere beats a later one.
-  static constexpr std::string_view kLeads[] = {"try again in ", "retry in ", "retry after ", "try again after ",
-                                                "\"retrydelay\": \"", "\"retrydelay\":\"", "wait "};
+  static constexpr std::string_view kLeads[] = {
+      "try again in ",      "retry in ",         "retry after ", "try again after ",
+      "\"retrydelay\": \"", "\"retrydelay\":\"", "wait "};
   for (std::string_view lead : kLeads) {
     for (std::size_t at = text.find(lead); at != std::string_view::npos; at = text.find(lead, at + 1)) {
       if (auto d = leading_duration(text.substr(at + lead.size()))) return d;
@@ -580,11 +625,16 @@ bool secret_prefix_ends_at(std::string_view text, std::size_t last) {
     return start == 0 || !is_key_char(text[start - 1]);  // "task-..." holds no "sk-" key
   };
   switch (text[last]) {
-    case '-': return prefix_at("sk-") || prefix_at("key-") || prefix_at("xai-");
-    case '_': return prefix_at("sk_") || prefix_at("gsk_");
-    case 'a': return last > 0 && text[last - 1] == 'z' && prefix_at("AIza");
-    case ' ': return last > 0 && ascii_lower(text[last - 1]) == 'r' && prefix_at("bearer ", true);
-    default: return false;
+    case '-':
+      return prefix_at("sk-") || prefix_at("key-") || prefix_at("xai-");
+    case '_':
+      return prefix_at("sk_") || prefix_at("gsk_");
+    case 'a':
+      return last > 0 && text[last - 1] == 'z' && prefix_at("AIza");
+    case ' ':
+      return last > 0 && ascii_lower(text[last - 1]) == 'r' && prefix_at("bearer ", true);
+    default:
+      return false;
   }
 }
 
@@ -626,7 +676,8 @@ std::string hint_for(const Error& e) {
     case ErrorCategory::kPermission:
       return "the key is valid but not allowed here: check model access, project/organisation, region and IP rules";
     case ErrorCategory::kModelNotFound:
-      if (icontains(m, "deployment")) return "check the Azure deployment name (it is not the model name) and api-version";
+      if (icontains(m, "deployment"))
+        return "check the Azure deployment name (it is not the model name) and api-version";
       // A 404 that names no model is the path: "Invalid URL (POST ...)", a
       // gateway's HTML page, a framework's bare "Not Found".
       if (icontains(m, "invalid url") || icontains(m, "unknown path") ||

@@ -1,3 +1,5 @@
+#include "llmguard/client.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -9,7 +11,6 @@
 #include "call.h"
 #include "classify.h"
 #include "client_impl.h"
-#include "llmguard/client.h"
 #include "secrets.h"
 #include "taxonomy.h"
 #include "text.h"
@@ -69,7 +70,8 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
         break;
       case Provider::kAzure:
         if (base.empty()) base = env_or_empty("AZURE_OPENAI_ENDPOINT");
-        if (base.empty()) return invalid(fmt::format("target \"{}\": azure needs base_url (the resource endpoint)", c.name));
+        if (base.empty())
+          return invalid(fmt::format("target \"{}\": azure needs base_url (the resource endpoint)", c.name));
         if (key.empty() && c.api_key_env.empty()) key = env_or_empty("AZURE_OPENAI_API_KEY");
         break;
       case Provider::kAnthropic:
@@ -84,8 +86,8 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     // Sent without a key, a request to a service would only earn its 401; a
     // server on this machine (ollama, vLLM, ...) usually needs none.
     if (key.empty() && !c.api_key_env.empty() && !on_this_machine(base)) {
-      return invalid(fmt::format("target \"{}\": api_key_env names {}, which is not set (or is empty)", c.name,
-                                 c.api_key_env));
+      return invalid(
+          fmt::format("target \"{}\": api_key_env names {}, which is not set (or is empty)", c.name, c.api_key_env));
     }
     if (key.find_first_of("\r\n") != std::string::npos) {
       return invalid(fmt::format("target \"{}\": the API key contains a line break", c.name));
@@ -139,7 +141,8 @@ Status validate(const ClientOptions& o) {
       return invalid(fmt::format("retry.rules[{}]: {} is decided before any attempt and has no rule", i, to_string(c)));
     }
     if (c == ErrorCategory::kContextOverflow && rule.action == OnFailure::kRetry) {
-      return invalid(fmt::format("retry.rules[{}]: context_overflow is never retried unchanged (use shrink_messages)", i));
+      return invalid(
+          fmt::format("retry.rules[{}]: context_overflow is never retried unchanged (use shrink_messages)", i));
     }
     if (rule.max_attempts && *rule.max_attempts < 1) {
       return invalid(fmt::format("retry.rules[{}].max_attempts must be at least 1", i));
@@ -195,8 +198,8 @@ Status validate(const ClientOptions& o) {
       auto bad = [](std::optional<double> rate) { return rate && !(*rate >= 0 && std::isfinite(*rate)); };
       if (bad(p->input_per_mtok) || bad(p->output_per_mtok) || bad(p->cached_input_per_mtok) ||
           bad(p->cache_write_per_mtok)) {
-        return invalid(fmt::format("target \"{}\": prices must be finite and not negative",
-                                   t.name.empty() ? t.model : t.name));
+        return invalid(
+            fmt::format("target \"{}\": prices must be finite and not negative", t.name.empty() ? t.model : t.name));
       }
     }
   }

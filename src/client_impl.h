@@ -17,8 +17,8 @@
 #include "ledger.h"
 #include "limit_queue.h"
 #include "limiter.h"
-#include "secrets.h"
 #include "llmguard/client.h"
+#include "secrets.h"
 
 namespace llmguard::internal {
 

@@ -33,10 +33,14 @@ Status check_text(std::string_view text, FieldName&& field) {
 
 std::string_view role_name(Role role) {
   switch (role) {
-    case Role::kSystem: return "system";
-    case Role::kUser: return "user";
-    case Role::kAssistant: return "assistant";
-    case Role::kTool: return "tool";
+    case Role::kSystem:
+      return "system";
+    case Role::kUser:
+      return "user";
+    case Role::kAssistant:
+      return "assistant";
+    case Role::kTool:
+      return "tool";
   }
   return "user";
 }
@@ -46,7 +50,8 @@ std::string_view role_name(Role role) {
 struct Extras {
   std::vector<std::pair<std::string, std::string>> members;
   bool has(std::string_view key) const {
-    for (const auto& [k, v] : members) if (k == key) return true;
+    for (const auto& [k, v] : members)
+      if (k == key) return true;
     return false;
   }
 };
@@ -72,7 +77,9 @@ Status validate_request(const ChatRequest& request) {
   if (request.messages.empty()) return bad_input("messages is empty");
   for (std::size_t i = 0; i < request.messages.size(); ++i) {
     const Message& m = request.messages[i];
-    auto named = [i](std::string_view member) { return [i, member] { return fmt::format("messages[{}].{}", i, member); }; };
+    auto named = [i](std::string_view member) {
+      return [i, member] { return fmt::format("messages[{}].{}", i, member); };
+    };
     if (auto s = check_text(m.content, named("content")); !s.ok()) return s;
     if (auto s = check_text(m.name, named("name")); !s.ok()) return s;
     if (auto s = check_text(m.tool_call_id, named("tool_call_id")); !s.ok()) return s;
@@ -134,8 +141,8 @@ void write_openai_messages(JsonWriter& w, const ChatRequest& request) {
   w.end_array();
 }
 
-void write_openai_body(std::string& out, const ChatRequest& request, std::string_view model,
-                       const Extras& extras, bool stream) {
+void write_openai_body(std::string& out, const ChatRequest& request, std::string_view model, const Extras& extras,
+                       bool stream) {
   JsonWriter w(out);
   w.begin_object();
   if (!extras.has("model")) w.key("model").string(model);
@@ -153,9 +160,15 @@ void write_openai_body(std::string& out, const ChatRequest& request, std::string
   if (request.tool_choice && !extras.has("tool_choice")) {
     w.key("tool_choice");
     switch (request.tool_choice->mode) {
-      case ToolChoice::Mode::kAuto: w.string("auto"); break;
-      case ToolChoice::Mode::kNone: w.string("none"); break;
-      case ToolChoice::Mode::kRequired: w.string("required"); break;
+      case ToolChoice::Mode::kAuto:
+        w.string("auto");
+        break;
+      case ToolChoice::Mode::kNone:
+        w.string("none");
+        break;
+      case ToolChoice::Mode::kRequired:
+        w.string("required");
+        break;
       case ToolChoice::Mode::kFunction:
         w.begin_object().key("type").string("function").key("function").begin_object();
         w.key("name").string(request.tool_choice->function_name).end_object().end_object();
@@ -182,8 +195,8 @@ void write_openai_body(std::string& out, const ChatRequest& request, std::string
   w.end_object();
 }
 
-Status write_anthropic_body(std::string& out, const ChatRequest& request, std::string_view model,
-                            const Extras& extras, bool stream) {
+Status write_anthropic_body(std::string& out, const ChatRequest& request, std::string_view model, const Extras& extras,
+                            bool stream) {
   JsonWriter w(out);
   w.begin_object();
   if (!extras.has("model")) w.key("model").string(model);
@@ -215,8 +228,7 @@ Status write_anthropic_body(std::string& out, const ChatRequest& request, std::s
       for (std::size_t j = 0; j < m.tool_calls.size(); ++j) {
         const ToolCall& c = m.tool_calls[j];
         std::string_view input = c.arguments_json.empty() ? std::string_view("{}") : c.arguments_json;
-        if (auto s = validate_json(input, fmt::format("messages[{}].tool_calls[{}].arguments_json", i, j));
-            !s.ok()) {
+        if (auto s = validate_json(input, fmt::format("messages[{}].tool_calls[{}].arguments_json", i, j)); !s.ok()) {
           return s;
         }
         w.begin_object().key("type").string("tool_use").key("id").string(c.id);
@@ -239,9 +251,15 @@ Status write_anthropic_body(std::string& out, const ChatRequest& request, std::s
   if (request.tool_choice && !extras.has("tool_choice")) {
     w.key("tool_choice").begin_object().key("type");
     switch (request.tool_choice->mode) {
-      case ToolChoice::Mode::kAuto: w.string("auto"); break;
-      case ToolChoice::Mode::kNone: w.string("none"); break;
-      case ToolChoice::Mode::kRequired: w.string("any"); break;
+      case ToolChoice::Mode::kAuto:
+        w.string("auto");
+        break;
+      case ToolChoice::Mode::kNone:
+        w.string("none");
+        break;
+      case ToolChoice::Mode::kRequired:
+        w.string("any");
+        break;
       case ToolChoice::Mode::kFunction:
         w.string("tool").key("name").string(request.tool_choice->function_name);
         break;
@@ -346,7 +364,10 @@ bool read_anthropic(element root, ChatResponse& r, ReportedUsage& usage, bool& s
     read_anthropic_usage(usage_object, parts);
     // Anthropic counts cache reads and writes apart from input_tokens; the
     // common Usage counts every prompt token in prompt_tokens.
-    usage = {.reported = true, .prompt = parts.prompt(), .completion = parts.output, .cached = parts.cache_read,
+    usage = {.reported = true,
+             .prompt = parts.prompt(),
+             .completion = parts.output,
+             .cached = parts.cache_read,
              .cache_write = parts.cache_write};
   }
   auto blocks = child_array(root, "content", ok);
@@ -411,8 +432,8 @@ Result<std::string> build_request_body(Provider provider, const ChatRequest& req
   return body;
 }
 
-Result<ChatResponse> parse_response_body(Provider provider, int http_status, const Headers& headers,
-                                         std::string body, ReportedUsage* reported) {
+Result<ChatResponse> parse_response_body(Provider provider, int http_status, const Headers& headers, std::string body,
+                                         ReportedUsage* reported) {
   if (reported) *reported = {};
   if (body.empty()) return malformed(http_status, "empty body");
   const std::size_t size = body.size();

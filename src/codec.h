@@ -18,8 +18,8 @@ namespace llmguard::internal {
 // naming the field; nothing is sent.
 // With `stream`, asks for SSE and (OpenAI, Azure) for usage in the stream.
 // `default_max_tokens` is sent when the request sets no max_tokens.
-Result<std::string> build_request_body(Provider provider, const ChatRequest& request,
-                                       std::string_view model, bool stream = false,
+Result<std::string> build_request_body(Provider provider, const ChatRequest& request, std::string_view model,
+                                       bool stream = false,
                                        std::optional<std::int64_t> default_max_tokens = std::nullopt);
 
 // Parses a 2xx body. `body` is moved in so that simdjson can read it in
@@ -34,8 +34,8 @@ Result<std::string> build_request_body(Provider provider, const ChatRequest& req
 // the request's prompt estimate. The returned response's `usage` is already
 // checked_usage(reported, 0, estimate_tokens(reply_bytes(response))): safe to
 // account, but with no prompt estimate, which only the caller can make.
-Result<ChatResponse> parse_response_body(Provider provider, int http_status, const Headers& headers,
-                                         std::string body, ReportedUsage* reported = nullptr);
+Result<ChatResponse> parse_response_body(Provider provider, int http_status, const Headers& headers, std::string body,
+                                         ReportedUsage* reported = nullptr);
 
 }  // namespace llmguard::internal
 

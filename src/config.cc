@@ -87,8 +87,7 @@ std::string format_bound(double d) {
 }
 
 // A finite number in [min, max].
-std::string read_number(element v, std::string_view where, double min, double max, std::string_view note,
-                        double& out) {
+std::string read_number(element v, std::string_view where, double min, double max, std::string_view note, double& out) {
   double d = 0;
   if (v.get_double().get(d) != simdjson::SUCCESS) return fmt::format("{} must be a number", where);
   if (!std::isfinite(d) || d < min || d > max) {
@@ -178,9 +177,11 @@ std::string read_target(element v, std::size_t index, Target& t) {
         } else if (provider_preset(name)) {
           service = std::move(name);
         } else {
-          err = fmt::format("{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, groq, mistral, deepseek, "
-                            "together, fireworks, openrouter, xai, ollama, lmstudio, llamacpp, vllm, litellm, "
-                            "openai-compatible)", field, name);
+          err = fmt::format(
+              "{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, groq, mistral, deepseek, "
+              "together, fireworks, openrouter, xai, ollama, lmstudio, llamacpp, vllm, litellm, "
+              "openai-compatible)",
+              field, name);
         }
       }
     } else if (key == "context_window") {

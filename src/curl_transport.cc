@@ -11,10 +11,10 @@
 // detached and the loop frees itself when run() returns (Envoy's deferred
 // delete, for the event loop itself).
 #include <curl/curl.h>
+#include <fmt/format.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
@@ -36,9 +36,15 @@ namespace {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-struct MultiDeleter { void operator()(CURLM* m) const { curl_multi_cleanup(m); } };
-struct EasyDeleter { void operator()(CURL* e) const { curl_easy_cleanup(e); } };
-struct SlistDeleter { void operator()(curl_slist* s) const { curl_slist_free_all(s); } };
+struct MultiDeleter {
+  void operator()(CURLM* m) const { curl_multi_cleanup(m); }
+};
+struct EasyDeleter {
+  void operator()(CURL* e) const { curl_easy_cleanup(e); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* s) const { curl_slist_free_all(s); }
+};
 using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
@@ -94,8 +100,12 @@ class CurlLoop {
   bool in_loop_thread() const { return std::this_thread::get_id() == loop_thread_id_.load(); }
 
  private:
-  struct SendCommand { std::unique_ptr<Transfer> transfer; };
-  struct CancelCommand { RequestId id; };
+  struct SendCommand {
+    std::unique_ptr<Transfer> transfer;
+  };
+  struct CancelCommand {
+    RequestId id;
+  };
   using Command = std::variant<SendCommand, CancelCommand>;
 
   void wake() { curl_multi_wakeup(multi_.get()); }
@@ -142,7 +152,7 @@ class CurlLoop {
   };
   std::vector<PooledEasy> easy_pool_;
   std::vector<std::shared_ptr<const SharedHeaderList>> header_lists_;  // newest last
-  long connection_cache_size_ = 0;  // CURLMOPT_MAXCONNECTS as last set
+  long connection_cache_size_ = 0;                                     // CURLMOPT_MAXCONNECTS as last set
   long max_auto_cache_size_ = 1024;  // what a burst may grow it to: bounded, and by the descriptor limit
 };
 
@@ -212,8 +222,8 @@ void CurlLoop::enqueue(Command command) {
 
 CurlLoop::TimerId CurlLoop::schedule(std::chrono::nanoseconds delay, std::function<void()> fn) {
   const TimerId id = next_id_.fetch_add(1);
-  const SteadyTime due = std::chrono::steady_clock::now() +
-                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
+  const SteadyTime due =
+      std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
   bool earliest;
   {
     std::lock_guard lock(mu_);
@@ -271,8 +281,7 @@ void CurlLoop::run() {
       if (auto* s = std::get_if<SendCommand>(&command)) {
         begin_transfer(std::move(s->transfer));
       } else {
-        cancel_on_loop(std::get<CancelCommand>(command).id,
-                       make_error(ErrorCategory::kCancelled, "request cancelled"));
+        cancel_on_loop(std::get<CancelCommand>(command).id, make_error(ErrorCategory::kCancelled, "request cancelled"));
       }
     }
     commands.clear();
@@ -440,9 +449,8 @@ void CurlLoop::on_idle_timer(RequestId id) {
     arm_idle_timer(t, due);  // bytes came since: wait out the rest
     return;
   }
-  cancel_on_loop(id, make_error(ErrorCategory::kTimeout,
-                                     fmt::format("no data received for {} ms (idle timeout)",
-                                                 t.request.idle_timeout.count())));
+  cancel_on_loop(id, make_error(ErrorCategory::kTimeout, fmt::format("no data received for {} ms (idle timeout)",
+                                                                     t.request.idle_timeout.count())));
 }
 
 void CurlLoop::deliver_headers(Transfer& t) {
@@ -521,9 +529,9 @@ Error error_for_curl_code(CURLcode code, const Transfer& t) {
   if (os_errno == EMFILE || os_errno == ENFILE) {
     // libcurl says "Couldn't connect" when socket() fails; the server is not to blame.
     return make_error(ErrorCategory::kConnection,
-                           fmt::format("out of file descriptors ({}): this process has too many open files; "
-                                       "raise the limit (ulimit -n) or lower the number of calls in flight ({})",
-                                       os_errno == EMFILE ? "EMFILE" : "ENFILE", detail));
+                      fmt::format("out of file descriptors ({}): this process has too many open files; "
+                                  "raise the limit (ulimit -n) or lower the number of calls in flight ({})",
+                                  os_errno == EMFILE ? "EMFILE" : "ENFILE", detail));
   }
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
@@ -556,9 +564,8 @@ void CurlLoop::finish(CURL* easy, CURLcode code) {
     return;
   }
   if (t->too_large || code == CURLE_FILESIZE_EXCEEDED) {
-    auto e = make_error(ErrorCategory::kTransient,
-                             fmt::format("response larger than max_response_bytes ({} bytes)",
-                                         t->request.max_response_bytes));
+    auto e = make_error(ErrorCategory::kTransient, fmt::format("response larger than max_response_bytes ({} bytes)",
+                                                               t->request.max_response_bytes));
     complete(std::move(t), std::move(e));
     return;
   }
@@ -590,7 +597,6 @@ void CurlLoop::complete(std::unique_ptr<Transfer> t, Result<HttpResponse> result
   t.reset();
   if (on_complete) on_complete(std::move(result));
 }
-
 
 // The handle users hold. Its destructor is the only place the loop thread is
 // joined, and never from that thread (see the lifetime note at the top).

@@ -6,41 +6,54 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "taxonomy.h"
 #include "llmguard/usage.h"
+#include "taxonomy.h"
 
 namespace llmguard {
 
 static_assert(std::tuple_size_v<decltype(UsageCounters::failures_by_category)> == internal::kTaxonomy.size(),
               "UsageCounters counts failures per category");
 
-std::string_view to_string(ErrorCategory category) noexcept {
-  return internal::category_info(category).name;
-}
+std::string_view to_string(ErrorCategory category) noexcept { return internal::category_info(category).name; }
 
 std::string_view to_string(NextStep step) noexcept {
   switch (step) {
-    case NextStep::kRetry: return "retry";
-    case NextStep::kNextTarget: return "next_target";
-    case NextStep::kFail: return "fail";
+    case NextStep::kRetry:
+      return "retry";
+    case NextStep::kNextTarget:
+      return "next_target";
+    case NextStep::kFail:
+      return "fail";
   }
   return "fail";
 }
 
 std::string_view to_string(StepReason reason) noexcept {
   switch (reason) {
-    case StepReason::kCategoryDefault: return "category_default";
-    case StepReason::kRule: return "rule";
-    case StepReason::kAttemptsExhausted: return "attempts_exhausted";
-    case StepReason::kDelayAboveCap: return "delay_above_cap";
-    case StepReason::kProviderSaidNo: return "provider_said_no";
-    case StepReason::kProviderSaidRetry: return "provider_said_retry";
-    case StepReason::kPastDeadline: return "past_deadline";
-    case StepReason::kRetryBudget: return "retry_budget";
-    case StepReason::kSilentRoute: return "silent_route";
-    case StepReason::kBrokenStream: return "broken_stream";
-    case StepReason::kStreamDelivered: return "stream_delivered";
-    case StepReason::kShrunk: return "shrunk";
+    case StepReason::kCategoryDefault:
+      return "category_default";
+    case StepReason::kRule:
+      return "rule";
+    case StepReason::kAttemptsExhausted:
+      return "attempts_exhausted";
+    case StepReason::kDelayAboveCap:
+      return "delay_above_cap";
+    case StepReason::kProviderSaidNo:
+      return "provider_said_no";
+    case StepReason::kProviderSaidRetry:
+      return "provider_said_retry";
+    case StepReason::kPastDeadline:
+      return "past_deadline";
+    case StepReason::kRetryBudget:
+      return "retry_budget";
+    case StepReason::kSilentRoute:
+      return "silent_route";
+    case StepReason::kBrokenStream:
+      return "broken_stream";
+    case StepReason::kStreamDelivered:
+      return "stream_delivered";
+    case StepReason::kShrunk:
+      return "shrunk";
   }
   return "category_default";
 }
@@ -81,9 +94,9 @@ std::string describe(const Error& error) {
 
 namespace internal {
 void die_bad_result_access(bool wanted_value) {
-  std::fputs(wanted_value ? "llmguard: Result::value() called on an error\n"
-                          : "llmguard: Result::error() called on a value\n",
-             stderr);
+  std::fputs(
+      wanted_value ? "llmguard: Result::value() called on an error\n" : "llmguard: Result::error() called on a value\n",
+      stderr);
   std::abort();
 }
 }  // namespace internal

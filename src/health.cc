@@ -85,8 +85,7 @@ void TargetHealth::on_abandoned() {
 }
 
 TargetHealth::Bucket& TargetHealth::bucket(SteadyTime now) {
-  const std::int64_t second =
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const std::int64_t second = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   Bucket& b = buckets_[static_cast<std::size_t>(second) % kBuckets];
   if (b.second != second) b = Bucket{second, 0, 0};
   return b;
@@ -117,8 +116,8 @@ bool TargetHealth::retry_budget_left(SteadyTime now) const {
 
 bool TargetHealth::retry_budget_left_locked(SteadyTime now) const {
   const std::int64_t current = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  const std::int64_t window_s = std::clamp<std::int64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(budget_.window).count(), 1, kBuckets);
+  const std::int64_t window_s =
+      std::clamp<std::int64_t>(std::chrono::duration_cast<std::chrono::seconds>(budget_.window).count(), 1, kBuckets);
   int requests = 0, retries = 0;
   for (const Bucket& b : buckets_) {
     if (b.second >= 0 && b.second > current - window_s && b.second <= current) {

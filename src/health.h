@@ -5,10 +5,10 @@
 #define LLMGUARD_SRC_HEALTH_H_
 
 #include <absl/base/thread_annotations.h>
-#include <mutex>
 
 #include <array>
 #include <chrono>
+#include <mutex>
 #include <optional>
 
 #include "llmguard/options.h"

@@ -28,22 +28,59 @@ class JsonWriter {
  public:
   explicit JsonWriter(std::string& out) : out_(out) {}
 
-  JsonWriter& begin_object() { before_value(); out_ += '{'; first_ = true; return *this; }
-  JsonWriter& end_object() { out_ += '}'; first_ = false; return *this; }
-  JsonWriter& begin_array() { before_value(); out_ += '['; first_ = true; return *this; }
-  JsonWriter& end_array() { out_ += ']'; first_ = false; return *this; }
+  JsonWriter& begin_object() {
+    before_value();
+    out_ += '{';
+    first_ = true;
+    return *this;
+  }
+  JsonWriter& end_object() {
+    out_ += '}';
+    first_ = false;
+    return *this;
+  }
+  JsonWriter& begin_array() {
+    before_value();
+    out_ += '[';
+    first_ = true;
+    return *this;
+  }
+  JsonWriter& end_array() {
+    out_ += ']';
+    first_ = false;
+    return *this;
+  }
   JsonWriter& key(std::string_view name);
-  JsonWriter& string(std::string_view text) { before_value(); append_json_string(out_, text); return *this; }
+  JsonWriter& string(std::string_view text) {
+    before_value();
+    append_json_string(out_, text);
+    return *this;
+  }
   JsonWriter& number(std::int64_t n);
   JsonWriter& number(double d);
-  JsonWriter& boolean(bool b) { before_value(); out_ += b ? "true" : "false"; return *this; }
-  JsonWriter& null() { before_value(); out_ += "null"; return *this; }
+  JsonWriter& boolean(bool b) {
+    before_value();
+    out_ += b ? "true" : "false";
+    return *this;
+  }
+  JsonWriter& null() {
+    before_value();
+    out_ += "null";
+    return *this;
+  }
   // Writes already-serialised JSON (validated by the caller).
-  JsonWriter& raw(std::string_view json) { before_value(); out_ += json; return *this; }
+  JsonWriter& raw(std::string_view json) {
+    before_value();
+    out_ += json;
+    return *this;
+  }
 
  private:
   void before_value() {
-    if (after_key_) { after_key_ = false; return; }
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
     if (!first_) out_ += ',';
     first_ = false;
   }

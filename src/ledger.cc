@@ -10,8 +10,7 @@ namespace llmguard::internal {
 double cost_of(const Usage& usage, const Price& price) {
   const double read_rate = price.cached_input_per_mtok.value_or(price.input_per_mtok);
   const double write_rate = price.cache_write_per_mtok.value_or(price.input_per_mtok);
-  const auto uncached =
-      std::max<std::int64_t>(0, usage.prompt_tokens - usage.cached_tokens - usage.cache_write_tokens);
+  const auto uncached = std::max<std::int64_t>(0, usage.prompt_tokens - usage.cached_tokens - usage.cache_write_tokens);
   return (static_cast<double>(uncached) * price.input_per_mtok + static_cast<double>(usage.cached_tokens) * read_rate +
           static_cast<double>(usage.cache_write_tokens) * write_rate +
           static_cast<double>(usage.completion_tokens) * price.output_per_mtok) /
@@ -22,8 +21,10 @@ void Ledger::record(const KeyView& key, const AttemptRecord& a) {
   std::lock_guard lock(mu_);
   auto it = series_.find(key);
   if (it == series_.end()) {
-    it = series_.emplace(UsageSnapshot::Key{std::string(key.target), std::string(key.model), std::string(key.caller)},
-                         UsageCounters{}).first;
+    it = series_
+             .emplace(UsageSnapshot::Key{std::string(key.target), std::string(key.model), std::string(key.caller)},
+                      UsageCounters{})
+             .first;
   }
   UsageCounters& c = it->second;
   ++c.attempts;
@@ -76,9 +77,8 @@ BudgetBook::BudgetBook(std::vector<Budget> budgets) {
 
 bool BudgetBook::applies_to(std::string_view caller_tag) const {
   std::lock_guard lock(mu_);
-  return std::any_of(states_.begin(), states_.end(), [&](const State& s) {
-    return s.budget.caller_tag.empty() || s.budget.caller_tag == caller_tag;
-  });
+  return std::any_of(states_.begin(), states_.end(),
+                     [&](const State& s) { return s.budget.caller_tag.empty() || s.budget.caller_tag == caller_tag; });
 }
 
 bool BudgetBook::has_usd_budget_for(std::string_view caller_tag) const {
@@ -91,9 +91,12 @@ bool BudgetBook::has_usd_budget_for(std::string_view caller_tag) const {
 std::int64_t BudgetBook::period_of(Budget::Period period, std::chrono::system_clock::time_point now) {
   using namespace std::chrono;
   switch (period) {
-    case Budget::Period::kTotal: return 0;
-    case Budget::Period::kHour: return floor<hours>(now).time_since_epoch().count();
-    case Budget::Period::kDay: return floor<days>(now).time_since_epoch().count();
+    case Budget::Period::kTotal:
+      return 0;
+    case Budget::Period::kHour:
+      return floor<hours>(now).time_since_epoch().count();
+    case Budget::Period::kDay:
+      return floor<days>(now).time_since_epoch().count();
     case Budget::Period::kMonth: {
       const year_month_day date{floor<days>(now)};
       return static_cast<std::int64_t>(static_cast<int>(date.year())) * 12 +
@@ -122,18 +125,19 @@ Result<BudgetBook::Reservation> BudgetBook::reserve(std::string_view caller_tag,
     State& s = states_[i];
     if (!s.budget.caller_tag.empty() && s.budget.caller_tag != caller_tag) continue;
     roll(s, now);
-    const std::string scope = s.budget.caller_tag.empty() ? "client" : fmt::format("caller \"{}\"", s.budget.caller_tag);
+    const std::string scope =
+        s.budget.caller_tag.empty() ? "client" : fmt::format("caller \"{}\"", s.budget.caller_tag);
     if (s.budget.usd && s.spent_usd + s.reserved_usd + usd > *s.budget.usd + 1e-12) {
       return make_error(ErrorCategory::kBudgetExceeded,
                         fmt::format("the {} budget of ${:.6f} would be exceeded: ${:.6f} spent, ${:.6f} reserved, "
-                                "this attempt reserves ${:.6f}",
-                                scope, *s.budget.usd, s.spent_usd, s.reserved_usd, usd));
+                                    "this attempt reserves ${:.6f}",
+                                    scope, *s.budget.usd, s.spent_usd, s.reserved_usd, usd));
     }
     if (s.budget.tokens && s.spent_tokens + s.reserved_tokens + tokens > *s.budget.tokens) {
       return make_error(ErrorCategory::kBudgetExceeded,
                         fmt::format("the {} budget of {} tokens would be exceeded: {} spent, {} reserved, "
-                                "this attempt reserves {}",
-                                scope, *s.budget.tokens, s.spent_tokens, s.reserved_tokens, tokens));
+                                    "this attempt reserves {}",
+                                    scope, *s.budget.tokens, s.spent_tokens, s.reserved_tokens, tokens));
     }
     r.entries.push_back({i, s.period, usd, tokens});
   }

@@ -4,10 +4,10 @@
 #define LLMGUARD_SRC_LEDGER_H_
 
 #include <absl/base/thread_annotations.h>
-#include <mutex>
 
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,7 +47,9 @@ class Ledger {
     static Tied tie(const UsageSnapshot::Key& k) { return {k.target, k.model, k.caller}; }
     static Tied tie(const KeyView& k) { return {k.target, k.model, k.caller}; }
     template <class A, class B>
-    bool operator()(const A& a, const B& b) const { return tie(a) < tie(b); }
+    bool operator()(const A& a, const B& b) const {
+      return tie(a) < tie(b);
+    }
   };
   // std::mutex, not absl::Mutex: Debian's Abseil is not built with TSan, so its locks are
   // invisible to the race detector (and its deadlock detection costs ~0.4 µs per lock).

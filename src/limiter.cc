@@ -35,7 +35,8 @@ void TargetLimiter::refill(SteadyTime now) {
   const double seconds = std::chrono::duration<double>(now - last_refill_).count();
   last_refill_ = now;
   if (limits_.requests_per_minute) {
-    request_allowance_ = std::min(*limits_.requests_per_minute, request_allowance_ + seconds * request_rate_per_second());
+    request_allowance_ =
+        std::min(*limits_.requests_per_minute, request_allowance_ + seconds * request_rate_per_second());
   }
   if (limits_.tokens_per_minute) {
     const auto capacity = static_cast<double>(*limits_.tokens_per_minute);

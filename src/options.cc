@@ -13,7 +13,8 @@ bool is_reasoning_model(std::string_view model) noexcept {
   // The family name, wherever a provider prefix ("openai/", "accounts/...")
   // puts it.
   const std::size_t slash = m.rfind('/');
-  const std::string_view name = slash == std::string::npos ? std::string_view(m) : std::string_view(m).substr(slash + 1);
+  const std::string_view name =
+      slash == std::string::npos ? std::string_view(m) : std::string_view(m).substr(slash + 1);
   static constexpr std::array<std::string_view, 4> kPrefixes = {"o1", "o3", "o4", "gpt-5"};
   for (std::string_view p : kPrefixes) {
     if (name.starts_with(p) && (name.size() == p.size() || name[p.size()] == '-' || name[p.size()] == '.')) return true;
@@ -27,9 +28,12 @@ bool is_reasoning_model(std::string_view model) noexcept {
 
 std::string_view to_string(Provider provider) noexcept {
   switch (provider) {
-    case Provider::kOpenAI: return "openai";
-    case Provider::kAzure: return "azure";
-    case Provider::kAnthropic: return "anthropic";
+    case Provider::kOpenAI:
+      return "openai";
+    case Provider::kAzure:
+      return "azure";
+    case Provider::kAnthropic:
+      return "anthropic";
   }
   return "openai";
 }
@@ -43,15 +47,24 @@ std::optional<Provider> parse_provider(std::string_view name) noexcept {
 
 std::string_view to_string(Event::Kind kind) noexcept {
   switch (kind) {
-    case Event::Kind::kAttemptStarted: return "attempt_started";
-    case Event::Kind::kAttemptFailed: return "attempt_failed";
-    case Event::Kind::kRetryScheduled: return "retry_scheduled";
-    case Event::Kind::kRetryBudgetExhausted: return "retry_budget_exhausted";
-    case Event::Kind::kFallback: return "fallback";
-    case Event::Kind::kTargetSkipped: return "target_skipped";
-    case Event::Kind::kBreakerOpened: return "breaker_opened";
-    case Event::Kind::kBreakerClosed: return "breaker_closed";
-    case Event::Kind::kBudgetOverrun: return "budget_overrun";
+    case Event::Kind::kAttemptStarted:
+      return "attempt_started";
+    case Event::Kind::kAttemptFailed:
+      return "attempt_failed";
+    case Event::Kind::kRetryScheduled:
+      return "retry_scheduled";
+    case Event::Kind::kRetryBudgetExhausted:
+      return "retry_budget_exhausted";
+    case Event::Kind::kFallback:
+      return "fallback";
+    case Event::Kind::kTargetSkipped:
+      return "target_skipped";
+    case Event::Kind::kBreakerOpened:
+      return "breaker_opened";
+    case Event::Kind::kBreakerClosed:
+      return "breaker_closed";
+    case Event::Kind::kBudgetOverrun:
+      return "budget_overrun";
   }
   return "unknown";
 }

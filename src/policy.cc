@@ -17,9 +17,14 @@ milliseconds backoff_delay(const RetryPolicy& policy, int retry, milliseconds pr
   const double exponential = std::min(cap, base * std::exp2(std::clamp(retry - 1, 0, 62)));
   double delay = exponential;
   switch (policy.jitter) {
-    case Jitter::kNone: break;
-    case Jitter::kFull: delay = unit * exponential; break;
-    case Jitter::kEqual: delay = exponential / 2 + unit * exponential / 2; break;
+    case Jitter::kNone:
+      break;
+    case Jitter::kFull:
+      delay = unit * exponential;
+      break;
+    case Jitter::kEqual:
+      delay = exponential / 2 + unit * exponential / 2;
+      break;
     case Jitter::kDecorrelated: {
       // AWS "decorrelated jitter": U(base, previous * 3), capped.
       const double upper = std::max(base, 3.0 * static_cast<double>(previous.count()));
@@ -55,16 +60,23 @@ Decision decide_by_category(const Error& error, int tries_on_target, const Retry
   };
   if (rule) {
     switch (rule->action) {
-      case OnFailure::kFail: return {Step::kFail, milliseconds(0), why};
-      case OnFailure::kNextTarget: return {Step::kNextTarget, milliseconds(0), why};
-      case OnFailure::kRetry: return retry_or_next(rule->max_attempts.value_or(policy.max_attempts));
+      case OnFailure::kFail:
+        return {Step::kFail, milliseconds(0), why};
+      case OnFailure::kNextTarget:
+        return {Step::kNextTarget, milliseconds(0), why};
+      case OnFailure::kRetry:
+        return retry_or_next(rule->max_attempts.value_or(policy.max_attempts));
     }
   }
   switch (category_info(error.category).action) {
-    case DefaultAction::kFail: return {Step::kFail, milliseconds(0), why};
-    case DefaultAction::kNextTarget: return {Step::kNextTarget, milliseconds(0), why};
-    case DefaultAction::kRetry: return retry_or_next(policy.max_attempts);
-    case DefaultAction::kRetryOnce: return retry_or_next(std::min(2, policy.max_attempts));
+    case DefaultAction::kFail:
+      return {Step::kFail, milliseconds(0), why};
+    case DefaultAction::kNextTarget:
+      return {Step::kNextTarget, milliseconds(0), why};
+    case DefaultAction::kRetry:
+      return retry_or_next(policy.max_attempts);
+    case DefaultAction::kRetryOnce:
+      return retry_or_next(std::min(2, policy.max_attempts));
   }
   return {Step::kFail, milliseconds(0), why};
 }

@@ -22,9 +22,12 @@ void add_env(std::vector<std::string>& out, const std::string& name) {
 // The key variable Client::create falls back to when a target names none.
 std::string_view default_key_env(Provider provider) {
   switch (provider) {
-    case Provider::kOpenAI: return "OPENAI_API_KEY";
-    case Provider::kAzure: return "AZURE_OPENAI_API_KEY";
-    case Provider::kAnthropic: return "ANTHROPIC_API_KEY";
+    case Provider::kOpenAI:
+      return "OPENAI_API_KEY";
+    case Provider::kAzure:
+      return "AZURE_OPENAI_API_KEY";
+    case Provider::kAnthropic:
+      return "ANTHROPIC_API_KEY";
   }
   return "";
 }
@@ -50,7 +53,7 @@ void add_header_value(std::vector<std::string>& out, std::string_view name, std:
 bool is_credential_header(std::string_view name) noexcept {
   static constexpr std::string_view kExact[] = {"authorization", "proxy-authorization", "api-key", "x-api-key",
                                                 "x-goog-api-key"};
-  static constexpr std::string_view kParts[] = {"key",    "token",  "secret",     "auth",
+  static constexpr std::string_view kParts[] = {"key",      "token",  "secret",     "auth",
                                                 "password", "passwd", "credential", "cookie"};
   const std::string_view n = trim(name);
   for (std::string_view e : kExact) {

@@ -32,7 +32,7 @@ class SseParser {
   bool process_line(std::string_view line, const std::function<bool(const SseEvent&)>& on_event);
 
   std::size_t max_event_bytes_;
-  std::string line_;   // an incomplete line carried between feeds
+  std::string line_;  // an incomplete line carried between feeds
   std::string event_;
   std::string data_;
   bool has_data_ = false;

@@ -39,8 +39,7 @@ void StreamAccumulator::emit_text(std::string_view text, const Emit& emit) {
   if (emit) emit(StreamDelta{.kind = StreamDelta::Kind::kText, .text = text});
 }
 
-void StreamAccumulator::emit_tool_fragment(std::size_t index, std::string_view fragment, bool first,
-                                           const Emit& emit) {
+void StreamAccumulator::emit_tool_fragment(std::size_t index, std::string_view fragment, bool first, const Emit& emit) {
   ToolCall& call = response_.tool_calls[index];
   call.arguments_json.append(fragment);
   delivered_ = true;
@@ -144,7 +143,8 @@ std::optional<Error> StreamAccumulator::on_anthropic(std::string_view data, cons
     if (root["content_block"].get(block) != simdjson::SUCCESS) return malformed_stream("block without content_block");
     if (text_of(block, "type") == "tool_use") {
       block_tool_[b] = static_cast<int>(response_.tool_calls.size());
-      response_.tool_calls.push_back({.id = std::string(text_of(block, "id")), .name = std::string(text_of(block, "name"))});
+      response_.tool_calls.push_back(
+          {.id = std::string(text_of(block, "id")), .name = std::string(text_of(block, "name"))});
       tool_started_.push_back(false);
     } else {
       emit_text(text_of(block, "text"), emit);
@@ -194,7 +194,10 @@ Result<ChatResponse> StreamAccumulator::finish(int http_status, ReportedUsage* r
   ReportedUsage usage = openai_usage_;
   if (provider_ == Provider::kAnthropic) {
     const AnthropicUsageParts& a = anthropic_usage_;
-    usage = {.reported = saw_usage_, .prompt = a.prompt(), .completion = a.output, .cached = a.cache_read,
+    usage = {.reported = saw_usage_,
+             .prompt = a.prompt(),
+             .completion = a.output,
+             .cached = a.cache_read,
              .cache_write = a.cache_write};
   }
   for (ToolCall& call : response_.tool_calls) {

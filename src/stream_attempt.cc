@@ -28,7 +28,8 @@ bool StreamAttempt::on_bytes(std::string_view chunk, const StreamAccumulator::Em
     }
     return true;
   });
-  if (!ok && !error_) error_ = make_error(ErrorCategory::kTransient, "malformed stream: an event exceeded the size limit");
+  if (!ok && !error_)
+    error_ = make_error(ErrorCategory::kTransient, "malformed stream: an event exceeded the size limit");
   return ok;
 }
 

@@ -48,8 +48,8 @@ class StreamAttempt {
 
   int status_ = 0;
   Headers headers_;
-  bool is_page_ = false;     // a 2xx text/html reply: no stream at all
-  std::string error_body_;   // a non-2xx reply's body, read whole
+  bool is_page_ = false;    // a 2xx text/html reply: no stream at all
+  std::string error_body_;  // a non-2xx reply's body, read whole
   SseParser sse_;
   StreamAccumulator accumulator_;
   std::optional<Error> error_;  // an error event, a malformed stream, or fail()

@@ -114,9 +114,11 @@ std::string UsageSnapshot::to_prometheus() const {
   }
   family("llmguard_tokens_total", "counter", "Tokens by kind; estimated=\"true\" where the provider reported none.");
   for (const auto& [k, c] : series) {
-    const std::pair<std::string_view, std::int64_t> reported[] = {
-        {"prompt", c.prompt_tokens}, {"completion", c.completion_tokens}, {"cached", c.cached_tokens},
-        {"cache_write", c.cache_write_tokens}, {"reasoning", c.reasoning_tokens}};
+    const std::pair<std::string_view, std::int64_t> reported[] = {{"prompt", c.prompt_tokens},
+                                                                  {"completion", c.completion_tokens},
+                                                                  {"cached", c.cached_tokens},
+                                                                  {"cache_write", c.cache_write_tokens},
+                                                                  {"reasoning", c.reasoning_tokens}};
     for (const auto& [kind, n] : reported) {
       out += fmt::format("llmguard_tokens_total{{{},kind=\"{}\",estimated=\"false\"}} {}\n", labels(k), kind, n);
     }
@@ -128,8 +130,8 @@ std::string UsageSnapshot::to_prometheus() const {
   family("llmguard_cost_usd_total", "counter", "Cost in US dollars from the price table.");
   for (const auto& [k, c] : series) {
     out += fmt::format("llmguard_cost_usd_total{{{},estimated=\"false\"}} {}\n", labels(k), number(c.cost_usd));
-    out += fmt::format("llmguard_cost_usd_total{{{},estimated=\"true\"}} {}\n", labels(k),
-                       number(c.estimated_cost_usd));
+    out +=
+        fmt::format("llmguard_cost_usd_total{{{},estimated=\"true\"}} {}\n", labels(k), number(c.estimated_cost_usd));
   }
   family("llmguard_attempt_duration_seconds", "histogram", "Upstream attempt latency.");
   for (const auto& [k, c] : series) {

@@ -1,6 +1,5 @@
 // Budgets and the ledger end to end: real HTTP to the mock, many threads.
 #include <doctest/doctest.h>
-
 #include <fmt/format.h>
 
 #include <atomic>
@@ -123,7 +122,8 @@ TEST_CASE("Under a budget a request without max_tokens is sent with the default 
   auto client = std::move(Client::create(std::move(o)).value());
   REQUIRE(client->guarded_chat(ask("hi", "", std::nullopt)).ok());
   CHECK(server->recent_requests().at(0).body.find(R"("max_tokens":321)") != std::string::npos);
-  CHECK(client->budgets().at(0).spent_tokens == client->usage().total.prompt_tokens + client->usage().total.completion_tokens);
+  CHECK(client->budgets().at(0).spent_tokens ==
+        client->usage().total.prompt_tokens + client->usage().total.completion_tokens);
 }
 
 TEST_CASE("Failed attempts are counted by category and cost nothing") {
@@ -153,7 +153,8 @@ mock::MockReply billed(std::int64_t completion) {
                               completion, completion + 10)};
 }
 
-TEST_CASE("Replies billed beyond their reservations: reported, visible in budgets(), the budget closes, reservations learn") {
+TEST_CASE(
+    "Replies billed beyond their reservations: reported, visible in budgets(), the budget closes, reservations learn") {
   auto server = std::move(mock::MockServer::start({}).value());
   const Price price{.input_per_mtok = 1.0, .output_per_mtok = 1.0};
   ClientOptions o;
@@ -183,7 +184,8 @@ TEST_CASE("Replies billed beyond their reservations: reported, visible in budget
   CHECK(server->stats().requests == requests);
 }
 
-TEST_CASE("16 threads against a proxy that bills 50x max_tokens: spend stays within the limit plus the overruns reported") {
+TEST_CASE(
+    "16 threads against a proxy that bills 50x max_tokens: spend stays within the limit plus the overruns reported") {
   auto server = std::move(mock::MockServer::start({}).value());
   const Price price{.input_per_mtok = 1.0, .output_per_mtok = 1.0};
   const double limit = 0.10;

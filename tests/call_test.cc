@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <limits>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -24,7 +24,8 @@ using testing::http;
 
 constexpr std::string_view kOk = R"({"choices":[{"message":{"content":"fine"},"finish_reason":"stop"}],
   "usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}})";
-constexpr std::string_view kOverloaded = R"({"error":{"message":"That model is currently overloaded with other requests.","type":"server_error","param":null,"code":null}})";
+constexpr std::string_view kOverloaded =
+    R"({"error":{"message":"That model is currently overloaded with other requests.","type":"server_error","param":null,"code":null}})";
 
 struct Harness {
   FakeClock clock;
@@ -93,7 +94,10 @@ struct Harness {
 };
 
 Target target(std::string name, std::optional<std::int64_t> window = std::nullopt) {
-  return Target{.name = name, .base_url = "http://fake/v1", .model = name, .api_key = "sk-test-" + name + "-0123456789",
+  return Target{.name = name,
+                .base_url = "http://fake/v1",
+                .model = name,
+                .api_key = "sk-test-" + name + "-0123456789",
                 .context_window = window};
 }
 
@@ -151,8 +155,15 @@ TEST_CASE("A retry-after above the cap falls back at once without waiting") {
 
 TEST_CASE("insufficient_quota and 401 move to the next target with no retry") {
   Harness h({target("a"), target("b"), target("c")}, policy());
-  h.queue("a", http(429, R"({"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}})"));
-  h.queue("b", http(401, R"({"error":{"message":"Incorrect API key provided: sk-test-b-0123456789.","code":"invalid_api_key"}})"));
+  h.queue(
+      "a",
+      http(
+          429,
+          R"({"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}})"));
+  h.queue(
+      "b",
+      http(401,
+           R"({"error":{"message":"Incorrect API key provided: sk-test-b-0123456789.","code":"invalid_api_key"}})"));
   auto r = h.run();
   REQUIRE(r->ok());
   CHECK((*r)->target == "c");
@@ -166,7 +177,8 @@ TEST_CASE("insufficient_quota and 401 move to the next target with no retry") {
 TEST_CASE("A bad request fails fast with the provider's message intact") {
   Harness h({target("a"), target("b")}, policy());
   const std::string message = "Invalid value for 'temperature': must be between 0 and 2.";
-  h.queue("a", http(400, R"({"error":{"message":")" + message + R"(","type":"invalid_request_error","param":"temperature","code":null}})"));
+  h.queue("a", http(400, R"({"error":{"message":")" + message +
+                             R"(","type":"invalid_request_error","param":"temperature","code":null}})"));
   auto r = h.run();
   REQUIRE_FALSE(r->ok());
   const Error& e = r->error();
@@ -181,7 +193,11 @@ TEST_CASE("A bad request fails fast with the provider's message intact") {
 
 TEST_CASE("Context overflow skips smaller windows and a larger one answers") {
   Harness h({target("small", 8000), target("smaller", 4000), target("large", 128000)}, policy());
-  h.queue("small", http(400, R"({"error":{"message":"This model's maximum context length is 8192 tokens.","code":"context_length_exceeded"}})"));
+  h.queue(
+      "small",
+      http(
+          400,
+          R"({"error":{"message":"This model's maximum context length is 8192 tokens.","code":"context_length_exceeded"}})"));
   auto r = h.run();
   REQUIRE(r->ok());
   CHECK((*r)->target == "large");
@@ -244,7 +260,8 @@ TEST_CASE("Cancelling during a backoff wait stops the call with no further reque
   std::optional<Result<ChatResponse>> out;
   ChatRequest req;
   req.messages.push_back(Message::user("hello"));
-  h.client->guarded_chat_async(req, {.cancellation = token}, [&](Result<ChatResponse> r) { out.emplace(std::move(r)); });
+  h.client->guarded_chat_async(req, {.cancellation = token},
+                               [&](Result<ChatResponse> r) { out.emplace(std::move(r)); });
   h.transport->run_until_idle();  // first attempt fails; a wait is scheduled
   REQUIRE_FALSE(out.has_value());
   token.cancel();
@@ -286,8 +303,12 @@ TEST_CASE("Cost is computed from the target's price, cached tokens at their own 
 }
 
 TEST_CASE("Request headers: bearer auth for OpenAI, api-key and deployment URL for Azure") {
-  Target azure{.name = "az", .provider = Provider::kAzure, .base_url = "https://res.openai.azure.com/",
-               .model = "gpt4o-deploy", .api_key = "azure-key-0123456789", .api_version = "2024-06-01"};
+  Target azure{.name = "az",
+               .provider = Provider::kAzure,
+               .base_url = "https://res.openai.azure.com/",
+               .model = "gpt4o-deploy",
+               .api_key = "azure-key-0123456789",
+               .api_version = "2024-06-01"};
   Harness h({target("a"), azure}, policy());
   h.queue("a", http(404, R"({"error":{"code":"model_not_found","message":"The model `a` does not exist"}})"));
   auto r = h.run();
@@ -296,7 +317,8 @@ TEST_CASE("Request headers: bearer auth for OpenAI, api-key and deployment URL f
   REQUIRE(sent.size() == 2);
   CHECK(sent[0].url == "http://fake/v1/chat/completions");
   CHECK(*find_header(sent[0].headers, "authorization") == "Bearer sk-test-a-0123456789");
-  CHECK(sent[1].url == "https://res.openai.azure.com/openai/deployments/gpt4o-deploy/chat/completions?api-version=2024-06-01");
+  CHECK(sent[1].url ==
+        "https://res.openai.azure.com/openai/deployments/gpt4o-deploy/chat/completions?api-version=2024-06-01");
   CHECK(*find_header(sent[1].headers, "api-key") == "azure-key-0123456789");
   CHECK(find_header(sent[1].headers, "authorization") == nullptr);
 }
@@ -419,9 +441,8 @@ TEST_CASE("Callers waiting for a limited target are served in turn by caller tag
     ChatRequest req;
     req.caller_tag = tag;
     req.messages.push_back(Message::user(text));
-    h.client->guarded_chat_async(req, {}, [&finished, text](Result<ChatResponse> r) {
-      finished.push_back(text + (r.ok() ? "" : " failed"));
-    });
+    h.client->guarded_chat_async(
+        req, {}, [&finished, text](Result<ChatResponse> r) { finished.push_back(text + (r.ok() ? "" : " failed")); });
   };
   start("holder", "holder");
   h.transport->run_for(milliseconds(1));
@@ -511,8 +532,9 @@ TEST_CASE("Client::create refuses durations, prices and budgets out of range, an
         std::string::npos);
   CHECK(message([](ClientOptions& o) { o.targets[0].price = Price{.output_per_mtok = std::nan("")}; }).find("prices") !=
         std::string::npos);
-  CHECK(message([](ClientOptions& o) { o.budgets = {Budget{.usd = std::numeric_limits<double>::infinity()}}; })
-            .find("budgets[0]") != std::string::npos);
+  CHECK(message([](ClientOptions& o) {
+          o.budgets = {Budget{.usd = std::numeric_limits<double>::infinity()}};
+        }).find("budgets[0]") != std::string::npos);
   CHECK(message([](ClientOptions& o) { o.timeouts.ttft = hours(24 * 7); }) == "accepted");
   ::unsetenv("LLMGUARD_TEST_UNSET_KEY");
   CHECK(message([](ClientOptions& o) {

@@ -23,7 +23,9 @@ TEST_CASE("Status alone decides when the body says nothing") {
 }
 
 TEST_CASE("A 429 that is insufficient_quota is quota_exhausted, not rate_limit") {
-  auto e = classify_response(429, {}, R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})");
+  auto e = classify_response(
+      429, {},
+      R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})");
   CHECK(e.category == ErrorCategory::kQuotaExhausted);
   CHECK(e.provider_code == "insufficient_quota");
   CHECK(e.provider_type == "insufficient_quota");
@@ -31,7 +33,9 @@ TEST_CASE("A 429 that is insufficient_quota is quota_exhausted, not rate_limit")
 }
 
 TEST_CASE("A 400 about the context length is context_overflow") {
-  auto e = classify_response(400, {}, R"({"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}})");
+  auto e = classify_response(
+      400, {},
+      R"({"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}})");
   CHECK(e.category == ErrorCategory::kContextOverflow);
 }
 
@@ -111,8 +115,9 @@ TEST_CASE("Delay precedence: retry-after-ms, then retry-after, then x-ratelimit-
   // A delay too long to mean anything is still a delay (above any cap: fall
   // back now), never dropped in favour of ordinary backoff.
   const auto kLong = milliseconds(100LL * 24 * 3600 * 1000);  // longer than any cap
-  CHECK(requested_delay({{"anthropic-ratelimit-tokens-remaining", "0"},
-                         {"anthropic-ratelimit-tokens-reset", "infinite-future"}}, kNow) > kLong);
+  CHECK(requested_delay(
+            {{"anthropic-ratelimit-tokens-remaining", "0"}, {"anthropic-ratelimit-tokens-reset", "infinite-future"}},
+            kNow) > kLong);
   CHECK(requested_delay({{"retry-after", "Tue, 04 Mar 2125 10:40:42 GMT"}}, kNow) > kLong);
   CHECK(requested_delay({{"retry-after", "10000000000"}}, kNow) > kLong);
   CHECK(requested_delay({{"retry-after", "99999999999999999999999999"}}, kNow) > kLong);
@@ -134,12 +139,14 @@ TEST_CASE("Delays written in the body count, after the retry-after headers") {
 }
 
 TEST_CASE("Reset headers count only for a limit that is exhausted") {
-  CHECK(requested_delay({{"x-ratelimit-remaining-requests", "0"}, {"x-ratelimit-reset-requests", "1s"},
-                         {"x-ratelimit-remaining-tokens", "9000"}, {"x-ratelimit-reset-tokens", "6m0s"}},
+  CHECK(requested_delay({{"x-ratelimit-remaining-requests", "0"},
+                         {"x-ratelimit-reset-requests", "1s"},
+                         {"x-ratelimit-remaining-tokens", "9000"},
+                         {"x-ratelimit-reset-tokens", "6m0s"}},
                         "", kNow) == milliseconds(1000));
-  CHECK_FALSE(requested_delay({{"x-ratelimit-remaining-requests", "499"}, {"x-ratelimit-reset-requests", "120ms"}},
-                              "", kNow)
-                  .has_value());
+  CHECK_FALSE(
+      requested_delay({{"x-ratelimit-remaining-requests", "499"}, {"x-ratelimit-reset-requests", "120ms"}}, "", kNow)
+          .has_value());
   CHECK(requested_delay({{"anthropic-ratelimit-tokens-remaining", "0"},
                          {"anthropic-ratelimit-tokens-reset", "2025-03-04T10:40:42Z"}},
                         "", kNow) == milliseconds(30000));
@@ -171,11 +178,15 @@ TEST_CASE("Hints point at what to fix: the path, the deployment, the model, the 
   CHECK(hint(404, R"({"status":404,"error":"Not Found","path":"/v4/v1/chat/completions"})").starts_with(path_hint));
   CHECK(hint(404, R"j({"error":{"message":"Invalid URL (POST /v1/chat/completion)","type":"invalid_request_error"}})j")
             .starts_with(path_hint));
-  CHECK(hint(404, R"({"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}})")
-            .starts_with("check the Azure deployment name"));
+  CHECK(
+      hint(
+          404,
+          R"({"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}})")
+          .starts_with("check the Azure deployment name"));
   CHECK(hint(404, R"({"error":{"message":"The model `gpt-9` does not exist","code":"model_not_found"}})")
             .starts_with("check the model name"));
-  CHECK(hint(401, R"({"statusCode":401,"message":"Access denied due to invalid subscription key or wrong API endpoint."})")
+  CHECK(hint(401,
+             R"({"statusCode":401,"message":"Access denied due to invalid subscription key or wrong API endpoint."})")
             .starts_with("check the api-key header"));
 }
 
@@ -198,7 +209,9 @@ TEST_CASE("Secrets are masked wherever they appear in a message") {
 }
 
 TEST_CASE("Provider messages are redacted at classification") {
-  auto e = classify_response(401, {}, R"({"error":{"message":"Incorrect API key provided: sk-live-0123456789abcdef.","code":"invalid_api_key"}})");
+  auto e = classify_response(
+      401, {},
+      R"({"error":{"message":"Incorrect API key provided: sk-live-0123456789abcdef.","code":"invalid_api_key"}})");
   CHECK(e.category == ErrorCategory::kAuth);
   CHECK(e.message.find("0123456789abcdef") == std::string::npos);
 }

@@ -4,7 +4,6 @@
 
 #include <doctest/doctest.h>
 #include <simdjson.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -76,16 +75,18 @@ struct ChatFixture {
   ~ChatFixture() { std::remove(config_path.c_str()); }
   void write_config(const std::string& json) { std::ofstream(config_path) << json; }
   std::string targets(const std::string& first_key) {
-    return R"({"targets":[{"name":"primary","base_url":")" + server->base_url() +
-           R"(","model":"gpt-a","api_key":")" + first_key + R"("},{"name":"backup","provider":"anthropic","base_url":")" +
-           server->base_url() +
+    return R"({"targets":[{"name":"primary","base_url":")" + server->base_url() + R"(","model":"gpt-a","api_key":")" +
+           first_key + R"("},{"name":"backup","provider":"anthropic","base_url":")" + server->base_url() +
            R"(","model":"claude-x","api_key":"good-key-0123456789","price":{"input_per_mtok":1,"output_per_mtok":2}}],
            "retry":{"max_attempts":2,"base_delay_ms":1,"max_delay_ms":2}})";
   }
 };
 
 TEST_CASE("classify: blank and whitespace-only lines get an answer line each, so answers pair with inputs") {
-  std::istringstream in("\n   \r\n" R"({"status": 500, "body": "oops"})" "\n\t\n");
+  std::istringstream in(
+      "\n   \r\n"
+      R"({"status": 500, "body": "oops"})"
+      "\n\t\n");
   std::ostringstream out;
   CHECK(run_classify(in, out) == 0);
   auto lines = lines_of(out.str());
@@ -105,8 +106,12 @@ TEST_CASE("classify: blank and whitespace-only lines get an answer line each, so
 }
 
 TEST_CASE("classify: a status too large for any integer is an input error, not an overflowed conversion") {
-  std::istringstream in(R"({"status": 1e300, "body": "x"})" "\n" R"({"status": -1e300, "body": "x"})" "\n"
-                        R"({"status": 429.0, "body": "x"})" "\n");
+  std::istringstream in(R"({"status": 1e300, "body": "x"})"
+                        "\n"
+                        R"({"status": -1e300, "body": "x"})"
+                        "\n"
+                        R"({"status": 429.0, "body": "x"})"
+                        "\n");
   std::ostringstream out;
   CHECK(run_classify(in, out) == 0);
   auto lines = lines_of(out.str());
@@ -145,7 +150,8 @@ TEST_CASE("chat: success prints one object with target, usage, cost and the atte
   CHECK(err.str().find("abcdef0123456789") == std::string::npos);
 }
 
-TEST_CASE("chat: the success object names the model that answered, and each failed attempt says why the call moved on") {
+TEST_CASE(
+    "chat: the success object names the model that answered, and each failed attempt says why the call moved on") {
   ChatFixture f;
   f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
   std::ostringstream out, err;
@@ -179,7 +185,11 @@ TEST_CASE("chat --stream --restart-on-failure: a stream cut after text restarts 
 
 TEST_CASE("chat: failure prints ok=false with the last error, and exits 1") {
   ChatFixture f;
-  f.server->enqueue("claude-x", {.status = 400, .body = R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be positive"}})"});
+  f.server->enqueue(
+      "claude-x",
+      {.status = 400,
+       .body =
+           R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be positive"}})"});
   f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
   std::ostringstream out, err;
   CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
@@ -243,7 +253,8 @@ TEST_CASE("doctor rejects every config chat rejects, with the same message") {
   const std::string url = f.server->base_url();
   const std::string configs[] = {
       R"({"targets": [{"name": "a", "model": "m", "base_url": ")" + url + R"("},
-                      {"name": "a", "model": "n", "base_url": ")" + url + R"("}]})",
+                      {"name": "a", "model": "n", "base_url": ")" +
+          url + R"("}]})",
       R"({"targets": []})",
       R"({"retry": {"max_attempts": 2}})",
       R"({"targets": [{"name": "az", "provider": "azure", "model": "dep", "api_key": "k"}]})",
@@ -268,7 +279,8 @@ TEST_CASE("doctor reports a key variable that is not set with the message chat g
   ChatFixture f;
   ::unsetenv("LLMGUARD_CLI_TEST_UNSET_KEY");
   f.write_config(R"({"targets": [{"name": "a", "model": "gpt-a", "api_key_env": "LLMGUARD_CLI_TEST_UNSET_KEY",
-                 "base_url": ")" + f.server->base_url() + R"("}], "retry": {"max_attempts": 1}})");
+                 "base_url": ")" +
+                 f.server->base_url() + R"("}], "retry": {"max_attempts": 1}})");
   const std::string message = chat_error_message(f);
   REQUIRE_FALSE(message.empty());
   std::ostringstream out, err;
@@ -282,7 +294,8 @@ TEST_CASE("doctor names duplicate targets and an empty chain instead of reportin
   ChatFixture f;
   f.write_config(R"({"targets": [{"name": "a", "model": "gpt-a", "api_key": "good-key-0123456789", "base_url": ")" +
                  f.server->base_url() + R"("}, {"name": "a", "model": "gpt-b", "api_key": "good-key-0123456789",
-                 "base_url": ")" + f.server->base_url() + R"("}]})");
+                 "base_url": ")" +
+                 f.server->base_url() + R"("}]})");
   std::ostringstream out, err;
   CHECK(run_doctor({"--config", f.config_path}, out, err) == 1);
   CHECK(out.str().find("duplicate name \"a\"") != std::string::npos);
@@ -369,12 +382,15 @@ TEST_CASE("TerminalEscaper makes C0, ESC, DEL and C1 controls visible and keeps 
   CHECK(escape_terminal_controls("a\x1b[31mred\x1b]0;title\x07 b") == "a\\x1b[31mred\\x1b]0;title\\x07 b");
   CHECK(escape_terminal_controls("x\ry\bz\x7f\x01") == "x\\x0dy\\x08z\\x7f\\x01");
   CHECK(escape_terminal_controls("line\n\ttab") == "line\n\ttab");
-  CHECK(escape_terminal_controls("\xc2\x9b" "2J \xc2\x85") == "\\u009b2J \\u0085");
+  CHECK(escape_terminal_controls("\xc2\x9b"
+                                 "2J \xc2\x85") == "\\u009b2J \\u0085");
   CHECK(escape_terminal_controls("caf\xc3\xa9 \xc2\xa9 \xe2\x82\xac") == "caf\xc3\xa9 \xc2\xa9 \xe2\x82\xac");
   TerminalEscaper split;
   std::string shown = split.feed("a\xc2");
   CHECK(shown == "a");  // the C2 waits: it may start a C1 control
-  shown += split.feed("\x9b" "b\xc2");
+  shown += split.feed(
+      "\x9b"
+      "b\xc2");
   shown += split.feed("\xa9");
   shown += split.feed("\xc2");
   shown += split.finish();
@@ -384,7 +400,8 @@ TEST_CASE("TerminalEscaper makes C0, ESC, DEL and C1 controls visible and keeps 
 TEST_CASE("chat --stream does not copy terminal escape sequences from the model to stderr") {
   ChatFixture f;
   f.write_config(f.targets("good-key-0123456789"));
-  f.server->enqueue("gpt-a", {.content = "red\x1b[31m title\x1b]0;pwned\x07 csi\xc2\x9b" "2J del\x7f tab\tend"});
+  f.server->enqueue("gpt-a", {.content = "red\x1b[31m title\x1b]0;pwned\x07 csi\xc2\x9b"
+                                         "2J del\x7f tab\tend"});
   std::ostringstream out, err;
   CHECK(run_chat({"--config", f.config_path, "--message", "hi", "--stream"}, out, err) == 0);
   const std::string e = err.str();
@@ -396,7 +413,9 @@ TEST_CASE("chat --stream does not copy terminal escape sequences from the model 
   // stdout is JSON, whose strings escape controls themselves; the content stays exact there.
   simdjson::dom::parser parser;
   auto root = parser.parse(out.str()).value();
-  CHECK(std::string_view(root["content"]) == "red\x1b[31m title\x1b]0;pwned\x07 csi\xc2\x9b" "2J del\x7f tab\tend");
+  CHECK(std::string_view(root["content"]) ==
+        "red\x1b[31m title\x1b]0;pwned\x07 csi\xc2\x9b"
+        "2J del\x7f tab\tend");
 }
 
 }  // namespace

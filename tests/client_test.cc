@@ -1,6 +1,8 @@
 // guarded_chat() end to end: the real libcurl transport over loopback HTTP to
 // the mock provider. Delays are a few milliseconds and every assertion is on
 // outcomes and recorded (planned) waits, never on measured durations.
+#include "llmguard/client.h"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -8,15 +10,14 @@
 #include <future>
 #include <thread>
 
-#include "llmguard/client.h"
 #include "mock_server.h"
 
 namespace llmguard {
 namespace {
 
-using std::chrono::milliseconds;
 using mock::MockReply;
 using mock::MockServer;
+using std::chrono::milliseconds;
 
 std::unique_ptr<MockServer> start_mock(mock::MockOptions o = {}) {
   auto s = MockServer::start(std::move(o));
@@ -68,8 +69,11 @@ TEST_CASE("A plain call succeeds and reports the mock's usage exactly") {
 
 TEST_CASE("Anthropic targets speak the Messages API with x-api-key") {
   auto server = start_mock();
-  auto client = make_client({{.name = "claude", .provider = Provider::kAnthropic, .base_url = server->base_url(),
-                              .model = "claude-x", .api_key = "ant-key"}});
+  auto client = make_client({{.name = "claude",
+                              .provider = Provider::kAnthropic,
+                              .base_url = server->base_url(),
+                              .model = "claude-x",
+                              .api_key = "ant-key"}});
   auto r = client->guarded_chat(hello("yo"));
   REQUIRE(r.ok());
   CHECK(r->content == "Hello from claude-x. You said: yo");
@@ -82,8 +86,10 @@ TEST_CASE("Anthropic targets speak the Messages API with x-api-key") {
 
 TEST_CASE("503, 503, 200 on one target over real HTTP") {
   auto server = start_mock();
-  server->enqueue("gpt-a", MockReply{.status = 503, .body = R"({"error":{"message":"overloaded","type":"server_error"}})"});
-  server->enqueue("gpt-a", MockReply{.status = 503, .body = R"({"error":{"message":"overloaded","type":"server_error"}})"});
+  server->enqueue("gpt-a",
+                  MockReply{.status = 503, .body = R"({"error":{"message":"overloaded","type":"server_error"}})"});
+  server->enqueue("gpt-a",
+                  MockReply{.status = 503, .body = R"({"error":{"message":"overloaded","type":"server_error"}})"});
   auto client = make_client({{.name = "a", .base_url = server->base_url(), .model = "gpt-a"}});
   auto r = client->guarded_chat(hello());
   REQUIRE(r.ok());
@@ -96,8 +102,10 @@ TEST_CASE("503, 503, 200 on one target over real HTTP") {
 
 TEST_CASE("429 with retry-after-ms is honoured, then the call succeeds") {
   auto server = start_mock();
-  server->enqueue("gpt-a", MockReply{.status = 429, .headers = {{"retry-after-ms", "20"}},
-                                     .body = R"({"error":{"message":"Rate limit reached","code":"rate_limit_exceeded"}})"});
+  server->enqueue("gpt-a",
+                  MockReply{.status = 429,
+                            .headers = {{"retry-after-ms", "20"}},
+                            .body = R"({"error":{"message":"Rate limit reached","code":"rate_limit_exceeded"}})"});
   auto client = make_client({{.name = "a", .base_url = server->base_url(), .model = "gpt-a"}});
   auto r = client->guarded_chat(hello());
   REQUIRE(r.ok());
@@ -110,7 +118,10 @@ TEST_CASE("401 on the primary falls back to a different provider") {
   auto server = start_mock({.require_key = "good-key-123456"});
   auto client = make_client({
       {.name = "primary", .base_url = server->base_url(), .model = "gpt-a", .api_key = "sk-wrong-key-abcdef123456"},
-      {.name = "backup", .provider = Provider::kAnthropic, .base_url = server->base_url(), .model = "claude-x",
+      {.name = "backup",
+       .provider = Provider::kAnthropic,
+       .base_url = server->base_url(),
+       .model = "claude-x",
        .api_key = "good-key-123456"},
   });
   auto r = client->guarded_chat(hello());
@@ -135,7 +146,8 @@ TEST_CASE("An auth failure's error never carries the key the provider echoed") {
 
 TEST_CASE("An HTML 502 from a gateway is retried as transient") {
   auto server = start_mock();
-  server->enqueue("gpt-a", MockReply{.status = 502, .headers = {{"content-type", "text/html"}},
+  server->enqueue("gpt-a", MockReply{.status = 502,
+                                     .headers = {{"content-type", "text/html"}},
                                      .body = "<html><head><title>502 Bad Gateway</title></head></html>"});
   auto client = make_client({{.name = "a", .base_url = server->base_url(), .model = "gpt-a"}});
   auto r = client->guarded_chat(hello());
@@ -156,8 +168,8 @@ TEST_CASE("A reset mid-body is retried as a connection failure") {
 TEST_CASE("A hang hits the call deadline and comes back as a timeout") {
   auto server = start_mock();
   server->enqueue("gpt-a", MockReply{.hang = true});
-  auto client = make_client({{.name = "a", .base_url = server->base_url(), .model = "gpt-a"}}, fast_retry(),
-                            milliseconds(300));
+  auto client =
+      make_client({{.name = "a", .base_url = server->base_url(), .model = "gpt-a"}}, fast_retry(), milliseconds(300));
   auto r = client->guarded_chat(hello());
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().category == ErrorCategory::kTimeout);
@@ -182,7 +194,8 @@ TEST_CASE("guarded_chat from the event-loop thread is refused instead of deadloc
   auto server = start_mock();
   auto client = make_client({{.name = "a", .base_url = server->base_url(), .model = "gpt-a"}});
   std::promise<Result<ChatResponse>> nested;
-  client->guarded_chat_async(hello(), {}, [&](Result<ChatResponse>) { nested.set_value(client->guarded_chat(hello())); });
+  client->guarded_chat_async(hello(), {},
+                             [&](Result<ChatResponse>) { nested.set_value(client->guarded_chat(hello())); });
   auto r = nested.get_future().get();
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().category == ErrorCategory::kBadRequest);
@@ -214,7 +227,8 @@ TEST_CASE("Many threads share one client; every call succeeds and is counted onc
     threads.emplace_back([&, t] {
       for (int i = 0; i < kCallsEach; ++i) {
         auto r = client->guarded_chat(hello("thread " + std::to_string(t) + " call " + std::to_string(i)));
-        if (r.ok() && r->content.find("thread " + std::to_string(t) + " call " + std::to_string(i)) != std::string::npos) {
+        if (r.ok() &&
+            r->content.find("thread " + std::to_string(t) + " call " + std::to_string(i)) != std::string::npos) {
           ++ok;
           completion_tokens += r->usage.completion_tokens;
         }

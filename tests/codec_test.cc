@@ -50,7 +50,8 @@ TEST_CASE("OpenAI body writes tools, tool_choice, tool calls and tool results") 
   call.tool_calls.push_back({.id = "call_1", .name = "get_weather", .arguments_json = R"({"city":"Oslo"})"});
   r.messages.push_back(call);
   r.messages.push_back(Message::tool_result("call_1", "sunny"));
-  r.tools.push_back({.name = "get_weather", .description = "d",
+  r.tools.push_back({.name = "get_weather",
+                     .description = "d",
                      .parameters_json = R"({"type":"object","properties":{"city":{"type":"string"}}})"});
   r.tool_choice = ToolChoice{.mode = ToolChoice::Mode::kFunction, .function_name = "get_weather"};
   auto body = build_request_body(Provider::kOpenAI, r, "m");
@@ -100,9 +101,7 @@ TEST_CASE("Invalid caller input is a bad_request naming the field, and nothing i
     r.extra_body_json = "[1]";
     CHECK_FALSE(build_request_body(Provider::kOpenAI, r, "m").ok());
   }
-  SUBCASE("no messages") {
-    CHECK_FALSE(build_request_body(Provider::kOpenAI, ChatRequest{}, "m").ok());
-  }
+  SUBCASE("no messages") { CHECK_FALSE(build_request_body(Provider::kOpenAI, ChatRequest{}, "m").ok()); }
   SUBCASE("non-positive max_tokens") {
     ChatRequest r = simple_request();
     r.max_tokens = 0;
@@ -248,7 +247,7 @@ TEST_CASE("Hostile usage in whole replies: negative counts are kept as reported,
     CHECK(r.reported.reported);
     CHECK(r.reported.prompt == ReportedCount::of(-5000));
     CHECK(r.reported.completion == ReportedCount::of(-7));
-    CHECK(r.response.usage.prompt_tokens == 0);  // the prompt estimate is the caller's
+    CHECK(r.response.usage.prompt_tokens == 0);      // the prompt estimate is the caller's
     CHECK(r.response.usage.completion_tokens == 3);  // estimated from the 12 bytes of content
     CHECK(r.response.usage.estimated);
     const Usage checked = checked_usage(r.reported, 50, 3);
@@ -364,8 +363,8 @@ TEST_CASE("Malformed and truncated bodies are typed transient errors, never cras
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().category == ErrorCategory::kTransient);
   }
-  for (const char* junk : {"", "null", "[]", "{\"choices\":7}", "{\"choices\":[]}",
-                           "{\"choices\":[{\"message\":{\"content\":12}}]}"}) {
+  for (const char* junk :
+       {"", "null", "[]", "{\"choices\":7}", "{\"choices\":[]}", "{\"choices\":[{\"message\":{\"content\":12}}]}"}) {
     CAPTURE(junk);
     auto r = parse_response_body(Provider::kOpenAI, 200, {}, junk);
     REQUIRE_FALSE(r.ok());
@@ -384,7 +383,8 @@ TEST_CASE("A 200 web page where JSON belongs says a page answered, not a truncat
 }
 
 TEST_CASE("A 200 whose body is an error object is classified as that error") {
-  const std::string body = R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}})";
+  const std::string body =
+      R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}})";
   auto r = parse_response_body(Provider::kOpenAI, 200, {}, body);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().category == ErrorCategory::kQuotaExhausted);

@@ -103,7 +103,8 @@ TEST_CASE("Config mistakes are errors that name the key") {
       {R"({"targets": [{"context_window": "big"}]})", "context_window"},
       {R"({"deadline": 5})", "deadline"},
       {R"({"verify_tls": "yes"})", "verify_tls"},
-      {R"({"targets": [{"model": "m", "limits": {"requests_per_minute": 0}}]})", "targets[0].limits.requests_per_minute"},
+      {R"({"targets": [{"model": "m", "limits": {"requests_per_minute": 0}}]})",
+       "targets[0].limits.requests_per_minute"},
       {R"({"targets": [{"model": "m", "limits": {"rpm": 5}}]})", "targets[0].limits.rpm"},
       {R"({"budget": {"usd": 1, "period": "fortnight"}})", "budget.period"},
       {R"({"budgets": [{"dollars": 1}]})", "budgets[0].dollars"},
@@ -212,7 +213,8 @@ TEST_CASE("A missing file is named in the error") {
   CHECK(o.error().message.find("/nonexistent/llmguard.json") != std::string::npos);
 }
 
-TEST_CASE("Streams for agents: restart_streams_on_failure and reasoning_ttft_ms are read; a local server needs no key") {
+TEST_CASE(
+    "Streams for agents: restart_streams_on_failure and reasoning_ttft_ms are read; a local server needs no key") {
   auto o = parse_client_options(R"({"restart_streams_on_failure": true, "timeouts": {"reasoning_ttft_ms": 240000},
     "targets": [{"name": "local", "provider": "ollama", "model": "llama3"}]})");
   REQUIRE(o.ok());

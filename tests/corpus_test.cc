@@ -1,9 +1,8 @@
 // Every real error response in tests/corpus/errors.jsonl (each citing where it
 // was published) must classify to its expected category and delay.
+#include <absl/time/time.h>
 #include <doctest/doctest.h>
 #include <simdjson.h>
-
-#include <absl/time/time.h>
 
 #include <fstream>
 #include <map>

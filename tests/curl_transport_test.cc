@@ -1,11 +1,10 @@
 // The real libcurl transport against the mock over loopback. Timeouts are
 // exercised with hangs (which never answer), so no outcome depends on timing.
-#include <doctest/doctest.h>
-
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -27,9 +26,9 @@
 namespace llmguard {
 namespace {
 
-using std::chrono::milliseconds;
 using mock::MockReply;
 using mock::MockServer;
+using std::chrono::milliseconds;
 
 struct Fixture {
   std::unique_ptr<MockServer> server = std::move(MockServer::start({}).value());
@@ -68,14 +67,16 @@ TEST_CASE("A request gets status, lower-cased headers and body") {
 TEST_CASE("Each request carries exactly its own headers, with defaults only where it sets none") {
   Fixture f;
   auto count = [](const Headers& headers, std::string_view name) {
-    return std::count_if(headers.begin(), headers.end(), [&](const auto& h) { return internal::iequals(h.first, name); });
+    return std::count_if(headers.begin(), headers.end(),
+                         [&](const auto& h) { return internal::iequals(h.first, name); });
   };
   // Alternating header sets, as two targets' requests interleave on one transport.
   for (int i = 0; i < 4; ++i) {
     HttpRequest a = f.chat();
     a.headers = {{"authorization", "Bearer key-a"}};
     HttpRequest b = f.chat();
-    b.headers = {{"x-api-key", "key-b"}, {"user-agent", "my-agent/2"}, {"content-type", "application/json; charset=utf-8"}};
+    b.headers = {
+        {"x-api-key", "key-b"}, {"user-agent", "my-agent/2"}, {"content-type", "application/json; charset=utf-8"}};
     REQUIRE(f.send(std::move(a))->status == 200);
     REQUIRE(f.send(std::move(b))->status == 200);
   }
@@ -318,8 +319,8 @@ class TlsServer {
       s.port_ = free_port();
       // posix_spawn, not fork: this process runs threads (mock, transports).
       const std::string accept = std::to_string(s.port_), cert = s.dir_ + "/cert.pem", key = s.dir_ + "/key.pem";
-      const char* argv[] = {"openssl", "s_server", "-quiet", "-www", "-accept", accept.c_str(),
-                            "-cert", cert.c_str(), "-key", key.c_str(), nullptr};
+      const char* argv[] = {"openssl", "s_server",   "-quiet", "-www",      "-accept", accept.c_str(),
+                            "-cert",   cert.c_str(), "-key",   key.c_str(), nullptr};
       posix_spawn_file_actions_t quiet;
       posix_spawn_file_actions_init(&quiet);
       posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
@@ -448,7 +449,6 @@ TEST_CASE("Out of file descriptors is said as such, not as a server that refused
   CHECK(result.error().category == ErrorCategory::kConnection);
   CHECK(result.error().message.find("out of file descriptors") != std::string::npos);
 }
-
 
 TEST_CASE("After a burst the idle connections kept are bounded by the descriptor limit, and reused") {
   // The bound is read when the transport starts: a quarter of the soft

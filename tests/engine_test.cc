@@ -68,12 +68,18 @@ struct Chain {
     };
   }
   Target openai(std::string name, std::string model, std::optional<std::int64_t> window = std::nullopt) {
-    return Target{.name = std::move(name), .base_url = server->base_url(), .model = std::move(model),
-                  .api_key = "test-key", .context_window = window};
+    return Target{.name = std::move(name),
+                  .base_url = server->base_url(),
+                  .model = std::move(model),
+                  .api_key = "test-key",
+                  .context_window = window};
   }
   Target anthropic(std::string name, std::string model) {
-    return Target{.name = std::move(name), .provider = Provider::kAnthropic, .base_url = server->base_url(),
-                  .model = std::move(model), .api_key = "test-key"};
+    return Target{.name = std::move(name),
+                  .provider = Provider::kAnthropic,
+                  .base_url = server->base_url(),
+                  .model = std::move(model),
+                  .api_key = "test-key"};
   }
   std::unique_ptr<Client> client() {
     auto c = Client::create(options);
@@ -181,7 +187,8 @@ TEST_CASE("Context overflow skips a smaller window and a larger one answers") {
 TEST_CASE("503, 503, 200 on one target") {
   Chain chain;
   chain.options.targets = {chain.openai("only", "gpt-a")};
-  const std::string_view overloaded = R"({"error":{"message":"The server is overloaded or not ready yet.","type":"server_error"}})";
+  const std::string_view overloaded =
+      R"({"error":{"message":"The server is overloaded or not ready yet.","type":"server_error"}})";
   chain.server->enqueue("gpt-a", reply(503, overloaded));
   chain.server->enqueue("gpt-a", reply(503, overloaded));
   auto r = chain.client()->guarded_chat(hello());
@@ -292,7 +299,11 @@ TEST_CASE("An open breaker skips its target with no upstream request") {
   chain.options.breaker.failure_threshold = 2;
   auto client = chain.client();
   for (int i = 0; i < 2; ++i) {
-    chain.server->enqueue("gpt-a", reply(500, R"({"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error"}})"));
+    chain.server->enqueue(
+        "gpt-a",
+        reply(
+            500,
+            R"({"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error"}})"));
     auto r = client->guarded_chat(hello());
     REQUIRE(r.ok());
     CHECK(r->target == "backup");
@@ -396,7 +407,11 @@ TEST_CASE("A category rule sends a content-filter refusal to the next target ins
   Chain chain;
   chain.options.targets = {chain.openai("strict", "gpt-a"), chain.anthropic("other", "claude-x")};
   chain.options.retry.rules = {{.category = ErrorCategory::kContentFilter, .action = OnFailure::kNextTarget}};
-  chain.server->enqueue("gpt-a", reply(400, R"({"error":{"message":"Your request was rejected as a result of our safety system.","type":"invalid_request_error","param":null,"code":"content_policy_violation"}})"));
+  chain.server->enqueue(
+      "gpt-a",
+      reply(
+          400,
+          R"({"error":{"message":"Your request was rejected as a result of our safety system.","type":"invalid_request_error","param":null,"code":"content_policy_violation"}})"));
   auto r = chain.client()->guarded_chat(hello());
   REQUIRE(r.ok());
   CHECK(r->target == "other");
@@ -414,7 +429,8 @@ TEST_CASE("A web page answering a streaming request is no reply: the chain moves
   Chain chain;
   chain.options.targets = {chain.openai("site", "gpt-a"), chain.openai("api", "gpt-b")};
   chain.options.retry.max_attempts = 1;
-  chain.server->enqueue("gpt-a", reply(200, "<!DOCTYPE html><html><head><title>Chat</title></head><body></body></html>"));
+  chain.server->enqueue("gpt-a",
+                        reply(200, "<!DOCTYPE html><html><head><title>Chat</title></head><body></body></html>"));
   CallOptions call;
   std::string streamed;
   call.on_delta = [&](const StreamDelta& d) {
@@ -458,7 +474,7 @@ TEST_CASE("Client-side concurrency limit over real HTTP: excess calls wait their
   std::unique_lock lock(mu);
   REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done == 8; }));
   CHECK(ok == 8);
-  CHECK(chain.requests_for("gpt-a") == 8);  // every call sent exactly once, none dropped or doubled
+  CHECK(chain.requests_for("gpt-a") == 8);        // every call sent exactly once, none dropped or doubled
   CHECK(chain.server->stats().connections <= 2);  // never more than two requests at once
 }
 

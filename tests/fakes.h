@@ -91,7 +91,10 @@ class FakeTransport final : public Transport {
   }
   bool cancel_timer(TimerId id) override {
     for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-      if (it->first.second == id) { timers_.erase(it); return true; }
+      if (it->first.second == id) {
+        timers_.erase(it);
+        return true;
+      }
     }
     return false;
   }

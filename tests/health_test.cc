@@ -1,7 +1,8 @@
 #include "health.h"
-#include "llmguard/client.h"
 
 #include <doctest/doctest.h>
+
+#include "llmguard/client.h"
 
 namespace llmguard::internal {
 namespace {
@@ -82,8 +83,9 @@ TEST_CASE("Auth, quota and model-not-found take the target out for their own coo
     ErrorCategory category;
     milliseconds cooldown;
   };
-  for (Row row : {Row{ErrorCategory::kAuth, milliseconds(60000)}, Row{ErrorCategory::kQuotaExhausted, milliseconds(30000)},
-                  Row{ErrorCategory::kModelNotFound, milliseconds(90000)}}) {
+  for (Row row :
+       {Row{ErrorCategory::kAuth, milliseconds(60000)}, Row{ErrorCategory::kQuotaExhausted, milliseconds(30000)},
+        Row{ErrorCategory::kModelNotFound, milliseconds(90000)}}) {
     CAPTURE(to_string(row.category));
     TargetHealth h(breaker(), {});
     auto t = h.on_failure(row.category, t0);

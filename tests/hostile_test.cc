@@ -5,12 +5,12 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <future>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <cctype>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "llmguard/client.h"
@@ -32,8 +32,8 @@ struct Upstream {
     options.targets = {target("primary", "gpt-a"), target("backup", "gpt-b")};
   }
   Target target(std::string name, std::string model, std::string key = "test-key") {
-    return Target{.name = std::move(name), .base_url = server->base_url(), .model = std::move(model),
-                  .api_key = std::move(key)};
+    return Target{
+        .name = std::move(name), .base_url = server->base_url(), .model = std::move(model), .api_key = std::move(key)};
   }
   std::unique_ptr<Client> client() { return std::move(Client::create(options).value()); }
   std::uint64_t requests_for(const std::string& model) const {
@@ -56,9 +56,8 @@ TEST_CASE("An oversized error body on a streaming call is a transient upstream f
   const std::string huge = R"({"error":{"message":")" + std::string(200 * 1024, 'x') + R"("}})";
   up.server->enqueue("gpt-a", MockReply{.status = 500, .body = huge});
   std::string streamed;
-  auto r = up.client()->guarded_chat(hello(), CallOptions{.on_delta = [&](const StreamDelta& d) {
-    streamed += d.text;
-  }});
+  auto r =
+      up.client()->guarded_chat(hello(), CallOptions{.on_delta = [&](const StreamDelta& d) { streamed += d.text; }});
   REQUIRE(r.ok());
   CHECK(r->target == "backup");
   REQUIRE(r->attempts.size() == 2);
@@ -116,7 +115,8 @@ TEST_CASE("A reply that sent its headers and then stalled is a slow provider: re
   CHECK(up.requests_for("gpt-a") == 2);
 }
 
-TEST_CASE("A key with no well-known prefix, echoed in code, type and message (upper-cased, cut short), never comes back") {
+TEST_CASE(
+    "A key with no well-known prefix, echoed in code, type and message (upper-cased, cut short), never comes back") {
   const std::string key = "corp-secret-0123456789abcdef";
   const std::string gateway = "gw-token-5f3a9c2e7d1b";
   Upstream up;
@@ -134,8 +134,8 @@ TEST_CASE("A key with no well-known prefix, echoed in code, type and message (up
   up.server->enqueue("gpt-a", MockReply{.status = 401, .body = body});
   // The backup's stream breaks with an error event that echoes the key.
   up.server->enqueue("gpt-b", MockReply{.headers = {{"content-type", "text/event-stream"}},
-                                        .body = "data: {\"error\":{\"message\":\"quota for " + key +
-                                                "\",\"type\":\"" + key + "\",\"code\":\"insufficient_quota\"}}\n\n"});
+                                        .body = "data: {\"error\":{\"message\":\"quota for " + key + "\",\"type\":\"" +
+                                                key + "\",\"code\":\"insufficient_quota\"}}\n\n"});
   auto r = up.client()->guarded_chat(hello(), CallOptions{.on_delta = [](const StreamDelta&) {}});
   REQUIRE_FALSE(r.ok());
   auto leaks = [&](std::string_view text) {
@@ -175,9 +175,8 @@ TEST_CASE("An endless stream of valid deltas is cut at max_response_bytes with a
   up.options.max_response_bytes = 256 * 1024;
   up.server->enqueue("gpt-a", MockReply{.endless = true});
   std::size_t streamed = 0;
-  auto r = up.client()->guarded_chat(hello(), CallOptions{.on_delta = [&](const StreamDelta& d) {
-    streamed += d.text.size();
-  }});
+  auto r = up.client()->guarded_chat(hello(),
+                                     CallOptions{.on_delta = [&](const StreamDelta& d) { streamed += d.text.size(); }});
   REQUIRE_FALSE(r.ok());  // text reached the caller, and no restart was asked for
   CHECK(r.error().category == ErrorCategory::kTransient);
   CHECK(r.error().message.find("max_response_bytes") != std::string::npos);
@@ -275,9 +274,15 @@ TEST_CASE("Every request the upstream served is in the ledger: cancelled in flig
   constexpr int kOthers = 24;
   for (int i = 0; i < kOthers; ++i) {
     switch (i % 3) {
-      case 0: up.server->enqueue("gpt-a", MockReply{.truncate_after_events = 3}); break;
-      case 1: up.server->enqueue("gpt-a", MockReply{.status = 500, .body = "{}"}); break;
-      default: up.server->enqueue("gpt-a", MockReply{}); break;
+      case 0:
+        up.server->enqueue("gpt-a", MockReply{.truncate_after_events = 3});
+        break;
+      case 1:
+        up.server->enqueue("gpt-a", MockReply{.status = 500, .body = "{}"});
+        break;
+      default:
+        up.server->enqueue("gpt-a", MockReply{});
+        break;
     }
   }
   std::vector<std::thread> threads;

@@ -1,14 +1,15 @@
 #include "ledger.h"
-#include "llmguard/providers.h"
 
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <tuple>
-#include <set>
+
+#include "llmguard/providers.h"
 
 namespace llmguard::internal {
 namespace {
@@ -53,7 +54,7 @@ TEST_CASE("Reservations: all applicable budgets or none, with a message naming t
   CHECK(r2.error().category == ErrorCategory::kBudgetExceeded);
   CHECK(r2.error().message.find("caller \"bot\"") != std::string::npos);
   CHECK(book.states(now)[0].reserved_usd == doctest::Approx(0.4));  // nothing half-reserved
-  auto r3 = book.reserve("other", 0.5, 600, now);  // only the client budget applies
+  auto r3 = book.reserve("other", 0.5, 600, now);                   // only the client budget applies
   REQUIRE(r3.ok());
   CHECK(r3->entries.size() == 1);
   book.settle(*r1, 0.1, 120, now);
@@ -72,8 +73,10 @@ TEST_CASE("A zero budget refuses everything") {
 
 TEST_CASE("Period keys change exactly at UTC hour, day and month boundaries") {
   using P = Budget::Period;
-  CHECK(BudgetBook::period_of(P::kHour, at(2026, 5, 1, 13, 59, 59)) + 1 == BudgetBook::period_of(P::kHour, at(2026, 5, 1, 14)));
-  CHECK(BudgetBook::period_of(P::kDay, at(2026, 5, 1, 23, 59, 59)) + 1 == BudgetBook::period_of(P::kDay, at(2026, 5, 2)));
+  CHECK(BudgetBook::period_of(P::kHour, at(2026, 5, 1, 13, 59, 59)) + 1 ==
+        BudgetBook::period_of(P::kHour, at(2026, 5, 1, 14)));
+  CHECK(BudgetBook::period_of(P::kDay, at(2026, 5, 1, 23, 59, 59)) + 1 ==
+        BudgetBook::period_of(P::kDay, at(2026, 5, 2)));
   struct Edge {
     std::chrono::system_clock::time_point last_second, next_month;
   };
@@ -86,15 +89,17 @@ TEST_CASE("Period keys change exactly at UTC hour, day and month boundaries") {
   };
   for (const Edge& e : edges) {
     CHECK(BudgetBook::period_of(P::kMonth, e.last_second) + 1 == BudgetBook::period_of(P::kMonth, e.next_month));
-    CHECK(BudgetBook::period_of(P::kMonth, e.last_second - 24h * 27) == BudgetBook::period_of(P::kMonth, e.last_second));
+    CHECK(BudgetBook::period_of(P::kMonth, e.last_second - 24h * 27) ==
+          BudgetBook::period_of(P::kMonth, e.last_second));
   }
   CHECK(BudgetBook::period_of(P::kTotal, at(2030, 1, 1)) == 0);
 }
 
 TEST_CASE("Rollover: a new period starts empty and a late settlement is not carried into it") {
-  for (auto [period, last, next] : {std::tuple{Budget::Period::kHour, at(2026, 6, 30, 23, 59, 59), at(2026, 7, 1, 0)},
-                                    std::tuple{Budget::Period::kDay, at(2026, 6, 30, 23, 59, 59), at(2026, 7, 1, 0)},
-                                    std::tuple{Budget::Period::kMonth, at(2026, 6, 30, 23, 59, 59), at(2026, 7, 1, 0)}}) {
+  for (auto [period, last, next] :
+       {std::tuple{Budget::Period::kHour, at(2026, 6, 30, 23, 59, 59), at(2026, 7, 1, 0)},
+        std::tuple{Budget::Period::kDay, at(2026, 6, 30, 23, 59, 59), at(2026, 7, 1, 0)},
+        std::tuple{Budget::Period::kMonth, at(2026, 6, 30, 23, 59, 59), at(2026, 7, 1, 0)}}) {
     CAPTURE(static_cast<int>(period));
     BudgetBook book({Budget{.period = period, .usd = 1.0}});
     auto spent = book.reserve("", 0.6, 0, last);
@@ -103,20 +108,22 @@ TEST_CASE("Rollover: a new period starts empty and a late settlement is not carr
     auto in_flight = book.reserve("", 0.3, 0, last);  // reserved before midnight...
     REQUIRE(in_flight.ok());
     CHECK_FALSE(book.reserve("", 0.2, 0, last).ok());
-    book.settle(*in_flight, 0.3, 0, next);            // ...settled after it
+    book.settle(*in_flight, 0.3, 0, next);  // ...settled after it
     auto s = book.states(next);
-    CHECK(s[0].spent_usd == doctest::Approx(0.0));    // not carried over
-    CHECK(s[0].reserved_usd == doctest::Approx(0.0)); // not double-counted
-    CHECK(book.reserve("", 1.0, 0, next).ok());       // the full budget again
+    CHECK(s[0].spent_usd == doctest::Approx(0.0));     // not carried over
+    CHECK(s[0].reserved_usd == doctest::Approx(0.0));  // not double-counted
+    CHECK(book.reserve("", 1.0, 0, next).ok());        // the full budget again
   }
 }
 
 TEST_CASE("Ledger: exact and estimated usage are kept apart and aggregated every way") {
   Ledger ledger;
-  ledger.record({"a", "m1", "bot"}, {.usage = {.prompt_tokens = 10, .completion_tokens = 5, .total_tokens = 15},
-                                     .cost_usd = 0.01, .latency = 200ms});
-  ledger.record({"a", "m1", ""}, {.usage = {.prompt_tokens = 7, .completion_tokens = 3, .estimated = true},
-                                  .cost_usd = 0.002, .latency = 30ms});
+  ledger.record(
+      {"a", "m1", "bot"},
+      {.usage = {.prompt_tokens = 10, .completion_tokens = 5, .total_tokens = 15}, .cost_usd = 0.01, .latency = 200ms});
+  ledger.record(
+      {"a", "m1", ""},
+      {.usage = {.prompt_tokens = 7, .completion_tokens = 3, .estimated = true}, .cost_usd = 0.002, .latency = 30ms});
   ledger.record({"b", "m2", "bot"}, {.failure = ErrorCategory::kRateLimit, .latency = 3s});
   auto s = ledger.snapshot();
   CHECK(s.total.attempts == 3);
@@ -198,16 +205,18 @@ void check_exposition(const std::string& text) {
 
 TEST_CASE("Prometheus output passes the exposition-format check, label values escaped") {
   Ledger ledger;
-  ledger.record({"a", "gpt-4o", "team \"x\"\\y\nz"}, {.usage = {.prompt_tokens = 3, .completion_tokens = 4},
-                                                       .cost_usd = 0.5, .latency = 70ms});
+  ledger.record({"a", "gpt-4o", "team \"x\"\\y\nz"},
+                {.usage = {.prompt_tokens = 3, .completion_tokens = 4}, .cost_usd = 0.5, .latency = 70ms});
   ledger.record({"b", "claude", ""}, {.failure = ErrorCategory::kTimeout, .latency = 90s});
   const std::string text = ledger.snapshot().to_prometheus();
   check_exposition(text);
   CHECK(text.find(R"(caller="team \"x\"\\y\nz")") != std::string::npos);
   CHECK(text.find(R"(llmguard_failures_total{target="b",model="claude",caller="",category="timeout"} 1)") !=
         std::string::npos);
-  CHECK(text.find(R"(llmguard_attempt_duration_seconds_bucket{target="a",model="gpt-4o",caller="team \"x\"\\y\nz",le="0.1"} 1)") !=
-        std::string::npos);
+  CHECK(
+      text.find(
+          R"(llmguard_attempt_duration_seconds_bucket{target="a",model="gpt-4o",caller="team \"x\"\\y\nz",le="0.1"} 1)") !=
+      std::string::npos);
 }
 
 }  // namespace

@@ -81,7 +81,7 @@ TEST_CASE("A waiter that must wait again keeps the head of the line, and the oth
   l.queue->wake();
   l.transport->run_until_idle();
   CHECK(l.served == std::vector<std::string>{"a-1"});  // still limited: nobody else goes
-  l.queue->wake();  // a slot frees
+  l.queue->wake();                                     // a slot frees
   l.transport->run_until_idle();
   CHECK(l.served == std::vector<std::string>{"a-1", "a-1", "b-1"});
 }

@@ -64,7 +64,6 @@ TEST_CASE("Scripted replies go to their model's queue before the shared one") {
   CHECK(server->stats().requests == 0);
 }
 
-
 // A blocking HTTP/1.1 client over a raw socket: the tests see the exact
 // bytes the mock sends, garbage included.
 class RawConnection {
@@ -85,9 +84,10 @@ class RawConnection {
   RawConnection& operator=(const RawConnection&) = delete;
 
   void post(std::string_view path, std::string_view body, const std::vector<std::string>& headers = {}) {
-    std::string request = fmt::format("POST {} HTTP/1.1\r\nhost: mock\r\ncontent-type: application/json\r\n"
-                                      "content-length: {}\r\nconnection: close\r\n",
-                                      path, body.size());
+    std::string request = fmt::format(
+        "POST {} HTTP/1.1\r\nhost: mock\r\ncontent-type: application/json\r\n"
+        "content-length: {}\r\nconnection: close\r\n",
+        path, body.size());
     for (const auto& h : headers) request += h + "\r\n";
     request += "\r\n";
     request += body;
@@ -242,7 +242,7 @@ TEST_CASE("usage: the scripted text is the usage object of whole replies and of 
   const std::size_t delta = body.find("event: message_delta");
   REQUIRE(start != std::string::npos);
   REQUIRE(delta != std::string::npos);
-  CHECK(body.find(R"("usage":null)", start) < delta);  // in message_start
+  CHECK(body.find(R"("usage":null)", start) < delta);               // in message_start
   CHECK(body.find(R"("usage":null)", delta) != std::string::npos);  // and in message_delta
 }
 
@@ -250,11 +250,11 @@ TEST_CASE("omit_usage: no usage anywhere, whole or streamed, OpenAI or Anthropic
   auto server = std::move(MockServer::start({}).value());
   const std::string openai_stream_with_usage = R"({"model":"m","stream":true,"stream_options":{"include_usage":true},)"
                                                R"("messages":[{"role":"user","content":"x"}]})";
-  for (auto [path, request] : std::vector<std::pair<std::string_view, std::string_view>>{
-           {"/v1/chat/completions", kOpenAIChat},
-           {"/v1/chat/completions", openai_stream_with_usage},
-           {"/v1/messages", kAnthropicChat},
-           {"/v1/messages", kAnthropicStream}}) {
+  for (auto [path, request] :
+       std::vector<std::pair<std::string_view, std::string_view>>{{"/v1/chat/completions", kOpenAIChat},
+                                                                  {"/v1/chat/completions", openai_stream_with_usage},
+                                                                  {"/v1/messages", kAnthropicChat},
+                                                                  {"/v1/messages", kAnthropicStream}}) {
     CAPTURE(request);
     const std::string with = body_of(exchange(*server, path, request));
     CHECK(with.find("usage") != std::string::npos);  // the default reply reports it

@@ -27,7 +27,7 @@ TEST_CASE("Every phrase is found, including ones inside or overlapping others") 
   const auto hers = m.add("hers");
   m.build();
   const PhraseBits found = scan(m, "ushers");
-  CHECK(found.test(he));    // inside "she" and "hers"
+  CHECK(found.test(he));  // inside "she" and "hers"
   CHECK(found.test(she));
   CHECK(found.test(hers));  // overlaps "she"
   CHECK_FALSE(found.test(his));
@@ -49,9 +49,14 @@ TEST_CASE("Bytes in no phrase reset the match, whatever their value") {
   PhraseMatcher m;
   const auto id = m.add("abc");
   m.build();
-  CHECK_FALSE(scan(m, std::string("ab\xff" "c")).test(id));
+  CHECK_FALSE(scan(m, std::string("ab\xff"
+                                  "c"))
+                  .test(id));
   CHECK_FALSE(scan(m, std::string("ab\0c", 4)).test(id));
-  CHECK(scan(m, std::string("\x80\xff" "abc\0", 6)).test(id));
+  CHECK(scan(m, std::string("\x80\xff"
+                            "abc\0",
+                            6))
+            .test(id));
 }
 
 TEST_CASE("Phrase sets span the words of the bit set") {

@@ -43,7 +43,7 @@ TEST_CASE("Equal jitter keeps at least half the exponential delay") {
 TEST_CASE("Decorrelated jitter grows from the previous delay within [base, cap]") {
   auto p = policy_with(Jitter::kDecorrelated);
   CHECK(backoff_delay(p, 1, milliseconds(0), 0.0) == milliseconds(100));
-  CHECK(backoff_delay(p, 2, milliseconds(300), 0.5) == milliseconds(500));   // U(100, 900)
+  CHECK(backoff_delay(p, 2, milliseconds(300), 0.5) == milliseconds(500));        // U(100, 900)
   CHECK(backoff_delay(p, 3, milliseconds(900), 0.999999) == milliseconds(1000));  // capped
 }
 
@@ -178,8 +178,14 @@ TEST_CASE("Every decision says why: default, rule, attempts, cap, provider, dead
   p.max_retry_after = milliseconds(5000);
   auto run = [&](const Error& e, int tries = 1, std::optional<milliseconds> time_left = std::nullopt,
                  bool budget = true, bool silent = false, bool stalled = false) {
-    return decide({.error = e, .tries_on_target = tries, .policy = p, .previous_backoff = milliseconds(0),
-                   .unit = 0.5, .time_left = time_left, .retry_budget_left = budget, .silent = silent,
+    return decide({.error = e,
+                   .tries_on_target = tries,
+                   .policy = p,
+                   .previous_backoff = milliseconds(0),
+                   .unit = 0.5,
+                   .time_left = time_left,
+                   .retry_budget_left = budget,
+                   .silent = silent,
                    .broken_stream = stalled});
   };
   auto transient = error_of(ErrorCategory::kTransient);

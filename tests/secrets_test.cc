@@ -9,9 +9,9 @@ namespace llmguard::internal {
 namespace {
 
 TEST_CASE("Credential headers: the well-known names and any name that says key, token, secret, auth, cookie") {
-  for (const char* name : {"Authorization", "proxy-authorization", "api-key", "X-API-Key", "x-goog-api-key",
-                           "x-gateway-key", "X-Auth-Token", "x-client-secret", "x-db-password", "Cookie",
-                           "x-amz-security-token", "x-credential"}) {
+  for (const char* name :
+       {"Authorization", "proxy-authorization", "api-key", "X-API-Key", "x-goog-api-key", "x-gateway-key",
+        "X-Auth-Token", "x-client-secret", "x-db-password", "Cookie", "x-amz-security-token", "x-credential"}) {
     CAPTURE(name);
     CHECK(is_credential_header(name));
   }
@@ -25,7 +25,9 @@ TEST_CASE("credentials_of: api keys, the value of api_key_env, and credential he
   ::setenv("LLMGUARD_SECRETS_TEST_KEY", "env-secret-value-42", 1);
   ClientOptions o;
   o.targets.push_back({.name = "a", .model = "m", .api_key = "corp-secret-0123456789abcdef"});
-  o.targets.push_back({.name = "b", .model = "m", .api_key_env = "LLMGUARD_SECRETS_TEST_KEY",
+  o.targets.push_back({.name = "b",
+                       .model = "m",
+                       .api_key_env = "LLMGUARD_SECRETS_TEST_KEY",
                        .headers = {{"Authorization", "Bearer gw-token-abcdefgh"},
                                    {"x-gateway-key", "gateway-key-12345678"},
                                    {"cookie", "session=cookie-value-999; theme=dark"},

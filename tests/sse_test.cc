@@ -27,8 +27,7 @@ std::vector<Seen> parse_in_pieces(std::string_view stream, std::size_t piece) {
 }
 
 TEST_CASE("Events parse the same whatever the chunking and line endings") {
-  const std::vector<Seen> expected = {
-      {"", "{\"a\":1}"}, {"content_block_delta", "line one\nline two"}, {"", "[DONE]"}};
+  const std::vector<Seen> expected = {{"", "{\"a\":1}"}, {"content_block_delta", "line one\nline two"}, {"", "[DONE]"}};
   for (std::string_view eol : {"\n", "\r\n", "\r"}) {
     std::string stream;
     auto line = [&](std::string_view text) { stream.append(text).append(eol); };

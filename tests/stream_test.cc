@@ -10,9 +10,9 @@
 namespace llmguard {
 namespace {
 
-using std::chrono::milliseconds;
 using mock::MockReply;
 using mock::MockServer;
+using std::chrono::milliseconds;
 
 struct Fixture {
   std::unique_ptr<MockServer> server = std::move(MockServer::start({}).value());
@@ -41,8 +41,13 @@ struct Fixture {
     options.restart_stream_on_failure = restart;
     options.on_delta = [this](const StreamDelta& d) {
       switch (d.kind) {
-        case StreamDelta::Kind::kText: streamed.append(d.text); break;
-        case StreamDelta::Kind::kRestart: ++restarts; streamed.clear(); break;
+        case StreamDelta::Kind::kText:
+          streamed.append(d.text);
+          break;
+        case StreamDelta::Kind::kRestart:
+          ++restarts;
+          streamed.clear();
+          break;
         case StreamDelta::Kind::kToolCall:
           if (!d.tool_name.empty()) tool_names.emplace_back(d.tool_name);
           break;
@@ -139,7 +144,8 @@ TEST_CASE("A finish reason in an event the stream never finished is no finish re
   Fixture f;
   const std::string sse =
       "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"cut\"}}]}\n\n"
-      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n";  // no blank line: never dispatched
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n";  // no blank line: never
+                                                                                        // dispatched
   f.server->enqueue("*", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
   auto r = f.chat();
   REQUIRE_FALSE(r.ok());
@@ -173,7 +179,8 @@ TEST_CASE("An Anthropic error event mid-stream is classified like any error") {
   const std::string sse =
       "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"t0\","
       "\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n"
-      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+      "event: error\ndata: "
+      "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
   f.server->enqueue("t0", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
   auto r = f.chat();
   REQUIRE(r.ok());  // overloaded before any delta: retried on the same target
@@ -196,7 +203,9 @@ TEST_CASE("An OpenAI error chunk mid-stream ends the attempt with its category")
 
 TEST_CASE("A non-2xx reply to a streaming request is classified from its JSON body") {
   Fixture f({Provider::kOpenAI, Provider::kOpenAI});
-  f.server->enqueue("t0", MockReply{.status = 401, .body = R"({"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}})"});
+  f.server->enqueue(
+      "t0", MockReply{.status = 401,
+                      .body = R"({"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}})"});
   auto r = f.chat();
   REQUIRE(r.ok());
   CHECK(r->target == "t1");
@@ -233,10 +242,15 @@ TEST_CASE("A stream without usage gets an estimate, marked as such") {
 TEST_CASE("Tool-call fragments stream with the call's name first and accumulate") {
   Fixture f;
   const std::string sse =
-      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\","
+      "data: "
+      "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\","
       "\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]}}]}\n\n"
-      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]}}]}\n\n"
-      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Oslo\\\"}\"}}]}}]}\n\n"
+      "data: "
+      "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":"
+      "\"}}]}}]}\n\n"
+      "data: "
+      "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Oslo\\\"}"
+      "\"}}]}}]}\n\n"
       "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n";
   f.server->enqueue("*", MockReply{.headers = {{"content-type", "text/event-stream"}}, .body = sse});
   auto r = f.chat();
@@ -272,9 +286,8 @@ Streamed stream_events(Provider provider, const std::vector<std::string>& data) 
 // The events of a stream saying "twelve bytes" with `usage` (a JSON object
 // member, or "" for none) where each provider puts it.
 std::vector<std::string> openai_events(const std::string& usage) {
-  std::vector<std::string> events = {
-      R"({"choices":[{"index":0,"delta":{"content":"twelve bytes"}}],"usage":null})",
-      R"({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null})"};
+  std::vector<std::string> events = {R"({"choices":[{"index":0,"delta":{"content":"twelve bytes"}}],"usage":null})",
+                                     R"({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null})"};
   if (!usage.empty()) events.push_back(R"({"choices":[],)" + usage + "}");
   events.emplace_back("[DONE]");
   return events;
@@ -295,9 +308,9 @@ TEST_CASE("Hostile usage in streams: negative counts are reported as such and ne
   CHECK(o.response.usage.prompt_tokens == 0);
   CHECK(o.response.usage.completion_tokens == 3);
   CHECK(o.response.usage.estimated);
-  Streamed a = stream_events(Provider::kAnthropic,
-                             anthropic_events(R"(,"usage":{"input_tokens":-5000,"output_tokens":1})",
-                                              R"(,"usage":{"output_tokens":-7})"));
+  Streamed a = stream_events(
+      Provider::kAnthropic,
+      anthropic_events(R"(,"usage":{"input_tokens":-5000,"output_tokens":1})", R"(,"usage":{"output_tokens":-7})"));
   CHECK(a.reported.prompt == internal::ReportedCount::of(-5000));
   CHECK(a.reported.completion == internal::ReportedCount::of(-7));
   CHECK(a.response.usage.completion_tokens == 3);
@@ -311,10 +324,9 @@ TEST_CASE("Hostile usage in streams: int64-max counts are clamped, floats rounde
   CHECK(o.response.usage.prompt_tokens == internal::kMaxTokenCount);
   CHECK(o.response.usage.completion_tokens == 13);
   CHECK_FALSE(o.response.usage.estimated);
-  Streamed a = stream_events(Provider::kAnthropic,
-                             anthropic_events(R"(,"usage":{"input_tokens":9223372036854775807,)"
-                                              R"("cache_read_input_tokens":9223372036854775807})",
-                                              R"(,"usage":{"output_tokens":12.0})"));
+  Streamed a = stream_events(Provider::kAnthropic, anthropic_events(R"(,"usage":{"input_tokens":9223372036854775807,)"
+                                                                    R"("cache_read_input_tokens":9223372036854775807})",
+                                                                    R"(,"usage":{"output_tokens":12.0})"));
   CHECK(a.response.usage.prompt_tokens == internal::kMaxTokenCount);
   CHECK(a.response.usage.completion_tokens == 12);
   CHECK(a.response.usage.total_tokens == internal::kMaxTokenCount + 12);

@@ -136,16 +136,27 @@ TEST_CASE("A negative or invalid part is dropped and marks the usage estimated; 
 }
 
 TEST_CASE("Whatever is reported, the accounted usage keeps its invariants") {
-  const std::vector<ReportedCount> values = {
-      {}, ReportedCount::invalid(), ReportedCount::of(0), ReportedCount::of(1), ReportedCount::of(-1),
-      ReportedCount::of(7), ReportedCount::of(kMaxTokenCount + 1), ReportedCount::of(kMax), ReportedCount::of(kMin)};
+  const std::vector<ReportedCount> values = {{},
+                                             ReportedCount::invalid(),
+                                             ReportedCount::of(0),
+                                             ReportedCount::of(1),
+                                             ReportedCount::of(-1),
+                                             ReportedCount::of(7),
+                                             ReportedCount::of(kMaxTokenCount + 1),
+                                             ReportedCount::of(kMax),
+                                             ReportedCount::of(kMin)};
   int cases = 0;
   for (const auto& p : values) {
     for (const auto& c : values) {
       for (const auto& part : values) {
         for (const auto& total : values) {
-          const ReportedUsage r{.reported = true, .prompt = p, .completion = c, .cached = part,
-                                .cache_write = part, .reasoning = part, .total = total};
+          const ReportedUsage r{.reported = true,
+                                .prompt = p,
+                                .completion = c,
+                                .cached = part,
+                                .cache_write = part,
+                                .reasoning = part,
+                                .total = total};
           const Usage u = checked_usage(r, 11, 13);
           CAPTURE(cases);
           REQUIRE(u.prompt_tokens >= 0);
@@ -177,8 +188,8 @@ TEST_CASE("Counts reported as parts add up, without hiding a bad part") {
   CHECK(sum_counts({ReportedCount::of(10), ReportedCount::invalid()}) == ReportedCount::invalid());
   CHECK(sum_counts({ReportedCount::of(1000), ReportedCount::of(-5)}).value < 0);
   CHECK(sum_counts({ReportedCount::of(kMax), ReportedCount::of(kMax)}) == ReportedCount::of(kMax));
-  const AnthropicUsageParts parts{.input = ReportedCount::of(10), .cache_read = ReportedCount::of(200),
-                                  .cache_write = ReportedCount::of(5)};
+  const AnthropicUsageParts parts{
+      .input = ReportedCount::of(10), .cache_read = ReportedCount::of(200), .cache_write = ReportedCount::of(5)};
   CHECK(parts.prompt() == ReportedCount::of(215));
 }
 

@@ -81,8 +81,7 @@ class Client {
 
   // Starts the call and returns at once; `done` runs exactly once, on the
   // event-loop thread, and must not block.
-  void guarded_chat_async(ChatRequest request, CallOptions options,
-                          std::function<void(Result<ChatResponse>)> done);
+  void guarded_chat_async(ChatRequest request, CallOptions options, std::function<void(Result<ChatResponse>)> done);
 
   using TargetHealth = llmguard::TargetHealth;
   // Usage so far, from every attempt of every call (see llmguard/usage.h).

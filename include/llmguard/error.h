@@ -72,11 +72,11 @@ std::string_view to_string(StepReason reason) noexcept;  // "attempts_exhausted"
 
 // One upstream try, or one target passed over without a request.
 struct Attempt {
-  std::string target;                      // the target's configured name
-  std::optional<ErrorCategory> category;   // nullopt: this attempt succeeded
-  int http_status = 0;                     // 0: no HTTP response arrived
-  std::chrono::milliseconds waited{0};     // wait before this attempt started
-  std::chrono::milliseconds duration{0};   // from request start to outcome
+  std::string target;                     // the target's configured name
+  std::optional<ErrorCategory> category;  // nullopt: this attempt succeeded
+  int http_status = 0;                    // 0: no HTTP response arrived
+  std::chrono::milliseconds waited{0};    // wait before this attempt started
+  std::chrono::milliseconds duration{0};  // from request start to outcome
   // Set when the target was passed over without a request (breaker open,
   // budget, smaller context window, ...): the reason's category.
   std::optional<ErrorCategory> skipped;
@@ -87,19 +87,19 @@ struct Attempt {
 
 struct Error {
   ErrorCategory category = ErrorCategory::kUnknown;
-  int http_status = 0;          // 0 when no HTTP response was received
-  std::string provider_code;    // e.g. "insufficient_quota", verbatim
-  std::string provider_type;    // e.g. "invalid_request_error", verbatim
-  std::string message;          // provider's message verbatim, secrets redacted
-  std::string hint;             // one line of advice a developer can act on
+  int http_status = 0;                                   // 0 when no HTTP response was received
+  std::string provider_code;                             // e.g. "insufficient_quota", verbatim
+  std::string provider_type;                             // e.g. "invalid_request_error", verbatim
+  std::string message;                                   // provider's message verbatim, secrets redacted
+  std::string hint;                                      // one line of advice a developer can act on
   std::optional<std::chrono::milliseconds> retry_after;  // provider's delay
   // The provider's own verdict (OpenAI's and Anthropic's `x-should-retry`
   // header), when it sent one: false keeps the call from retrying this
   // target, true lets an unknown or bad-request failure be retried here.
   std::optional<bool> should_retry;
-  std::string target;           // target that produced it ("" if local)
-  std::vector<Attempt> attempts;   // the whole trail of the call
-  std::string partial_content;     // text a stream had delivered before failing
+  std::string target;             // target that produced it ("" if local)
+  std::vector<Attempt> attempts;  // the whole trail of the call
+  std::string partial_content;    // text a stream had delivered before failing
 
   // True for the categories a retry on the same target may cure.
   bool retryable() const noexcept;
@@ -120,23 +120,41 @@ Error make_error(ErrorCategory category, std::string message);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : storage_(std::in_place_index<0>, std::move(value)) {}   // NOLINT
+  Result(T value) : storage_(std::in_place_index<0>, std::move(value)) {}      // NOLINT
   Result(Error error) : storage_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const noexcept { return storage_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
 
-  T& value() & { check(true); return std::get<0>(storage_); }
-  const T& value() const& { check(true); return std::get<0>(storage_); }
-  T&& value() && { check(true); return std::get<0>(std::move(storage_)); }
+  T& value() & {
+    check(true);
+    return std::get<0>(storage_);
+  }
+  const T& value() const& {
+    check(true);
+    return std::get<0>(storage_);
+  }
+  T&& value() && {
+    check(true);
+    return std::get<0>(std::move(storage_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const Error& error() const& { check(false); return std::get<1>(storage_); }
-  Error& error() & { check(false); return std::get<1>(storage_); }
-  Error&& error() && { check(false); return std::get<1>(std::move(storage_)); }
+  const Error& error() const& {
+    check(false);
+    return std::get<1>(storage_);
+  }
+  Error& error() & {
+    check(false);
+    return std::get<1>(storage_);
+  }
+  Error&& error() && {
+    check(false);
+    return std::get<1>(std::move(storage_));
+  }
 
  private:
   void check(bool want_value) const;

@@ -44,8 +44,8 @@ struct Budget {
   enum class Period : std::uint8_t { kTotal, kHour, kDay, kMonth };  // UTC calendar periods
   std::string caller_tag;  // "" = every call; else only calls with this ChatRequest::caller_tag
   Period period = Period::kTotal;
-  std::optional<double> usd;             // settled + reserved cost may not exceed this
-  std::optional<std::int64_t> tokens;    // settled + reserved tokens may not exceed this
+  std::optional<double> usd;           // settled + reserved cost may not exceed this
+  std::optional<std::int64_t> tokens;  // settled + reserved tokens may not exceed this
 };
 
 // One place a call can be sent: a provider endpoint, a model and a credential.
@@ -62,8 +62,8 @@ struct Target {
   // With no key at all no auth header is sent (local servers need none).
   std::string api_key;
   std::string api_key_env;
-  std::string api_version;  // Azure "api-version"; Anthropic "anthropic-version"
-  Headers headers;          // extra request headers
+  std::string api_version;                     // Azure "api-version"; Anthropic "anthropic-version"
+  Headers headers;                             // extra request headers
   std::optional<std::int64_t> context_window;  // tokens; nullopt = unknown
   std::optional<Price> price;
   // Client-side limits, so that calls stay within what the provider allows
@@ -71,9 +71,9 @@ struct Target {
   // (trail: skipped rate_limit); when every target is, the call waits for the
   // first to free up, within its deadline.
   struct Limits {
-    std::optional<int> max_concurrency;               // attempts in flight
-    std::optional<double> requests_per_minute;        // halved after each 429, recovering on success
-    std::optional<std::int64_t> tokens_per_minute;    // estimated prompt + max_tokens, as providers count
+    std::optional<int> max_concurrency;             // attempts in flight
+    std::optional<double> requests_per_minute;      // halved after each 429, recovering on success
+    std::optional<std::int64_t> tokens_per_minute;  // estimated prompt + max_tokens, as providers count
   } limits;
 };
 
@@ -136,12 +136,12 @@ struct RetryBudget {
 struct Event {
   enum class Kind : std::uint8_t {
     kAttemptStarted,
-    kAttemptFailed,        // `category`, `http_status`, `message`
-    kRetryScheduled,       // `delay`
-    kRetryBudgetExhausted, // the retry was refused; the call moves on
-    kFallback,             // leaving `target` because of `category`
-    kTargetSkipped,        // passed over without a request, for `category`
-    kBreakerOpened,        // `delay` = how long the target stays out
+    kAttemptFailed,         // `category`, `http_status`, `message`
+    kRetryScheduled,        // `delay`
+    kRetryBudgetExhausted,  // the retry was refused; the call moves on
+    kFallback,              // leaving `target` because of `category`
+    kTargetSkipped,         // passed over without a request, for `category`
+    kBreakerOpened,         // `delay` = how long the target stays out
     kBreakerClosed,
     // A reply billed more than its budget reservation covered (`message`
     // says how much); the budgets' overrun counters grew by the excess.

@@ -71,9 +71,9 @@ struct ChatRequest {
 struct Usage {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
-  std::int64_t cached_tokens = 0;     // part of prompt_tokens read from cache
+  std::int64_t cached_tokens = 0;       // part of prompt_tokens read from cache
   std::int64_t cache_write_tokens = 0;  // part of prompt_tokens written to cache
-  std::int64_t reasoning_tokens = 0;  // part of completion_tokens
+  std::int64_t reasoning_tokens = 0;    // part of completion_tokens
   std::int64_t total_tokens = 0;
   bool estimated = false;  // true when the provider did not report usage
 };
@@ -96,14 +96,14 @@ struct StreamDelta {
 };
 
 struct ChatResponse {
-  std::string content;    // assistant text ("" when only tool calls came)
-  std::string refusal;    // the model's refusal text, when it gave one
+  std::string content;  // assistant text ("" when only tool calls came)
+  std::string refusal;  // the model's refusal text, when it gave one
   std::vector<ToolCall> tool_calls;
   std::string finish_reason;  // provider's value verbatim ("stop", "length", ...)
   Usage usage;
-  std::string id;         // provider's response id
-  std::string model;      // model name the provider reported
-  std::string target;     // name of the target that answered
+  std::string id;                  // provider's response id
+  std::string model;               // model name the provider reported
+  std::string target;              // name of the target that answered
   std::optional<double> cost_usd;  // nullopt when no price is known
   std::vector<Attempt> attempts;   // every attempt, this success included
 };

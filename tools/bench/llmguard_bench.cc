@@ -13,8 +13,8 @@ int main(int argc, char** argv) {
   llmguard::ClientOptions options;
   options.targets = {{.name = "bench", .base_url = args->url, .model = args->model, .api_key = "bench-key"}};
   if (!args->fallback_url.empty()) {
-    options.targets.push_back({.name = "fallback", .base_url = args->fallback_url, .model = args->model,
-                               .api_key = "bench-key"});
+    options.targets.push_back(
+        {.name = "fallback", .base_url = args->fallback_url, .model = args->model, .api_key = "bench-key"});
   }
   options.retry.base_delay = std::chrono::milliseconds(10);
   options.retry.max_delay = std::chrono::milliseconds(200);

@@ -107,9 +107,11 @@ void write_attempts(JsonWriter& w, const std::vector<Attempt>& attempts, const i
       continue;
     }
     w.key("category");
-    if (a.category) w.string(to_string(*a.category)); else w.null();
+    if (a.category) w.string(to_string(*a.category));
+    else w.null();
     w.key("status");
-    if (a.http_status != 0) w.number(std::int64_t{a.http_status}); else w.null();
+    if (a.http_status != 0) w.number(std::int64_t{a.http_status});
+    else w.null();
     w.key("waited_ms").number(static_cast<std::int64_t>(a.waited.count()));
     w.key("duration_ms").number(static_cast<std::int64_t>(a.duration.count()));
     // Why the call moved on after this attempt, when it failed.
@@ -135,13 +137,15 @@ std::string chat_result_json(const Result<ChatResponse>& r, const internal::Reda
     w.key("cached_tokens").number(c.usage.cached_tokens).key("reasoning_tokens").number(c.usage.reasoning_tokens);
     w.key("total_tokens").number(c.usage.total_tokens).key("estimated").boolean(c.usage.estimated).end_object();
     w.key("cost_usd");
-    if (c.cost_usd) w.number(*c.cost_usd); else w.null();
+    if (c.cost_usd) w.number(*c.cost_usd);
+    else w.null();
     write_attempts(w, c.attempts, red);
   } else {
     const Error& e = r.error();
     w.key("ok").boolean(false).key("error").begin_object().key("category").string(to_string(e.category));
     w.key("status");
-    if (e.http_status != 0) w.number(std::int64_t{e.http_status}); else w.null();
+    if (e.http_status != 0) w.number(std::int64_t{e.http_status});
+    else w.null();
     w.key("message").string(red.redact(e.message));
     if (!e.provider_code.empty()) w.key("provider_code").string(red.redact(e.provider_code));
     if (!e.hint.empty()) w.key("hint").string(red.redact(e.hint));
@@ -230,8 +234,14 @@ int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostre
   constexpr std::string_view kUsage = "llmguard chat --config FILE --message TEXT [--stream [--restart-on-failure]]";
   ChatArgs a;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--stream") { a.stream = true; continue; }
-    if (args[i] == "--restart-on-failure") { a.restart = true; continue; }
+    if (args[i] == "--stream") {
+      a.stream = true;
+      continue;
+    }
+    if (args[i] == "--restart-on-failure") {
+      a.restart = true;
+      continue;
+    }
     if (i + 1 >= args.size()) return usage_error(err, fmt::format("{} needs a value", args[i]), kUsage);
     if (args[i] == "--config") a.config = args[++i];
     else if (args[i] == "--message") a.message = args[++i];

@@ -5,17 +5,18 @@
 //
 // Prints "listening on http://HOST:PORT/v1" as its first stdout line, so a
 // script can start it with --port 0 and read the port.
+#include "mock_cli.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <unistd.h>
 #include <fstream>
 #include <sstream>
 #include <string>
 
-#include <fmt/format.h>
-
-#include "mock_cli.h"
 #include "mock_server.h"
 
 namespace {

@@ -6,15 +6,14 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <simdjson.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
-#include <simdjson.h>
 
 #include <atomic>
 #include <cerrno>
@@ -33,8 +32,8 @@ namespace llmguard::mock {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
 using internal::JsonWriter;
+using std::chrono::milliseconds;
 
 // Real providers' bodies, verbatim in shape and wording.
 constexpr std::string_view kOpenAIRateLimit =
@@ -59,20 +58,34 @@ constexpr std::string_view kNginxBadGateway =
 
 std::string_view reason_phrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Overloaded";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 529:
+      return "Overloaded";
+    default:
+      return "Status";
   }
 }
 
@@ -267,18 +280,21 @@ std::vector<std::string> openai_stream_events(const ChatCall& call, const Genera
     out += "\n\n";
     events.push_back(std::move(out));
   };
-  chunk([](JsonWriter& w) {
-    w.key("delta").begin_object().key("role").string("assistant").key("content").string("").end_object();
-    w.key("finish_reason").null();
-  }, true);
+  chunk(
+      [](JsonWriter& w) {
+        w.key("delta").begin_object().key("role").string("assistant").key("content").string("").end_object();
+        w.key("finish_reason").null();
+      },
+      true);
   for (const auto& piece : split_words(g.content)) {
-    chunk([&](JsonWriter& w) {
-      w.key("delta").begin_object().key("content").string(piece).end_object().key("finish_reason").null();
-    }, true);
+    chunk(
+        [&](JsonWriter& w) {
+          w.key("delta").begin_object().key("content").string(piece).end_object().key("finish_reason").null();
+        },
+        true);
   }
-  chunk([&](JsonWriter& w) {
-    w.key("delta").begin_object().end_object().key("finish_reason").string(g.finish_reason);
-  }, true);
+  chunk([&](JsonWriter& w) { w.key("delta").begin_object().end_object().key("finish_reason").string(g.finish_reason); },
+        true);
   if ((call.include_usage || g.usage_json) && !g.omit_usage) chunk([](JsonWriter&) {}, false);
   events.emplace_back("data: [DONE]\n\n");
   return events;
@@ -367,9 +383,10 @@ std::string echo_key_error(Api api, const std::string& key) {
   for (char& ch : upper) {
     if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 32);
   }
-  std::string message = fmt::format("Incorrect API key provided: {}. Keys are case-sensitive; {} is not the same key. "
-                                    "Request details follow.",
-                                    key, upper);
+  std::string message = fmt::format(
+      "Incorrect API key provided: {}. Keys are case-sensitive; {} is not the same key. "
+      "Request details follow.",
+      key, upper);
   const std::size_t last_at = 1024 - std::min<std::size_t>(key.size() / 2, 1024);
   if (message.size() < last_at) message.append(last_at - message.size(), '.');
   message += key;
@@ -401,7 +418,7 @@ struct Conn {
   std::string out;
   std::size_t out_offset = 0;
   std::deque<Step> steps;
-  bool busy = false;          // a response is being produced
+  bool busy = false;  // a response is being produced
   bool close_after_flush = false;
   bool waiting_timer = false;
   bool waiting_flush = false;  // a kRepeat step waits for `out` to drain
@@ -479,7 +496,10 @@ Result<FaultMix> parse_fault_mix(std::string_view spec) {
     std::string_view name = item.substr(0, eq);
     auto value = internal::parse_double(item.substr(eq + 1));
     if (name == "retry_after_ms") {
-      if (!value || *value < 0) { bad.message = "retry_after_ms must be a non-negative number"; return bad; }
+      if (!value || *value < 0) {
+        bad.message = "retry_after_ms must be a non-negative number";
+        return bad;
+      }
       mix.retry_after = milliseconds(static_cast<std::int64_t>(*value));
       continue;
     }
@@ -487,17 +507,19 @@ Result<FaultMix> parse_fault_mix(std::string_view spec) {
       bad.message = fmt::format("fault \"{}\": probability must be in [0, 1]", name);
       return bad;
     }
-    double* slot = name == "rate_limit" ? &mix.rate_limit
-                   : name == "quota" ? &mix.quota
-                   : name == "overloaded" ? &mix.overloaded
+    double* slot = name == "rate_limit"     ? &mix.rate_limit
+                   : name == "quota"        ? &mix.quota
+                   : name == "overloaded"   ? &mix.overloaded
                    : name == "server_error" ? &mix.server_error
-                   : name == "bad_gateway" ? &mix.bad_gateway
-                   : name == "hang" ? &mix.hang
-                   : name == "reset" ? &mix.reset
-                                     : nullptr;
+                   : name == "bad_gateway"  ? &mix.bad_gateway
+                   : name == "hang"         ? &mix.hang
+                   : name == "reset"        ? &mix.reset
+                                            : nullptr;
     if (!slot) {
-      bad.message = fmt::format("unknown fault \"{}\" (rate_limit, quota, overloaded, server_error, bad_gateway, "
-                                "hang, reset, retry_after_ms)", name);
+      bad.message = fmt::format(
+          "unknown fault \"{}\" (rate_limit, quota, overloaded, server_error, bad_gateway, "
+          "hang, reset, retry_after_ms)",
+          name);
       return bad;
     }
     *slot = *value;
@@ -639,7 +661,10 @@ void MockServer::Impl::run() {
     int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
-      if (fd == listen_fd) { accept_all(); continue; }
+      if (fd == listen_fd) {
+        accept_all();
+        continue;
+      }
       if (fd == wake_fd) continue;
       auto it = conns.find(fd);
       if (it == conns.end()) continue;
@@ -800,7 +825,10 @@ void MockServer::Impl::run_steps(Conn& c) {
 void MockServer::Impl::flush(Conn& c) {
   while (c.out_offset < c.out.size()) {
     ssize_t w = ::send(c.fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset, MSG_NOSIGNAL);
-    if (w > 0) { c.out_offset += static_cast<std::size_t>(w); continue; }
+    if (w > 0) {
+      c.out_offset += static_cast<std::size_t>(w);
+      continue;
+    }
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       set_write_interest(c, true);
@@ -975,20 +1003,25 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
     if (presented.starts_with("Bearer ")) presented.erase(0, 7);
     if (presented != options.require_key) {
       reply.status = 401;
-      reply.body = api == Api::kAnthropic
-                       ? std::string(R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})")
-                       : fmt::format(R"({{"error":{{"message":"Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}})",
-                                     presented);
+      reply.body =
+          api == Api::kAnthropic
+              ? std::string(R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})")
+              : fmt::format(
+                    R"({{"error":{{"message":"Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}})",
+                    presented);
     }
   }
   if (!call.valid_json && !reply.body && reply.status == 200) {
     reply.status = 400;
-    reply.body = api == Api::kAnthropic
-                     ? std::string(R"({"type":"error","error":{"type":"invalid_request_error","message":"The request body is not valid JSON"}})")
-                     : std::string(R"json({"error":{"message":"We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)","type":"invalid_request_error","param":null,"code":null}})json");
+    reply.body =
+        api == Api::kAnthropic
+            ? std::string(
+                  R"({"type":"error","error":{"type":"invalid_request_error","message":"The request body is not valid JSON"}})")
+            : std::string(
+                  R"json({"error":{"message":"We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)","type":"invalid_request_error","param":null,"code":null}})json");
   }
 
-  std::vector<std::string> pieces;  // body pieces; streamed ones are SSE events
+  std::vector<std::string> pieces;      // body pieces; streamed ones are SSE events
   std::optional<std::string> repeated;  // an endless stream's delta, sent after `pieces` forever
   bool streaming = false;
   if (reply.body) {
@@ -1136,20 +1169,25 @@ Result<std::vector<std::pair<std::string, MockReply>>> parse_script(std::string_
       else if (key == "content" && value.get_string().get(s) == simdjson::SUCCESS) r.content.assign(s);
       else if (key == "delay_ms" && value.get_int64().get(n) == simdjson::SUCCESS) r.delay = milliseconds(n);
       else if (key == "drip_ms" && value.get_int64().get(n) == simdjson::SUCCESS) r.drip = milliseconds(n);
-      else if (key == "chunk_bytes" && value.get_int64().get(n) == simdjson::SUCCESS) r.chunk_bytes = static_cast<std::size_t>(n);
-      else if (key == "reset_after_bytes" && value.get_int64().get(n) == simdjson::SUCCESS) r.reset_after_bytes = static_cast<std::size_t>(n);
+      else if (key == "chunk_bytes" && value.get_int64().get(n) == simdjson::SUCCESS)
+        r.chunk_bytes = static_cast<std::size_t>(n);
+      else if (key == "reset_after_bytes" && value.get_int64().get(n) == simdjson::SUCCESS)
+        r.reset_after_bytes = static_cast<std::size_t>(n);
       else if (key == "hang" && value.get_bool().get(b) == simdjson::SUCCESS) r.hang = b;
-      else if (key == "truncate_after_events" && value.get_int64().get(n) == simdjson::SUCCESS) r.truncate_after_events = static_cast<int>(n);
-      else if (key == "stall_after_events" && value.get_int64().get(n) == simdjson::SUCCESS) r.stall_after_events = static_cast<int>(n);
+      else if (key == "truncate_after_events" && value.get_int64().get(n) == simdjson::SUCCESS)
+        r.truncate_after_events = static_cast<int>(n);
+      else if (key == "stall_after_events" && value.get_int64().get(n) == simdjson::SUCCESS)
+        r.stall_after_events = static_cast<int>(n);
       else if (key == "times" && value.get_int64().get(n) == simdjson::SUCCESS) times = n;
       else if (key == "endless" && value.get_bool().get(b) == simdjson::SUCCESS) r.endless = b;
       else if (key == "omit_usage" && value.get_bool().get(b) == simdjson::SUCCESS) r.omit_usage = b;
       else if (key == "echo_key" && value.get_bool().get(b) == simdjson::SUCCESS) r.echo_key = b;
       else if (key == "completion_tokens" && value.get_int64().get(n) == simdjson::SUCCESS) r.completion_tokens = n;
       else if (key == "raw" && value.get_string().get(s) == simdjson::SUCCESS) r.raw = std::string(s);
-      else if (key == "usage") r.usage = value.is_string() ? std::string(value.get_string().value_unsafe())
-                                                          : simdjson::minify(value);
-      else if (simdjson::dom::object headers; key == "headers" && value.get_object().get(headers) == simdjson::SUCCESS) {
+      else if (key == "usage")
+        r.usage = value.is_string() ? std::string(value.get_string().value_unsafe()) : simdjson::minify(value);
+      else if (simdjson::dom::object headers;
+               key == "headers" && value.get_object().get(headers) == simdjson::SUCCESS) {
         for (auto [hk, hv] : headers) {
           std::string_view hs;
           if (hv.get_string().get(hs) != simdjson::SUCCESS) return fail("header values must be strings");

@@ -20,14 +20,14 @@ namespace llmguard::mock {
 // One scripted reply. Default-constructed: a normal successful completion.
 struct MockReply {
   int status = 200;
-  Headers headers;                  // added to the response
-  std::optional<std::string> body;  // nullopt: a completion in the endpoint's format
-  std::string content;              // text of a generated completion ("" = derived)
-  std::chrono::milliseconds delay{0};  // before the status line
-  std::chrono::milliseconds drip{0};   // between body pieces
-  std::size_t chunk_bytes = 0;         // piece size when dripping (0 = 16 bytes)
+  Headers headers;                               // added to the response
+  std::optional<std::string> body;               // nullopt: a completion in the endpoint's format
+  std::string content;                           // text of a generated completion ("" = derived)
+  std::chrono::milliseconds delay{0};            // before the status line
+  std::chrono::milliseconds drip{0};             // between body pieces
+  std::size_t chunk_bytes = 0;                   // piece size when dripping (0 = 16 bytes)
   std::optional<std::size_t> reset_after_bytes;  // send this much body, then RST
-  bool hang = false;                   // read the request, never answer
+  bool hang = false;                             // read the request, never answer
   // Streaming: stop after this many SSE events and close without the end.
   std::optional<int> truncate_after_events;
   // Streaming: stop after this many SSE events and keep the connection open,
@@ -97,7 +97,7 @@ struct MockStats {
   std::uint64_t requests = 0;
   std::uint64_t connections = 0;  // accepted TCP connections
   std::map<std::string, std::uint64_t> by_model;
-  std::uint64_t prompt_tokens = 0;      // usage reported in successful replies
+  std::uint64_t prompt_tokens = 0;  // usage reported in successful replies
   std::uint64_t completion_tokens = 0;
 };
 
