@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -39,6 +40,7 @@ class PhraseMatcher {
   void build();
   // Sets the bit of every phrase that occurs in `text`.
   void scan(std::string_view text, Found& found) const;
+  std::string_view phrase(std::uint16_t id) const { return phrases_[id]; }
 
  private:
   std::vector<std::string> phrases_;
@@ -57,24 +59,38 @@ class PhraseMatcher {
 // (word, mask) pairs its ids fall in, so a test is a handful of ANDs.
 class PhraseSet {
  public:
+  PhraseSet() = default;
   PhraseSet(PhraseMatcher& matcher, std::initializer_list<std::string_view> phrases) {
-    for (auto p : phrases) {
-      const std::uint16_t id = matcher.add(p);
-      const std::size_t word = id / 64;
-      const std::uint64_t bit = std::uint64_t{1} << (id % 64);
-      auto it = std::find_if(masks_.begin(), masks_.end(), [word](const auto& m) { return m.first == word; });
-      if (it == masks_.end()) {
-        masks_.emplace_back(word, bit);
-      } else {
-        it->second |= bit;
-      }
+    for (auto p : phrases) insert(matcher, p);
+  }
+  void insert(PhraseMatcher& matcher, std::string_view phrase) {
+    const std::uint16_t id = matcher.add(phrase);
+    const std::size_t word = id / 64;
+    const std::uint64_t bit = std::uint64_t{1} << (id % 64);
+    auto it = std::find_if(masks_.begin(), masks_.end(), [word](const auto& m) { return m.first == word; });
+    if (it == masks_.end()) {
+      masks_.emplace_back(word, bit);
+    } else {
+      it->second |= bit;
     }
   }
+  bool empty() const { return masks_.empty(); }
   bool any(const PhraseBits& found) const {
     for (const auto& [word, mask] : masks_) {
       if (found.word(word) & mask) return true;
     }
     return false;
+  }
+  // The id of the lowest-numbered phrase of the set that occurred, or -1.
+  int first(const PhraseBits& found) const {
+    int best = -1;
+    for (const auto& [word, mask] : masks_) {
+      if (const std::uint64_t hit = found.word(word) & mask) {
+        const int id = static_cast<int>(word * 64) + std::countr_zero(hit);
+        if (best < 0 || id < best) best = id;
+      }
+    }
+    return best;
   }
 
  private:

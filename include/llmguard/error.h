@@ -87,11 +87,15 @@ struct Attempt {
 
 struct Error {
   ErrorCategory category = ErrorCategory::kUnknown;
-  int http_status = 0;                                   // 0 when no HTTP response was received
-  std::string provider_code;                             // e.g. "insufficient_quota", verbatim
-  std::string provider_type;                             // e.g. "invalid_request_error", verbatim
-  std::string message;                                   // provider's message verbatim, secrets redacted
-  std::string hint;                                      // one line of advice a developer can act on
+  int http_status = 0;        // 0 when no HTTP response was received
+  std::string provider_code;  // e.g. "insufficient_quota", verbatim
+  std::string provider_type;  // e.g. "invalid_request_error", verbatim
+  std::string message;        // provider's message verbatim, secrets redacted
+  std::string hint;           // one line of advice a developer can act on
+  // The id of the classifier rule that chose the category ("quota.words",
+  // "status", a user rule's own id); "" for errors decided locally.
+  // `llmguard classify --explain` prints it with its evidence.
+  std::string rule;
   std::optional<std::chrono::milliseconds> retry_after;  // provider's delay
   // The provider's own verdict (OpenAI's and Anthropic's `x-should-retry`
   // header), when it sent one: false keeps the call from retrying this
