@@ -248,7 +248,7 @@ void Call::on_first_token_timeout() {
 }
 
 Result<ChatResponse> Call::stream_outcome(Result<HttpResponse> result) {
-  return stream_->outcome(std::move(result), client_.clock->wall_now(), &reported_usage_);
+  return stream_->outcome(std::move(result), client_.clock->wall_now(), &reported_usage_, user_rules());
 }
 
 void Call::release_limit_slot() {
@@ -333,7 +333,8 @@ Result<ChatResponse> Call::whole_outcome(Result<HttpResponse> result) {
     return internal::parse_response_body(target().config.provider, http.status, http.headers, std::move(http.body),
                                          &reported_usage_);
   }
-  return internal::classify_response(http.status, http.headers, http.body, client_.clock->wall_now());
+  return internal::classify_response(http.status, http.headers, http.body, client_.clock->wall_now(), nullptr,
+                                     user_rules());
 }
 
 void Call::succeed(ChatResponse response, int status, milliseconds duration) {

@@ -77,6 +77,9 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   static std::optional<std::chrono::milliseconds> resolve_deadline(std::optional<std::chrono::milliseconds> per_call,
                                                                    std::optional<std::chrono::milliseconds> per_client);
   const internal::ResolvedTarget& target() const { return client_.targets[target_index_]; }
+  const internal::UserRules* user_rules() const {
+    return client_.classifier_rules.empty() ? nullptr : &client_.classifier_rules;
+  }
   bool try_shrink(const Error& error);
   // Client-side limits: park this call until a target can take it.
   void wait_for_limits(std::optional<SteadyTime> free_at, const Error* cause);

@@ -13,6 +13,7 @@
 #include "error_fields.h"
 #include "sse.h"
 #include "text.h"
+#include "user_rules.h"
 
 namespace llmguard::internal {
 namespace {
@@ -352,18 +353,18 @@ std::optional<std::string> stream_error_event(const Headers& headers, std::strin
 }  // namespace
 
 Error classify_exchange(int http_status, const Headers& headers, std::string_view body, bool stream,
-                        std::chrono::system_clock::time_point now, std::string* evidence) {
+                        std::chrono::system_clock::time_point now, std::string* evidence, const UserRules* user_rules) {
   std::optional<std::string> event;
   if (stream && !looks_like_html(body) && http_status >= 200 && http_status < 300) {
     event = stream_error_event(headers, body);
   }
-  Error e = classify_response(http_status, headers, event ? std::string_view(*event) : body, now, evidence);
+  Error e = classify_response(http_status, headers, event ? std::string_view(*event) : body, now, evidence, user_rules);
   e.hint = hint_for(e);
   return e;
 }
 
 Error classify_response(int http_status, const Headers& headers, std::string_view body,
-                        std::chrono::system_clock::time_point now, std::string* evidence) {
+                        std::chrono::system_clock::time_point now, std::string* evidence, const UserRules* user_rules) {
   Error e;
   e.http_status = http_status;
   ErrorFields f = read_error_fields(headers, body);
@@ -371,10 +372,22 @@ Error classify_response(int http_status, const Headers& headers, std::string_vie
   // Plain-text bodies are the message; JSON with no error in it says nothing
   // to classify by (its field names are no message).
   if (!f.found && !html && !f.json) f.message = std::string(trim(body.substr(0, 1024)));
-  Verdict verdict = categorize(http_status, f, html);
-  e.category = verdict.category;
-  e.rule = std::string(verdict.rule);
-  if (evidence) *evidence = std::move(verdict.evidence);
+  bool mentions_delay = false;
+  std::optional<UserRules::Match> own;
+  if (user_rules && !user_rules->empty()) own = user_rules->match(http_status, headers, body, f);
+  if (own) {
+    e.category = own->rule->category;
+    e.rule = own->rule->id;
+    if (evidence) *evidence = std::move(own->evidence);
+    if (own->delay) f.delay = own->delay;
+    mentions_delay = true;  // the built-in rules did not read the words: look for a delay in them
+  } else {
+    Verdict verdict = categorize(http_status, f, html, evidence != nullptr);
+    e.category = verdict.category;
+    e.rule = std::string(verdict.rule);
+    if (evidence) *evidence = std::move(verdict.evidence);
+    mentions_delay = verdict.mentions_delay;
+  }
   e.provider_code = redact_secrets(f.code);
   e.provider_type = redact_secrets(f.type);
   if (!f.message.empty()) {
@@ -394,7 +407,7 @@ Error classify_response(int http_status, const Headers& headers, std::string_vie
   // then its words), then the reset time of an exhausted limit.
   e.retry_after = retry_after_headers(headers, now);
   if (!e.retry_after) e.retry_after = f.delay;
-  if (!e.retry_after && !f.message.empty()) e.retry_after = body_delay(f.message);
+  if (!e.retry_after && mentions_delay) e.retry_after = body_delay(f.message);
   if (!e.retry_after) {
     if (const std::size_t at = body.find("\"retryDelay\""); at != std::string_view::npos) {
       e.retry_after = body_delay(body.substr(at, 64));

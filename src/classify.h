@@ -13,18 +13,21 @@
 
 namespace llmguard::internal {
 
+class UserRules;
+
 // Classifies an HTTP response that is an error (any status, including a 2xx
 // whose body is an error object). `now` resolves HTTP-date delays.
-// With `evidence`, says what the deciding rule (Error::rule) matched.
+// With `evidence`, says what the deciding rule (Error::rule) matched;
+// `user_rules` are tried before the built-in ones.
 Error classify_response(int http_status, const Headers& headers, std::string_view body,
                         std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
-                        std::string* evidence = nullptr);
+                        std::string* evidence = nullptr, const UserRules* user_rules = nullptr);
 
 // Classifies a recorded exchange as `llmguard classify` receives it. With
 // `stream`, `body` is raw SSE text and the first error event decides.
 Error classify_exchange(int http_status, const Headers& headers, std::string_view body, bool stream,
                         std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
-                        std::string* evidence = nullptr);
+                        std::string* evidence = nullptr, const UserRules* user_rules = nullptr);
 
 // One line of advice for `error`, by category and what the error says.
 std::string hint_for(const Error& error);

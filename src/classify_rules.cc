@@ -200,9 +200,13 @@ void insert_family(PhraseMatcher& matcher, PhraseSet& set, std::string_view fami
 struct RuleBook {
   PhraseMatcher matcher;
   std::vector<Rule> rules, after_status;
+  // The words a delay written in a message follows ("try again in 20s"):
+  // only messages holding one are searched for it.
+  PhraseSet delay_lead;
   RuleBook() {
     add(kRules, rules);
     add(kAfterStatus, after_status);
+    insert_family(matcher, delay_lead, "try again in|retry in|retry after|try again after|wait|reset|resets");
     matcher.build();
   }
   void add(std::span<const RuleSpec> specs, std::vector<Rule>& to) {
@@ -280,6 +284,11 @@ Category by_status(int status, bool& decided) {
 
 void normalise_words(std::string_view text, std::string& out) {
   out.assign(1, ' ');
+  append_normalised(text, out);
+}
+
+void append_normalised(std::string_view text, std::string& out) {
+  if (out.empty()) out += ' ';
   char previous = ' ';
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
@@ -310,7 +319,7 @@ void normalise_words(std::string_view text, std::string& out) {
   if (out.back() != ' ') out += ' ';
 }
 
-Verdict categorize(int http_status, const ErrorFields& f, bool html) {
+Verdict categorize(int http_status, const ErrorFields& f, bool html, bool want_evidence) {
   Evidence e;
   e.http_status = http_status;
   e.fields = &f;
@@ -322,24 +331,28 @@ Verdict categorize(int http_status, const ErrorFields& f, bool html) {
     e.status = 0;
   }
   const RuleBook& book = rule_book();
-  thread_local std::string text, piece;
+  thread_local std::string text;
   text.clear();
-  for (const std::string* part : {&f.code, &f.type, &f.details, &f.message}) {
-    normalise_words(*part, piece);
-    text += piece;
-  }
+  for (const std::string* part : {&f.code, &f.type, &f.details, &f.message}) append_normalised(*part, text);
   book.matcher.scan(text, e.found);
+  auto verdict = [&](const Rule& r) {
+    return Verdict{r.spec->category, r.spec->id, want_evidence ? evidence_of(r, e, book.matcher) : std::string(),
+                   book.delay_lead.any(e.found)};
+  };
   for (const Rule& r : book.rules) {
-    if (holds(r, e)) return {r.spec->category, r.spec->id, evidence_of(r, e, book.matcher)};
+    if (holds(r, e)) return verdict(r);
   }
   if (e.status == 0) e.status = http_status;
   bool decided = false;
   const Category by_code = by_status(e.status, decided);
-  if (decided) return {by_code, "status", fmt::format("HTTP {}", e.status)};
-  for (const Rule& r : book.after_status) {
-    if (holds(r, e)) return {r.spec->category, r.spec->id, evidence_of(r, e, book.matcher)};
+  if (decided) {
+    return {by_code, "status", want_evidence ? fmt::format("HTTP {}", e.status) : std::string(),
+            book.delay_lead.any(e.found)};
   }
-  return {Category::kUnknown, "unknown", {}};
+  for (const Rule& r : book.after_status) {
+    if (holds(r, e)) return verdict(r);
+  }
+  return {Category::kUnknown, "unknown", {}, book.delay_lead.any(e.found)};
 }
 
 }  // namespace llmguard::internal

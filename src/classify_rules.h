@@ -17,16 +17,19 @@ namespace llmguard::internal {
 
 struct Verdict {
   ErrorCategory category = ErrorCategory::kUnknown;
-  std::string_view rule;  // the deciding rule's id
-  std::string evidence;   // what it matched: words, a status
+  std::string_view rule;        // the deciding rule's id
+  std::string evidence;         // what it matched (words, a status), when asked for
+  bool mentions_delay = false;  // the text holds words a delay follows
 };
 
-Verdict categorize(int http_status, const ErrorFields& fields, bool html);
+Verdict categorize(int http_status, const ErrorFields& fields, bool html, bool want_evidence = false);
 
 // " words separated by single spaces ": lower case, camelCase and
 // snake_case split, punctuation dropped, URLs removed. Bytes above 0x7f
 // (other scripts) are kept as they are.
 void normalise_words(std::string_view text, std::string& out);
+// As normalise_words, appended to `out` (which keeps its leading space).
+void append_normalised(std::string_view text, std::string& out);
 
 }  // namespace llmguard::internal
 

@@ -225,7 +225,10 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   if (auto s = validate(options); !s.ok()) return std::move(s).error();
   auto targets = internal::resolve_targets(options.targets);
   if (!targets.ok()) return std::move(targets).error();
+  auto rules = internal::UserRules::compile(options.classifier_rules);
+  if (!rules.ok()) return std::move(rules).error();
   auto impl = std::make_shared<Impl>();
+  impl->classifier_rules = std::move(*rules);
   // Before the keys are moved out of the options: every credential they name.
   impl->redactor = internal::Redactor(internal::credentials_of(options));
   impl->targets = std::move(*targets);

@@ -19,6 +19,7 @@
 #include "limiter.h"
 #include "llmguard/client.h"
 #include "secrets.h"
+#include "user_rules.h"
 
 namespace llmguard::internal {
 
@@ -54,6 +55,7 @@ struct Client::Impl {
   // Masks every configured credential (keys, key variables' values,
   // credential headers), in any case and cut short at a message's end.
   internal::Redactor redactor;
+  internal::UserRules classifier_rules;  // ClientOptions::classifier_rules, compiled
   internal::Ledger ledger;
   std::unique_ptr<internal::BudgetBook> budgets;
   std::shared_ptr<Transport> transport;

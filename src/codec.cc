@@ -14,12 +14,7 @@
 namespace llmguard::internal {
 namespace {
 
-Error bad_input(std::string message) {
-  Error e;
-  e.category = ErrorCategory::kBadRequest;
-  e.message = std::move(message);
-  return e;
-}
+Error bad_input(std::string message) { return make_error(ErrorCategory::kBadRequest, std::move(message)); }
 
 // `field` is only called on failure: naming the field costs a format call,
 // which valid input (every call) should not pay.
@@ -286,10 +281,8 @@ Error classified(int status, const Headers& headers, std::string_view body) {
 }
 
 Error malformed(int status, std::string_view what) {
-  Error e;
-  e.category = ErrorCategory::kTransient;
+  Error e = make_error(ErrorCategory::kTransient, fmt::format("malformed response body: {}", what));
   e.http_status = status;
-  e.message = fmt::format("malformed response body: {}", what);
   e.hint = "the provider or a proxy returned a truncated or non-JSON body; it is retried";
   return e;
 }

@@ -13,12 +13,7 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::object;
 
-Error config_error(std::string message) {
-  Error e;
-  e.category = ErrorCategory::kBadRequest;
-  e.message = std::move(message);
-  return e;
-}
+Error config_error(std::string message) { return make_error(ErrorCategory::kBadRequest, std::move(message)); }
 
 // Each reader returns an error message, empty on success.
 std::string read_string(element v, std::string_view where, std::string& out) {
@@ -256,6 +251,59 @@ std::string read_rules(element v, std::vector<CategoryRule>& rules) {
   return {};
 }
 
+std::string read_string_list(element v, std::string_view where, std::vector<std::string>& out) {
+  simdjson::dom::array list;
+  if (v.get_array().get(list) != simdjson::SUCCESS) return fmt::format("{} must be an array of strings", where);
+  for (element item : list) {
+    std::string s;
+    if (auto err = read_string(item, where, s); !err.empty())
+      return fmt::format("{} must be an array of strings", where);
+    out.push_back(std::move(s));
+  }
+  return {};
+}
+
+// [{"id": "gateway-quota", "category": "quota_exhausted", "status": 429,
+//   "words": ["allowance"], "json_pointer": "/error/code", "delay_field": "/error/wait"}]
+// Whether each rule makes sense is Client::create's to say; this reads shapes.
+std::string read_classifier_rules(element v, std::vector<ClassifierRule>& rules) {
+  simdjson::dom::array list;
+  if (v.get_array().get(list) != simdjson::SUCCESS) return "classifier_rules must be an array";
+  std::size_t i = 0;
+  for (element item : list) {
+    const std::string at = fmt::format("classifier_rules[{}]", i++);
+    object o;
+    if (item.get_object().get(o) != simdjson::SUCCESS) return at + " must be an object";
+    ClassifierRule rule;
+    bool has_category = false;
+    for (auto [key, value] : o) {
+      const std::string field = fmt::format("{}.{}", at, key);
+      std::string err;
+      if (key == "id") err = read_string(value, field, rule.id);
+      else if (key == "category") {
+        std::string name;
+        err = read_string(value, field, name);
+        auto category = parse_error_category(name);
+        if (err.empty() && !category) err = fmt::format("{}: no category named \"{}\"", field, name);
+        if (err.empty()) rule.category = *category;
+        has_category = true;
+      } else if (key == "status") {
+        std::int64_t n = 0;
+        err = read_int(value, field, {100, 599, ""}, n);
+        if (err.empty()) rule.status = static_cast<int>(n);
+      } else if (key == "words") err = read_string_list(value, field, rule.words);
+      else if (key == "json_pointer") err = read_string(value, field, rule.json_pointer);
+      else if (key == "header") err = read_string(value, field, rule.header);
+      else if (key == "delay_field") err = read_string(value, field, rule.delay_field);
+      else err = fmt::format("unknown key {}", field);
+      if (!err.empty()) return err;
+    }
+    if (rule.id.empty() || !has_category) return at + " needs an id and a category";
+    rules.push_back(std::move(rule));
+  }
+  return {};
+}
+
 std::string read_retry(element v, RetryPolicy& r) {
   object o;
   if (v.get_object().get(o) != simdjson::SUCCESS) return "retry must be an object";
@@ -364,6 +412,7 @@ Result<ClientOptions> parse_client_options(std::string_view json) {
         }
       }
     } else if (key == "retry") err = read_retry(value, options.retry);
+    else if (key == "classifier_rules") err = read_classifier_rules(value, options.classifier_rules);
     else if (key == "timeouts") err = read_timeouts(value, options.timeouts);
     else if (key == "ca_file") err = read_string(value, "ca_file", options.ca_file);
     else if (key == "verify_tls") {

@@ -11,11 +11,8 @@ namespace {
 
 using simdjson::dom::element;
 
-Error malformed_stream(std::string what) {
-  Error e;
-  e.category = ErrorCategory::kTransient;
-  e.message = fmt::format("malformed stream: {}", what);
-  return e;
+Error malformed_stream(std::string_view what) {
+  return make_error(ErrorCategory::kTransient, fmt::format("malformed stream: {}", what));
 }
 
 std::string_view text_of(element parent, std::string_view key) {

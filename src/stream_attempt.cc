@@ -38,7 +38,7 @@ void StreamAttempt::fail(Error error) {
 }
 
 Result<ChatResponse> StreamAttempt::outcome(Result<HttpResponse> result, std::chrono::system_clock::time_point now,
-                                            ReportedUsage* reported) {
+                                            ReportedUsage* reported, const UserRules* user_rules) {
   if (error_) {
     Error e = std::move(*error_);
     error_.reset();
@@ -47,7 +47,8 @@ Result<ChatResponse> StreamAttempt::outcome(Result<HttpResponse> result, std::ch
   }
   if (!result.ok()) return std::move(result).error();
   const int status = result->status;
-  if (status < 200 || status >= 300 || is_page_) return classify_response(status, result->headers, error_body_, now);
+  if (status < 200 || status >= 300 || is_page_)
+    return classify_response(status, result->headers, error_body_, now, nullptr, user_rules);
   // A stream that ended mid-event or without its end marker was truncated.
   return accumulator_.finish(status, reported, /*cleanly=*/!sse_.has_partial_event());
 }

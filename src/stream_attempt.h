@@ -20,6 +20,8 @@
 
 namespace llmguard::internal {
 
+class UserRules;
+
 class StreamAttempt {
  public:
   explicit StreamAttempt(Provider provider) : accumulator_(provider) {}
@@ -34,9 +36,10 @@ class StreamAttempt {
 
   // The reply, or why there is none: the stream's own error first, then the
   // transport's, then an error reply classified, then a truncated stream.
-  // `reported` receives the usage as the stream carried it.
+  // `reported` receives the usage as the stream carried it; an error reply
+  // is classified with `user_rules` first.
   Result<ChatResponse> outcome(Result<HttpResponse> result, std::chrono::system_clock::time_point now,
-                               ReportedUsage* reported);
+                               ReportedUsage* reported, const UserRules* user_rules = nullptr);
 
   int status() const { return status_; }
   bool delivered() const { return accumulator_.delivered(); }

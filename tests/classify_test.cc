@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "user_rules.h"
+
 namespace llmguard::internal {
 namespace {
 
@@ -214,6 +216,96 @@ TEST_CASE("Provider messages are redacted at classification") {
       R"({"error":{"message":"Incorrect API key provided: sk-live-0123456789abcdef.","code":"invalid_api_key"}})");
   CHECK(e.category == ErrorCategory::kAuth);
   CHECK(e.message.find("0123456789abcdef") == std::string::npos);
+}
+
+UserRules compiled(std::vector<ClassifierRule> rules) {
+  auto r = UserRules::compile(std::move(rules));
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+TEST_CASE("Classifier rules of the caller's: words match at word starts, in the error's text, ahead of the built-ins") {
+  const UserRules rules =
+      compiled({{.id = "gw-quota", .category = ErrorCategory::kQuotaExhausted, .status = 429, .words = {"allowance"}}});
+  std::string evidence;
+  auto own =
+      classify_response(429, {}, R"({"error":{"message":"Team ALLOWANCES are spent"}})", kNow, &evidence, &rules);
+  CHECK(own.category == ErrorCategory::kQuotaExhausted);
+  CHECK(own.rule == "gw-quota");
+  CHECK(evidence.find("allowance") != std::string::npos);
+  // Only at a word start, only at the rule's status.
+  CHECK(classify_response(429, {}, R"({"error":{"message":"disallowance"}})", kNow, nullptr, &rules).category ==
+        ErrorCategory::kRateLimit);
+  CHECK(classify_response(400, {}, R"({"error":{"message":"allowance"}})", kNow, nullptr, &rules).category ==
+        ErrorCategory::kBadRequest);
+  // A rule never matches text that is not the error's: other JSON fields are not read.
+  CHECK(classify_response(429, {}, R"({"note":"allowance","error":{"message":"slow"}})", kNow, nullptr, &rules).rule !=
+        "gw-quota");
+}
+
+TEST_CASE("Classifier rules read a JSON pointer's or a header's value, and a delay field") {
+  const UserRules rules = compiled({
+      {.id = "by-pointer",
+       .category = ErrorCategory::kContentFilter,
+       .words = {"blocked"},
+       .json_pointer = "/result/0/verdict"},
+      {.id = "by-header", .category = ErrorCategory::kAuth, .words = {"key expired"}, .header = "X-Gateway-Reason"},
+      {.id = "status-only", .category = ErrorCategory::kRateLimit, .status = 509, .delay_field = "/wait"},
+  });
+  auto pointer = classify_response(200, {}, R"({"result":[{"verdict":"Blocked by policy"}]})", kNow, nullptr, &rules);
+  CHECK(pointer.rule == "by-pointer");
+  CHECK(pointer.category == ErrorCategory::kContentFilter);
+  auto header = classify_response(403, {{"x-gateway-reason", "key-expired"}}, "{}", kNow, nullptr, &rules);
+  CHECK(header.rule == "by-header");
+  CHECK(header.category == ErrorCategory::kAuth);
+  auto delayed = classify_response(509, {}, R"({"wait": 2.5})", kNow, nullptr, &rules);
+  CHECK(delayed.rule == "status-only");
+  REQUIRE(delayed.retry_after.has_value());
+  CHECK(*delayed.retry_after == milliseconds(2500));
+  // A header still wins over the rule's delay field; a nonsense delay is none.
+  CHECK(*classify_response(509, {{"retry-after", "1"}}, R"({"wait": 9})", kNow, nullptr, &rules).retry_after ==
+        milliseconds(1000));
+  CHECK_FALSE(classify_response(509, {}, R"({"wait": -3})", kNow, nullptr, &rules).retry_after.has_value());
+  CHECK_FALSE(classify_response(509, {}, R"({"wait": "soon"})", kNow, nullptr, &rules).retry_after.has_value());
+}
+
+TEST_CASE("Classifier rules that cannot work are refused, naming the rule") {
+  struct Case {
+    ClassifierRule rule;
+    const char* says;
+  };
+  const Case cases[] = {
+      {{.category = ErrorCategory::kAuth, .status = 401}, "needs an id"},
+      {{.id = "a", .category = ErrorCategory::kAuth}, "needs a status or words"},
+      {{.id = "b", .category = ErrorCategory::kBudgetExceeded, .status = 429}, "category"},
+      {{.id = "c", .category = ErrorCategory::kAuth, .status = 42}, "no HTTP status"},
+      {{.id = "d", .category = ErrorCategory::kAuth, .words = {"x"}, .json_pointer = "error"}, "RFC 6901"},
+      {{.id = "e", .category = ErrorCategory::kAuth, .words = {"x"}, .json_pointer = "/a", .header = "h"}, "not both"},
+      {{.id = "f", .category = ErrorCategory::kAuth, .words = {"!!"}}, "no letters or digits"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.says);
+    auto r = UserRules::compile({c.rule});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().category == ErrorCategory::kBadRequest);
+    CHECK(r.error().message.find(c.says) != std::string::npos);
+    if (!c.rule.id.empty()) CHECK(r.error().message.find('"' + c.rule.id + '"') != std::string::npos);
+  }
+}
+
+TEST_CASE("Every built-in verdict names its rule; evidence is what the rule matched") {
+  std::string evidence;
+  auto e = classify_response(
+      400, {},
+      R"({"error":{"message":"This model's maximum context length is 8192 tokens.","code":"context_length_exceeded"}})",
+      kNow, &evidence);
+  CHECK(e.category == ErrorCategory::kContextOverflow);
+  CHECK_FALSE(e.rule.empty());
+  CHECK_FALSE(evidence.empty());
+  std::string bare;
+  auto status_only = classify_response(502, {}, "", kNow, &bare);
+  CHECK_FALSE(status_only.rule.empty());
+  CHECK(status_only.rule != e.rule);
 }
 
 }  // namespace

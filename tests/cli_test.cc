@@ -32,8 +32,8 @@ TEST_CASE("classify: one JSON line out per input line, in order, with every cont
       "this is not json\n"
       R"({"status": 200, "headers": {}, "body": "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", "stream": true})"
       "\n");
-  std::ostringstream out;
-  CHECK(run_classify(in, out) == 0);
+  std::ostringstream out, err;
+  CHECK(run_classify({}, in, out, err) == 0);
   auto lines = lines_of(out.str());
   REQUIRE(lines.size() == 5);
   simdjson::dom::parser parser;
@@ -87,8 +87,8 @@ TEST_CASE("classify: blank and whitespace-only lines get an answer line each, so
       "\n   \r\n"
       R"({"status": 500, "body": "oops"})"
       "\n\t\n");
-  std::ostringstream out;
-  CHECK(run_classify(in, out) == 0);
+  std::ostringstream out, err;
+  CHECK(run_classify({}, in, out, err) == 0);
   auto lines = lines_of(out.str());
   REQUIRE(lines.size() == 4);
   simdjson::dom::parser parser;
@@ -112,8 +112,8 @@ TEST_CASE("classify: a status too large for any integer is an input error, not a
                         "\n"
                         R"({"status": 429.0, "body": "x"})"
                         "\n");
-  std::ostringstream out;
-  CHECK(run_classify(in, out) == 0);
+  std::ostringstream out, err;
+  CHECK(run_classify({}, in, out, err) == 0);
   auto lines = lines_of(out.str());
   REQUIRE(lines.size() == 3);
   simdjson::dom::parser parser;
@@ -122,6 +122,84 @@ TEST_CASE("classify: a status too large for any integer is an input error, not a
     CHECK(std::string_view(line["input_error"]) == "status must be an HTTP status code");
   }
   CHECK(std::string_view(parser.parse(lines[2]).value()["category"]) == "rate_limit");
+}
+
+TEST_CASE("classify --explain names the deciding rule and what it matched, with keys redacted") {
+  std::istringstream in(
+      R"({"status": 400, "body": "{\"error\":{\"message\":\"This model's maximum context length is 8192 tokens. Key sk-proj-abcdefghijklmnop0123456789 used.\",\"code\":\"context_length_exceeded\"}}"})"
+      "\n"
+      R"({"status": 503, "body": ""})"
+      "\n");
+  std::ostringstream out, err;
+  CHECK(run_classify({"--explain"}, in, out, err) == 0);
+  auto lines = lines_of(out.str());
+  REQUIRE(lines.size() == 2);
+  simdjson::dom::parser parser;
+  auto overflow = parser.parse(lines[0]).value();
+  CHECK(std::string_view(overflow["category"]) == "context_overflow");
+  const std::string_view rule = overflow["rule"];
+  CHECK_FALSE(rule.empty());
+  CHECK(std::string_view(overflow["evidence"]).find("context") != std::string_view::npos);
+  CHECK(lines[0].find("abcdefghijklmnop0123456789") == std::string::npos);
+  auto status_only = parser.parse(lines[1]).value();
+  CHECK(std::string_view(status_only["category"]) == "transient");
+  CHECK(std::string_view(status_only["rule"]) != rule);
+  // Without --explain the contract's fields alone.
+  std::istringstream again(R"({"status": 503, "body": ""})");
+  std::ostringstream plain;
+  CHECK(run_classify({}, again, plain, err) == 0);
+  CHECK(plain.str().find("\"rule\"") == std::string::npos);
+}
+
+TEST_CASE("classify --config applies the file's classifier_rules before the built-in ones") {
+  char path[] = "/tmp/llmguard-cli-rules-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  std::ofstream(path) << R"({"classifier_rules": [{"id": "gateway-allowance", "category": "quota_exhausted",
+      "status": 429, "words": ["allowance"], "json_pointer": "/fault/text"},
+      {"id": "gateway-wait", "category": "rate_limit", "words": ["slow down"], "delay_field": "/fault/wait_s"}]})";
+  std::istringstream in(
+      R"({"status": 429, "body": "{\"fault\":{\"text\":\"Monthly allowance used up\"}}"})"
+      "\n"
+      R"({"status": 400, "body": "{\"error\":{\"message\":\"Please slow down\"},\"fault\":{\"wait_s\":7}}"})"
+      "\n"
+      R"({"status": 429, "body": "{\"fault\":{\"text\":\"busy\"}}"})"
+      "\n");
+  std::ostringstream out, err;
+  CHECK(run_classify({"--config", path, "--explain"}, in, out, err) == 0);
+  std::remove(path);
+  auto lines = lines_of(out.str());
+  REQUIRE(lines.size() == 3);
+  simdjson::dom::parser parser;
+  auto allowance = parser.parse(lines[0]).value();
+  CHECK(std::string_view(allowance["category"]) == "quota_exhausted");
+  CHECK(std::string_view(allowance["rule"]) == "gateway-allowance");
+  CHECK(std::string_view(allowance["evidence"]).find("allowance") != std::string_view::npos);
+  auto wait = parser.parse(lines[1]).value();
+  CHECK(std::string_view(wait["category"]) == "rate_limit");
+  CHECK(std::string_view(wait["rule"]) == "gateway-wait");
+  CHECK(double(wait["retry_after_s"]) == 7.0);
+  auto builtin = parser.parse(lines[2]).value();
+  CHECK(std::string_view(builtin["category"]) == "rate_limit");
+  CHECK(std::string_view(builtin["rule"]) != "gateway-allowance");
+}
+
+TEST_CASE("classify --config refuses a rule that cannot work, saying which and why, before reading input") {
+  char path[] = "/tmp/llmguard-cli-rules-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  std::ofstream(path) << R"({"classifier_rules": [{"id": "no-conditions", "category": "auth"}]})";
+  std::istringstream in(R"({"status": 500, "body": "x"})");
+  std::ostringstream out, err;
+  CHECK(run_classify({"--config", path}, in, out, err) == 2);
+  std::remove(path);
+  CHECK(out.str().empty());
+  CHECK(err.str().find("no-conditions") != std::string::npos);
+  std::ostringstream out2, err2;
+  CHECK(run_classify({"--bogus"}, in, out2, err2) == 2);
+  CHECK(err2.str().find("usage:") != std::string::npos);
 }
 
 TEST_CASE("chat: success prints one object with target, usage, cost and the attempt trail") {

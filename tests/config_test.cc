@@ -86,6 +86,24 @@ TEST_CASE("Per-category rules come from retry.rules") {
   CHECK(o->retry.rules[1].max_attempts == 5);
 }
 
+TEST_CASE("Classifier rules come from classifier_rules") {
+  auto o = parse_client_options(R"({"classifier_rules": [
+    {"id": "gw-quota", "category": "quota_exhausted", "status": 429, "words": ["allowance", "spent"],
+     "json_pointer": "/fault/text", "delay_field": "/fault/wait"},
+    {"id": "gw-auth", "category": "auth", "header": "x-gateway-error", "words": ["badkey"]}]})");
+  REQUIRE(o.ok());
+  REQUIRE(o->classifier_rules.size() == 2);
+  const ClassifierRule& quota = o->classifier_rules[0];
+  CHECK(quota.id == "gw-quota");
+  CHECK(quota.category == ErrorCategory::kQuotaExhausted);
+  CHECK(quota.status == 429);
+  CHECK(quota.words == std::vector<std::string>{"allowance", "spent"});
+  CHECK(quota.json_pointer == "/fault/text");
+  CHECK(quota.delay_field == "/fault/wait");
+  CHECK(o->classifier_rules[1].header == "x-gateway-error");
+  CHECK_FALSE(o->classifier_rules[1].status.has_value());
+}
+
 TEST_CASE("Config mistakes are errors that name the key") {
   struct Case {
     const char* json;
@@ -100,6 +118,12 @@ TEST_CASE("Config mistakes are errors that name the key") {
       {R"({"retry": {"rules": [{"category": "auth", "action": "panic"}]}})", "retry.rules[0].action"},
       {R"({"retry": {"rules": [{"category": "auth"}]}})", "needs a category and an action"},
       {R"({"timeouts": {"total_ms": -5}})", "timeouts.total_ms"},
+      {R"({"classifier_rules": {"id": "x"}})", "classifier_rules must be an array"},
+      {R"({"classifier_rules": [{"id": "x", "category": "nonsense", "status": 429}]})", "classifier_rules[0].category"},
+      {R"({"classifier_rules": [{"id": "x", "category": "auth", "status": 999}]})", "classifier_rules[0].status"},
+      {R"({"classifier_rules": [{"id": "x", "category": "auth", "words": "token"}]})", "classifier_rules[0].words"},
+      {R"({"classifier_rules": [{"category": "auth", "status": 401}]})", "needs an id and a category"},
+      {R"({"classifier_rules": [{"id": "x", "category": "auth", "regex": "."}]})", "classifier_rules[0].regex"},
       {R"({"targets": [{"context_window": "big"}]})", "context_window"},
       {R"({"deadline": 5})", "deadline"},
       {R"({"verify_tls": "yes"})", "verify_tls"},

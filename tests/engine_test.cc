@@ -150,6 +150,30 @@ TEST_CASE("insufficient_quota 429 goes to the next target with no retry") {
   CHECK(chain.requests_for("gpt-a") == 1);
 }
 
+TEST_CASE("A classifier rule of the caller's turns a gateway's own 429 wording into quota: next target, no retry") {
+  Chain chain;
+  chain.options.targets = {chain.openai("primary", "gpt-a"), chain.openai("backup", "gpt-b")};
+  chain.options.classifier_rules = {ClassifierRule{
+      .id = "gateway-allowance", .category = ErrorCategory::kQuotaExhausted, .status = 429, .words = {"allowance"}}};
+  chain.server->enqueue("gpt-a", reply(429, R"({"error":{"message":"Team allowance for this month is spent"}})"));
+  auto r = chain.client()->guarded_chat(hello());
+  REQUIRE(r.ok());
+  CHECK(r->target == "backup");
+  REQUIRE(r->attempts.size() == 2);
+  CHECK(r->attempts[0].category == ErrorCategory::kQuotaExhausted);
+  CHECK(chain.requests_for("gpt-a") == 1);
+}
+
+TEST_CASE("A classifier rule that cannot match anything is refused when the client is made") {
+  Chain chain;
+  chain.options.targets = {chain.openai("primary", "gpt-a")};
+  chain.options.classifier_rules = {ClassifierRule{.id = "empty", .category = ErrorCategory::kAuth}};
+  auto c = Client::create(chain.options);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().category == ErrorCategory::kBadRequest);
+  CHECK(c.error().message.find("\"empty\"") != std::string::npos);
+}
+
 TEST_CASE("404 for the model goes to the next target, which answers") {
   Chain chain;
   chain.options.targets = {chain.openai("primary", "gpt-9"), chain.anthropic("backup", "claude-x")};

@@ -176,8 +176,29 @@ struct Timeouts {
 // Whether `model` names a reasoning model (for Timeouts::reasoning_ttft).
 bool is_reasoning_model(std::string_view model) noexcept;
 
+// A classification rule of your own, tried before the built-in ones: for a
+// company gateway's wording, or a provider whose errors the built-ins read
+// wrong. A rule holds when every condition it sets holds; the first rule
+// that holds decides the category, and its id becomes Error::rule.
+struct ClassifierRule {
+  std::string id;                                    // required; reported as Error::rule
+  ErrorCategory category = ErrorCategory::kUnknown;  // one an attempt can end with
+  std::optional<int> status;                         // only at this HTTP status
+  // Any of these words (case, punctuation and camelCase ignored; matched at
+  // word starts, so "token" also finds "tokens"). Searched in the error's
+  // code, type and message, or in `json_pointer`'s or `header`'s value.
+  std::vector<std::string> words;
+  std::string json_pointer;  // RFC 6901 path into a JSON body: "/error/code"
+  std::string header;        // a response header's name
+  // A JSON pointer to the delay in seconds the reply asks for, used when no
+  // retry-after header gives one: "/error/retry_after".
+  std::string delay_field;
+};
+
 struct ClientOptions {
   std::vector<Target> targets;  // the fallback chain, in order
+  // Tried in order before the built-in classifier; see ClassifierRule.
+  std::vector<ClassifierRule> classifier_rules;
   RetryPolicy retry;
   BreakerPolicy breaker;
   RetryBudget retry_budget;

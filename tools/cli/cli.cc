@@ -13,6 +13,7 @@
 #include "mock_cli.h"
 #include "secrets.h"
 #include "text.h"
+#include "user_rules.h"
 
 namespace llmguard::cli {
 namespace {
@@ -27,13 +28,20 @@ void write_optional_seconds(JsonWriter& w, const std::optional<std::chrono::mill
   }
 }
 
-std::string classify_line(std::string_view line) {
+struct ClassifyArgs {
+  bool explain = false;  // adds "rule" and "evidence" to each answer
+  internal::UserRules user_rules;
+};
+
+std::string classify_line(std::string_view line, const ClassifyArgs& args) {
   std::string out;
   JsonWriter w(out);
   auto invalid = [&](std::string_view why) {
     w.begin_object().key("category").string("unknown").key("retryable").boolean(false);
     w.key("retry_after_s").null().key("provider_code").string("").key("message").string("");
-    w.key("hint").string("").key("input_error").string(why).end_object();
+    w.key("hint").string("");
+    if (args.explain) w.key("rule").string("").key("evidence").string("");
+    w.key("input_error").string(why).end_object();
     return out;
   };
   // A blank line still gets its answer line: tools pair answers with inputs by position.
@@ -77,12 +85,18 @@ std::string classify_line(std::string_view line) {
   bool stream = false;
   if (root["stream"].get_bool().get(stream) != simdjson::SUCCESS) stream = false;
 
-  Error e = internal::classify_exchange(static_cast<int>(status), headers, body, stream);
+  std::string evidence;
+  Error e =
+      internal::classify_exchange(static_cast<int>(status), headers, body, stream, std::chrono::system_clock::now(),
+                                  args.explain ? &evidence : nullptr, &args.user_rules);
   w.begin_object().key("category").string(to_string(e.category)).key("retryable").boolean(e.retryable());
   w.key("retry_after_s");
   write_optional_seconds(w, e.retry_after);
   w.key("provider_code").string(e.provider_code).key("message").string(e.message);
-  w.key("hint").string(e.hint).end_object();
+  w.key("hint").string(e.hint);
+  // Evidence quotes the body, which classify_response has not redacted.
+  if (args.explain) w.key("rule").string(e.rule).key("evidence").string(internal::redact_secrets(evidence));
+  w.end_object();
   return out;
 }
 
@@ -220,11 +234,30 @@ std::string escape_terminal_controls(std::string_view text) {
   return out + e.finish();
 }
 
-int run_classify(std::istream& in, std::ostream& out) {
+int run_classify(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kUsage = "llmguard classify [--explain] [--config FILE] < errors.jsonl";
+  ClassifyArgs a;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--explain") {
+      a.explain = true;
+    } else if (args[i] == "--config" && i + 1 < args.size()) {
+      // The file's classifier_rules apply; the rest of it is not needed here.
+      auto options = load_client_options(args[++i]);
+      auto rules = options.ok() ? internal::UserRules::compile(std::move(options->classifier_rules))
+                                : Result<internal::UserRules>(options.error());
+      if (!rules.ok()) {
+        err << "llmguard: " << escape_terminal_controls(internal::redact_secrets(rules.error().message)) << '\n';
+        return 2;
+      }
+      a.user_rules = std::move(*rules);
+    } else {
+      return usage_error(err, fmt::format("unexpected argument {}", args[i]), kUsage);
+    }
+  }
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    out << classify_line(line) << '\n';
+    out << classify_line(line, a) << '\n';
   }
   out.flush();
   return 0;
@@ -332,14 +365,14 @@ int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ost
 
 int run_cli(int argc, char** argv, std::istream& in, std::ostream& out, std::ostream& err) {
   constexpr std::string_view kUsage =
-      "llmguard classify < errors.jsonl\n"
+      "llmguard classify [--explain] [--config FILE] < errors.jsonl\n"
       "       llmguard chat --config FILE --message TEXT [--stream [--restart-on-failure]]\n"
       "       llmguard doctor --config FILE\n"
       "       llmguard mock [--port N] [--faults SPEC] [--script FILE] ...";
   if (argc < 2) return usage_error(err, "a command is required", kUsage);
   const std::string command = argv[1];
   std::vector<std::string> rest(argv + 2, argv + argc);
-  if (command == "classify") return run_classify(in, out);
+  if (command == "classify") return run_classify(rest, in, out, err);
   if (command == "chat") return run_chat(rest, out, err);
   if (command == "doctor") return run_doctor(rest, out, err);
   if (command == "mock") return mock::run_mock_cli(argc - 1, argv + 1);

@@ -11,8 +11,9 @@
 namespace llmguard::cli {
 
 // JSON Lines in, one JSON line out per input line, in order; returns 0 once
-// all input was read.
-int run_classify(std::istream& in, std::ostream& out);
+// all input was read. `args`: --explain adds "rule" and "evidence" to each
+// answer; --config FILE applies that config's classifier_rules.
+int run_classify(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err);
 
 // `args` are the words after the subcommand. Returns the exit status.
 int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);

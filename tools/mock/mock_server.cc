@@ -487,25 +487,21 @@ Result<FaultMix> parse_fault_mix(std::string_view spec) {
     pos = comma + 1;
     if (item.empty()) continue;
     auto eq = item.find('=');
-    Error bad;
-    bad.category = ErrorCategory::kBadRequest;
+    auto bad = [](std::string message) { return make_error(ErrorCategory::kBadRequest, std::move(message)); };
     if (eq == std::string_view::npos) {
-      bad.message = fmt::format("fault \"{}\" needs =probability", item);
-      return bad;
+      return bad(fmt::format("fault \"{}\" needs =probability", item));
     }
     std::string_view name = item.substr(0, eq);
     auto value = internal::parse_double(item.substr(eq + 1));
     if (name == "retry_after_ms") {
       if (!value || *value < 0) {
-        bad.message = "retry_after_ms must be a non-negative number";
-        return bad;
+        return bad("retry_after_ms must be a non-negative number");
       }
       mix.retry_after = milliseconds(static_cast<std::int64_t>(*value));
       continue;
     }
     if (!value || *value < 0 || *value > 1) {
-      bad.message = fmt::format("fault \"{}\": probability must be in [0, 1]", name);
-      return bad;
+      return bad(fmt::format("fault \"{}\": probability must be in [0, 1]", name));
     }
     double* slot = name == "rate_limit"     ? &mix.rate_limit
                    : name == "quota"        ? &mix.quota
@@ -516,20 +512,16 @@ Result<FaultMix> parse_fault_mix(std::string_view spec) {
                    : name == "reset"        ? &mix.reset
                                             : nullptr;
     if (!slot) {
-      bad.message = fmt::format(
-          "unknown fault \"{}\" (rate_limit, quota, overloaded, server_error, bad_gateway, "
-          "hang, reset, retry_after_ms)",
-          name);
-      return bad;
+      return bad(
+          fmt::format("unknown fault \"{}\" (rate_limit, quota, overloaded, server_error, bad_gateway, "
+                      "hang, reset, retry_after_ms)",
+                      name));
     }
     *slot = *value;
     sum += *value;
   }
   if (sum > 1.0 + 1e-9) {
-    Error bad;
-    bad.category = ErrorCategory::kBadRequest;
-    bad.message = "fault probabilities add up to more than 1";
-    return bad;
+    return make_error(ErrorCategory::kBadRequest, "fault probabilities add up to more than 1");
   }
   return mix;
 }
@@ -589,10 +581,7 @@ struct MockServer::Impl {
 namespace {
 
 Error sys_error(std::string_view what) {
-  Error e;
-  e.category = ErrorCategory::kConnection;
-  e.message = fmt::format("{}: {}", what, std::strerror(errno));
-  return e;
+  return make_error(ErrorCategory::kConnection, fmt::format("{}: {}", what, std::strerror(errno)));
 }
 
 std::string head_for(int status, const Headers& headers, std::string_view content_type,
@@ -627,10 +616,7 @@ Status MockServer::Impl::open_socket() {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(options.port));
   if (::inet_pton(AF_INET, options.host.c_str(), &addr.sin_addr) != 1) {
-    Error e;
-    e.category = ErrorCategory::kBadRequest;
-    e.message = fmt::format("host \"{}\" is not an IPv4 address", options.host);
-    return e;
+    return make_error(ErrorCategory::kBadRequest, fmt::format("host \"{}\" is not an IPv4 address", options.host));
   }
   if (::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return sys_error("bind");
   if (::listen(listen_fd, 4096) != 0) return sys_error("listen");
@@ -1140,12 +1126,7 @@ std::deque<Step> MockServer::Impl::respond_control(const Request& req) {
 }
 
 Result<std::vector<std::pair<std::string, MockReply>>> parse_script(std::string_view json) {
-  auto fail = [](std::string m) {
-    Error e;
-    e.category = ErrorCategory::kBadRequest;
-    e.message = std::move(m);
-    return e;
-  };
+  auto fail = [](std::string m) { return make_error(ErrorCategory::kBadRequest, std::move(m)); };
   simdjson::dom::parser parser;
   simdjson::padded_string padded(json);
   simdjson::dom::array items;
