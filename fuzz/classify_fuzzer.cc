@@ -12,6 +12,7 @@
 #include "stream.h"
 #include "usage_check.h"
 #include "usage_json.h"
+#include "user_rules.h"
 
 using namespace llmguard;
 using namespace llmguard::internal;
@@ -28,7 +29,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                            {"anthropic-ratelimit-tokens-reset", std::string(body.substr(0, 40))}};
   const auto now = std::chrono::system_clock::time_point(std::chrono::hours(480000));
 
-  Error e = classify_exchange(status, headers, body, (data[0] & 1) != 0, now);
+  // Rules of a caller's, reading the body by pointer, a header and the error's words.
+  static const UserRules rules = [] {
+    auto compiled = UserRules::compile({
+        {.id = "pointer", .category = ErrorCategory::kAuth, .words = {"key"}, .json_pointer = "/error/0/code"},
+        {.id = "header", .category = ErrorCategory::kPermission, .words = {"deny"}, .header = "retry-after"},
+        {.id = "words", .category = ErrorCategory::kQuotaExhausted, .words = {"allowance"}, .delay_field = "/wait"},
+        {.id = "status", .category = ErrorCategory::kRateLimit, .status = 509, .delay_field = "/a/b"},
+    });
+    return std::move(*compiled);
+  }();
+  std::string evidence;
+  Error e = classify_exchange(status, headers, body, (data[0] & 1) != 0, now, &evidence,
+                              (data[1] & 1) != 0 ? &rules : nullptr);
   (void)hint_for(e);
   (void)redact_secrets(body);
   (void)parse_go_duration(body.substr(0, 64));
@@ -40,7 +53,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)checked_usage(reported, static_cast<std::int64_t>(size), -1);
     StreamAccumulator acc(p);
     SseParser sse(1 << 20);
-    sse.feed(body, [&](const SseEvent& event) { return !acc.on_event(event, nullptr, 200, headers).has_value(); });
+    // In pieces, as a transport delivers them: an event spans feeds.
+    const std::size_t piece = 1 + data[0] % 61;
+    for (std::size_t at = 0; at < body.size(); at += piece) {
+      if (!sse.feed(body.substr(at, piece),
+                    [&](const SseEvent& event) { return !acc.on_event(event, nullptr, 200, headers).has_value(); })) {
+        break;
+      }
+    }
     (void)acc.finish(200, &reported);
     (void)checked_usage(reported, 0, 0);
   }

@@ -14,7 +14,7 @@
 #include "attempt_budget.h"
 #include "client_impl.h"
 #include "limit_queue.h"
-#include "llmguard/client.h"
+#include "llmguard/options.h"
 #include "stream_attempt.h"
 #include "usage_check.h"
 

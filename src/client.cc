@@ -126,10 +126,11 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
 
 namespace {
 
-Status validate(const ClientOptions& o) {
-  auto invalid = [](std::string m) { return Status(make_error(ErrorCategory::kBadRequest, std::move(m))); };
-  const RetryPolicy& r = o.retry;
+Status invalid(std::string message) { return Status(make_error(ErrorCategory::kBadRequest, std::move(message))); }
+
+Status validate_retry(const RetryPolicy& r) {
   if (r.max_attempts < 1) return invalid("retry.max_attempts must be at least 1");
+  if (r.max_attempts > 100) return invalid("retry.max_attempts must be at most 100");
   if (r.base_delay.count() < 0 || r.max_delay.count() < 0 || r.max_retry_after.count() < 0) {
     return invalid("retry delays must not be negative");
   }
@@ -148,18 +149,23 @@ Status validate(const ClientOptions& o) {
       return invalid(fmt::format("retry.rules[{}].max_attempts must be at least 1", i));
     }
   }
-  if (o.breaker.failure_threshold < 0) return invalid("breaker.failure_threshold must not be negative");
-  if (o.retry_budget.ratio < 0 || o.retry_budget.min_retries < 0 || o.retry_budget.window.count() < 1000) {
-    return invalid("retry_budget needs ratio >= 0, min_retries >= 0 and a window of at least 1 s");
-  }
+  return ok_status();
+}
+
+// Durations are added to clock readings and turned into nanoseconds and
+// libcurl's longs; beyond a week they mean a mistake, and near their type's
+// limits they overflow.
+Status validate_durations(const ClientOptions& o) {
+  const RetryPolicy& r = o.retry;
   if (o.timeouts.connect.count() <= 0 || o.timeouts.total.count() <= 0 || o.timeouts.idle.count() <= 0 ||
       o.timeouts.ttft.count() <= 0 || o.timeouts.reasoning_ttft.count() <= 0) {
     return invalid("timeouts must be positive");
   }
   if (o.deadline && o.deadline->count() <= 0) return invalid("deadline must be positive");
-  // Durations are added to clock readings and turned into nanoseconds and
-  // libcurl's longs; beyond a week they mean a mistake, and near their
-  // type's limits they overflow.
+  if (o.breaker.open_for.count() < 0 || o.breaker.auth_cooldown.count() < 0 || o.breaker.quota_cooldown.count() < 0 ||
+      o.breaker.model_not_found_cooldown.count() < 0) {
+    return invalid("breaker durations must not be negative");
+  }
   constexpr std::chrono::milliseconds kLongest = std::chrono::hours(24 * 7);
   const std::pair<std::string_view, std::chrono::milliseconds> durations[] = {
       {"retry.base_delay", r.base_delay},
@@ -180,32 +186,30 @@ Status validate(const ClientOptions& o) {
   for (const auto& [name, value] : durations) {
     if (value > kLongest) return invalid(fmt::format("{} must be at most 7 days ({} ms)", name, kLongest.count()));
   }
-  if (o.breaker.open_for.count() < 0 || o.breaker.auth_cooldown.count() < 0 || o.breaker.quota_cooldown.count() < 0 ||
-      o.breaker.model_not_found_cooldown.count() < 0) {
-    return invalid("breaker durations must not be negative");
-  }
-  if (r.max_attempts > 100) return invalid("retry.max_attempts must be at most 100");
-  if (!std::isfinite(o.retry_budget.ratio)) return invalid("retry_budget.ratio must be a finite number");
-  if (o.max_response_bytes == 0) return invalid("max_response_bytes must be positive");
-  for (const Target& t : o.targets) {
+  return ok_status();
+}
+
+Status validate_targets(const std::vector<Target>& targets) {
+  for (const Target& t : targets) {
+    const std::string_view name = t.name.empty() ? t.model : t.name;
     const Target::Limits& l = t.limits;
     if ((l.max_concurrency && *l.max_concurrency < 1) ||
         (l.requests_per_minute && !(*l.requests_per_minute > 0 && std::isfinite(*l.requests_per_minute))) ||
         (l.tokens_per_minute && *l.tokens_per_minute < 1)) {
-      return invalid(fmt::format("target \"{}\": limits must be positive", t.name.empty() ? t.model : t.name));
+      return invalid(fmt::format("target \"{}\": limits must be positive", name));
     }
     if (const auto& p = t.price) {
       auto bad = [](std::optional<double> rate) { return rate && !(*rate >= 0 && std::isfinite(*rate)); };
       if (bad(p->input_per_mtok) || bad(p->output_per_mtok) || bad(p->cached_input_per_mtok) ||
           bad(p->cache_write_per_mtok)) {
-        return invalid(
-            fmt::format("target \"{}\": prices must be finite and not negative", t.name.empty() ? t.model : t.name));
+        return invalid(fmt::format("target \"{}\": prices must be finite and not negative", name));
       }
     }
   }
-  if (!o.ca_file.empty() && !std::ifstream(o.ca_file).good()) {
-    return invalid(fmt::format("ca_file \"{}\" cannot be read", o.ca_file));
-  }
+  return ok_status();
+}
+
+Status validate_budgets(const ClientOptions& o) {
   if (o.budget_default_max_tokens <= 0) return invalid("budget_default_max_tokens must be positive");
   for (std::size_t i = 0; i < o.budgets.size(); ++i) {
     const Budget& b = o.budgets[i];
@@ -213,6 +217,23 @@ Status validate(const ClientOptions& o) {
     if ((b.usd && !(*b.usd >= 0 && std::isfinite(*b.usd))) || (b.tokens && *b.tokens < 0)) {
       return invalid(fmt::format("budgets[{}] must not be negative", i));
     }
+  }
+  return ok_status();
+}
+
+Status validate(const ClientOptions& o) {
+  for (Status part :
+       {validate_retry(o.retry), validate_durations(o), validate_targets(o.targets), validate_budgets(o)}) {
+    if (!part.ok()) return part;
+  }
+  if (o.breaker.failure_threshold < 0) return invalid("breaker.failure_threshold must not be negative");
+  if (o.retry_budget.ratio < 0 || o.retry_budget.min_retries < 0 || o.retry_budget.window.count() < 1000) {
+    return invalid("retry_budget needs ratio >= 0, min_retries >= 0 and a window of at least 1 s");
+  }
+  if (!std::isfinite(o.retry_budget.ratio)) return invalid("retry_budget.ratio must be a finite number");
+  if (o.max_response_bytes == 0) return invalid("max_response_bytes must be positive");
+  if (!o.ca_file.empty() && !std::ifstream(o.ca_file).good()) {
+    return invalid(fmt::format("ca_file \"{}\" cannot be read", o.ca_file));
   }
   return ok_status();
 }

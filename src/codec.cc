@@ -190,23 +190,12 @@ void write_openai_body(std::string& out, const ChatRequest& request, std::string
   w.end_object();
 }
 
-Status write_anthropic_body(std::string& out, const ChatRequest& request, std::string_view model, const Extras& extras,
-                            bool stream) {
-  JsonWriter w(out);
-  w.begin_object();
-  if (!extras.has("model")) w.key("model").string(model);
-  // The Messages API requires max_tokens; 4096 fits every current model.
-  if (!extras.has("max_tokens")) w.key("max_tokens").number(request.max_tokens.value_or(4096));
-  std::string system;
-  for (const Message& m : request.messages) {
-    if (m.role != Role::kSystem) continue;
-    if (!system.empty()) system += "\n\n";
-    system += m.content;
-  }
-  if (!system.empty() && !extras.has("system")) w.key("system").string(system);
+// The Messages API's turns: system messages go to "system", tool results
+// are user turns, an assistant's tool calls are tool_use blocks.
+Status write_anthropic_messages(JsonWriter& w, const std::vector<Message>& messages) {
   w.key("messages").begin_array();
-  for (std::size_t i = 0; i < request.messages.size(); ++i) {
-    const Message& m = request.messages[i];
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const Message& m = messages[i];
     if (m.role == Role::kSystem) continue;
     if (m.role == Role::kTool) {
       w.begin_object().key("role").string("user").key("content").begin_array();
@@ -234,6 +223,24 @@ Status write_anthropic_body(std::string& out, const ChatRequest& request, std::s
     w.end_object();
   }
   w.end_array();
+  return ok_status();
+}
+
+Status write_anthropic_body(std::string& out, const ChatRequest& request, std::string_view model, const Extras& extras,
+                            bool stream) {
+  JsonWriter w(out);
+  w.begin_object();
+  if (!extras.has("model")) w.key("model").string(model);
+  // The Messages API requires max_tokens; 4096 fits every current model.
+  if (!extras.has("max_tokens")) w.key("max_tokens").number(request.max_tokens.value_or(4096));
+  std::string system;
+  for (const Message& m : request.messages) {
+    if (m.role != Role::kSystem) continue;
+    if (!system.empty()) system += "\n\n";
+    system += m.content;
+  }
+  if (!system.empty() && !extras.has("system")) w.key("system").string(system);
+  if (auto written = write_anthropic_messages(w, request.messages); !written.ok()) return written;
   if (!request.tools.empty() && !extras.has("tools")) {
     w.key("tools").begin_array();
     for (const Tool& t : request.tools) {

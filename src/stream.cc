@@ -64,47 +64,83 @@ std::optional<Error> StreamAccumulator::on_openai(std::string_view data, const E
   }
   thread_local simdjson::dom::parser parser;
   element root;
+  simdjson::dom::object chunk;
   if (parse_allowing_out_of_range_numbers(parser, data.data(), data.size(), true, root) != simdjson::SUCCESS ||
-      !root.is_object()) {
+      root.get_object().get(chunk) != simdjson::SUCCESS) {
     return malformed_stream("an event's data is not a JSON object");
   }
-  element error;
-  if (root["error"].get(error) == simdjson::SUCCESS && !error.is_null()) {
-    return classify_response(http_status, headers, data);
-  }
-  if (auto id = text_of(root, "id"); !id.empty()) response_.id.assign(id);
-  if (auto model = text_of(root, "model"); !model.empty()) response_.model.assign(model);
-  if (read_openai_style_usage(root, openai_usage_)) saw_usage_ = true;
-  simdjson::dom::array choices;
-  if (root["choices"].get_array().get(choices) != simdjson::SUCCESS || choices.size() == 0) return std::nullopt;
-  element choice = choices.at(0).value_unsafe();
-  if (auto reason = text_of(choice, "finish_reason"); !reason.empty()) response_.finish_reason.assign(reason);
-  element delta;
-  if (choice["delta"].get(delta) != simdjson::SUCCESS || !delta.is_object()) return std::nullopt;
-  emit_text(text_of(delta, "content"), emit);
-  response_.refusal.append(text_of(delta, "refusal"));
-  simdjson::dom::array calls;
-  if (delta["tool_calls"].get_array().get(calls) == simdjson::SUCCESS) {
-    for (element call : calls) {
-      const std::int64_t index = int_of(call, "index");
-      if (index < 0 || index > 1024) return malformed_stream("tool call index out of range");
-      const auto i = static_cast<std::size_t>(index);
-      if (response_.tool_calls.size() <= i) {
-        response_.tool_calls.resize(i + 1);
-        tool_started_.resize(i + 1, false);
+  // One walk over the chunk's members: each lookup by name would walk them again.
+  element choices;
+  bool has_choices = false, has_usage = false;
+  for (simdjson::dom::key_value_pair member : chunk) {
+    const std::string_view key = member.key;
+    if (key == "choices") {
+      choices = member.value;
+      has_choices = true;
+    } else if (key == "error") {
+      if (!member.value.is_null()) return classify_response(http_status, headers, data);
+    } else if (key == "id" || key == "model") {
+      std::string_view text;
+      std::string& field = key == "id" ? response_.id : response_.model;
+      if (member.value.get_string().get(text) == simdjson::SUCCESS && !text.empty() && text != field) {
+        field.assign(text);
       }
-      ToolCall& tc = response_.tool_calls[i];
-      if (auto id = text_of(call, "id"); !id.empty()) tc.id.assign(id);
-      element fn;
-      std::string_view arguments;
-      if (call["function"].get(fn) == simdjson::SUCCESS && fn.is_object()) {
-        if (auto name = text_of(fn, "name"); !name.empty()) tc.name.assign(name);
-        arguments = text_of(fn, "arguments");
-      }
-      const bool first = !tool_started_[i];
-      tool_started_[i] = true;
-      if (first || !arguments.empty()) emit_tool_fragment(i, arguments, first, emit);
+    } else if (!has_usage) {
+      has_usage = read_usage_member(key, member.value, openai_usage_);
+      saw_usage_ |= has_usage;
     }
+  }
+  simdjson::dom::array choice_list;
+  if (!has_choices || choices.get_array().get(choice_list) != simdjson::SUCCESS || choice_list.size() == 0) {
+    return std::nullopt;
+  }
+  element choice = choice_list.at(0).value_unsafe();
+  if (auto reason = text_of(choice, "finish_reason"); !reason.empty()) response_.finish_reason.assign(reason);
+  element delta_value;
+  simdjson::dom::object delta;
+  if (choice["delta"].get(delta_value) != simdjson::SUCCESS ||
+      delta_value.get_object().get(delta) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  element tool_calls;
+  bool has_tool_calls = false;
+  for (simdjson::dom::key_value_pair member : delta) {
+    const std::string_view key = member.key;
+    std::string_view text;
+    if (key == "content") {
+      if (member.value.get_string().get(text) == simdjson::SUCCESS) emit_text(text, emit);
+    } else if (key == "refusal") {
+      if (member.value.get_string().get(text) == simdjson::SUCCESS) response_.refusal.append(text);
+    } else if (key == "tool_calls") {
+      tool_calls = member.value;
+      has_tool_calls = true;
+    }
+  }
+  simdjson::dom::array calls;
+  if (has_tool_calls && tool_calls.get_array().get(calls) == simdjson::SUCCESS) return on_tool_call_deltas(calls, emit);
+  return std::nullopt;
+}
+
+std::optional<Error> StreamAccumulator::on_tool_call_deltas(simdjson::dom::array calls, const Emit& emit) {
+  for (element call : calls) {
+    const std::int64_t index = int_of(call, "index");
+    if (index < 0 || index > 1024) return malformed_stream("tool call index out of range");
+    const auto i = static_cast<std::size_t>(index);
+    if (response_.tool_calls.size() <= i) {
+      response_.tool_calls.resize(i + 1);
+      tool_started_.resize(i + 1, false);
+    }
+    ToolCall& tc = response_.tool_calls[i];
+    if (auto id = text_of(call, "id"); !id.empty()) tc.id.assign(id);
+    element fn;
+    std::string_view arguments;
+    if (call["function"].get(fn) == simdjson::SUCCESS && fn.is_object()) {
+      if (auto name = text_of(fn, "name"); !name.empty()) tc.name.assign(name);
+      arguments = text_of(fn, "arguments");
+    }
+    const bool first = !tool_started_[i];
+    tool_started_[i] = true;
+    if (first || !arguments.empty()) emit_tool_fragment(i, arguments, first, emit);
   }
   return std::nullopt;
 }

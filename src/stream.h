@@ -3,6 +3,8 @@
 #ifndef LLMGUARD_SRC_STREAM_H_
 #define LLMGUARD_SRC_STREAM_H_
 
+#include <simdjson.h>
+
 #include <functional>
 #include <optional>
 #include <string>
@@ -48,6 +50,7 @@ class StreamAccumulator {
 
  private:
   std::optional<Error> on_openai(std::string_view data, const Emit& emit, int http_status, const Headers& headers);
+  std::optional<Error> on_tool_call_deltas(simdjson::dom::array calls, const Emit& emit);
   std::optional<Error> on_anthropic(std::string_view data, const Emit& emit, int http_status, const Headers& headers);
   void emit_text(std::string_view text, const Emit& emit);
   void emit_tool_fragment(std::size_t index, std::string_view fragment, bool first, const Emit& emit);

@@ -178,6 +178,17 @@ ReportedCount read_reported_count(element value) {
   }
 }
 
+bool read_usage_member(std::string_view key, element value, ReportedUsage& out) {
+  const bool openai = key == "usage";
+  if ((!openai && key != "usageMetadata") || !value.is_object()) return false;
+  ReportedUsage u;
+  u.reported = true;
+  if (openai) read_openai_usage(value, u);
+  else read_gemini_usage(value, u);
+  out = u;
+  return true;
+}
+
 bool read_openai_style_usage(element root, ReportedUsage& out) {
   if (auto usage = object_at(root, "usage")) {
     ReportedUsage u;

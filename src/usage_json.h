@@ -27,6 +27,9 @@ ReportedCount read_reported_count(simdjson::dom::element value);
 // object (absent, null, or another type: a reply is never lost over its
 // usage), leaving `out` untouched; else replaces `out`, with `reported` set.
 bool read_openai_style_usage(simdjson::dom::element root, ReportedUsage& out);
+// The same for one member of an object being walked: reads `value` when
+// `key` is "usage" or "usageMetadata" and it is an object.
+bool read_usage_member(std::string_view key, simdjson::dom::element value, ReportedUsage& out);
 
 // Reads Anthropic's usage object (message, message_start and message_delta
 // alike). Overwrites the parts present in `usage`, so that a later event's counts

@@ -41,7 +41,8 @@ Result<UserRules> UserRules::compile(std::vector<ClassifierRule> rules) {
     if (!category_info(rule.category).from_attempt) {
       return invalid_rule(rule, "its category must be one an upstream attempt can end with");
     }
-    if (rule.status && (*rule.status < 100 || *rule.status > 599)) return invalid_rule(rule, "status is no HTTP status");
+    if (rule.status && (*rule.status < 100 || *rule.status > 599))
+      return invalid_rule(rule, "status is no HTTP status");
     if (!rule.status && rule.words.empty()) return invalid_rule(rule, "needs a status or words to match");
     if (!valid_pointer(rule.json_pointer) || !valid_pointer(rule.delay_field)) {
       return invalid_rule(rule, "JSON pointers start with '/' (RFC 6901)");
@@ -90,8 +91,8 @@ std::optional<UserRules::Match> UserRules::match(int http_status, const Headers&
       const auto word = std::find_if(c.words.begin(), c.words.end(),
                                      [&text](const std::string& w) { return text.find(w) != std::string::npos; });
       if (word == c.words.end()) continue;
-      m.evidence = fmt::format("\"{}\"{}{}", std::string_view(*word).substr(1), m.evidence.empty() ? "" : " at ",
-                               m.evidence);
+      m.evidence =
+          fmt::format("\"{}\"{}{}", std::string_view(*word).substr(1), m.evidence.empty() ? "" : " at ", m.evidence);
     }
     if (!rule.delay_field.empty()) {
       if (auto value = value_at(body, rule.delay_field)) {

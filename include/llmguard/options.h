@@ -1,6 +1,7 @@
 // The option vocabulary of a Client: targets (where a call can go), the
 // policies that guard them, budgets, timeouts and the seams for tests. Plain
 // structs, validated by Client::create; immutable once the client is built.
+// CallOptions, at the end, are what one guarded_chat() call adds.
 //
 //   llmguard::ClientOptions options;
 //   options.targets.push_back({.name = "primary", .model = "gpt-4o-mini"});
@@ -18,8 +19,10 @@
 #include <string_view>
 #include <vector>
 
+#include "llmguard/cancellation.h"
 #include "llmguard/error.h"
 #include "llmguard/runtime.h"
+#include "llmguard/types.h"
 
 namespace llmguard {
 
@@ -227,6 +230,33 @@ struct ClientOptions {
   std::shared_ptr<Transport> transport;
   Clock* clock = nullptr;
   RandomSource* random = nullptr;
+};
+
+// Per call: what guarded_chat() takes beside the request.
+struct CallOptions {
+  std::optional<CancellationToken> cancellation;
+  // Overrides ClientOptions::deadline for this call.
+  std::optional<std::chrono::milliseconds> deadline;
+  // Streams the reply: each delta is passed here as it arrives, on the event
+  // loop thread (do not block in it). The returned ChatResponse still holds
+  // the whole reply. Retries and fallbacks happen only before the first delta
+  // reaches this callback; a failure after it ends the call, with the text so
+  // far in Error::partial_content...
+  std::function<void(const StreamDelta&)> on_delta;
+  // ...unless this is set (or ClientOptions::restart_streams_on_failure):
+  // then the call starts over on the next target (on the same one when it is
+  // the last) after passing a StreamDelta::Kind::kRestart, so the caller
+  // gets one complete answer. Partial output is never sent back to a model
+  // as a prefill. Agents want this; chat UIs may prefer partial_content.
+  bool restart_stream_on_failure = false;
+  // On context_overflow the call first hands the messages and the error here.
+  // Return shorter messages (older turns dropped, tool output summarised) to
+  // retry them on the same target, or nullopt to fall back to a target with
+  // a larger context window as usual. Called at most `max_shrinks` times per
+  // call, on the event-loop thread: do not block, do not throw.
+  std::function<std::optional<std::vector<Message>>(const std::vector<Message>& messages, const Error& error)>
+      shrink_messages;
+  int max_shrinks = 2;
 };
 
 }  // namespace llmguard
