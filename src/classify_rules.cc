@@ -76,7 +76,6 @@ constexpr std::string_view kContext =
     "maximum input length|input length|max new tokens|maximum prompt length|prompt length|input too long|too long "
     "for|exceeds the context|maximum number of tokens|payload too large|entity too large|body too large|message is "
     "too long|上下文|超出最大";
-constexpr std::string_view kWaitWords = "please wait|wait a|try again in|retry in|retry after|slow down";
 constexpr std::string_view kContent =
     "content filter|content policy|content management policy|content moderation|responsible ai policy|flagged|safety "
     "system|content filtering|blocked by|unsafe generation|unsafe content|high risk|safety reasons|usage policies|"

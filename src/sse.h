@@ -106,7 +106,7 @@ bool SseParser::process_line(std::string_view line, bool borrowed, OnEvent& on_e
   }
   if (line[0] == ':') return true;  // comment / keep-alive
   std::string_view field = line;
-  std::string_view value;
+  std::string_view value = line.substr(line.size());  // "data" alone: empty, but pointing into the line
   if (const auto colon = line.find(':'); colon != std::string_view::npos) {
     field = line.substr(0, colon);
     value = line.substr(colon + 1);

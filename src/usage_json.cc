@@ -257,6 +257,7 @@ std::string quote_out_of_range_numbers(std::string_view json) {
 
 simdjson::error_code parse_allowing_out_of_range_numbers(simdjson::dom::parser& parser, const char* data,
                                                          std::size_t size, bool realloc_if_needed, element& root) {
+  if (size == 0) return simdjson::EMPTY;  // and `data` may be null, which simdjson would copy from
   const simdjson::error_code ec = parser.parse(data, size, realloc_if_needed).get(root);
   if (ec != simdjson::NUMBER_ERROR) return ec;
   const std::string quoted = quote_out_of_range_numbers(std::string_view(data, size));

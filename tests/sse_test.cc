@@ -90,6 +90,18 @@ TEST_CASE("Many events in one feed are each dispatched whole") {
   CHECK(seen[199].data == "{\"i\":199}");
 }
 
+TEST_CASE("A data line without a colon is an empty data field, whose view still points into the stream") {
+  SseParser parser;
+  int events = 0;
+  REQUIRE(parser.feed("data\n\n", [&](const SseEvent& e) {
+    ++events;
+    CHECK(e.data.empty());
+    CHECK(e.data.data() != nullptr);
+    return true;
+  }));
+  CHECK(events == 1);
+}
+
 TEST_CASE("An event without a terminating blank line is not dispatched") {
   SseParser parser;
   int events = 0;
