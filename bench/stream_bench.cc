@@ -19,21 +19,28 @@ namespace internal = llmguard::internal;
 // Words of a plausible reply, with the escapes real content carries.
 std::string piece_of_text(int i) {
   static constexpr const char* kWords[] = {"The ", "answer ", "is ", "\\\"42\\\"", ", ", "because ",
-                                           "it ",  "fits\\n", "— ", "mostly", ". ", "Über "};
+                                           "it ",  "fits\\n", "— ",  "mostly",     ". ", "Über "};
   return kWords[i % 12];
 }
 
 std::string openai_stream(int content_events) {
   const std::string head =
       R"(data: {"id":"chatcmpl-BXd7JmQ2r8T0y9a6n4Vv1kLzEwPq3","object":"chat.completion.chunk","created":1747000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0392822090","choices":[)";
-  std::string s = head + R"({"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null})" "\n\n";
+  std::string s =
+      head +
+      R"({"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null})"
+      "\n\n";
   for (int i = 0; i < content_events; ++i) {
     s += head + R"({"index":0,"delta":{"content":")" + piece_of_text(i) +
-         R"("},"logprobs":null,"finish_reason":null}],"usage":null})" "\n\n";
+         R"("},"logprobs":null,"finish_reason":null}],"usage":null})"
+         "\n\n";
   }
-  s += head + R"({"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null})" "\n\n";
-  s += head +
-       R"(],"usage":{"prompt_tokens":1117,"completion_tokens":46,"total_tokens":1163,"prompt_tokens_details":{"cached_tokens":1024,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}})" "\n\n";
+  s += head + R"({"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null})"
+              "\n\n";
+  s +=
+      head +
+      R"(],"usage":{"prompt_tokens":1117,"completion_tokens":46,"total_tokens":1163,"prompt_tokens_details":{"cached_tokens":1024,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}})"
+      "\n\n";
   s += "data: [DONE]\n\n";
   return s;
 }
@@ -52,10 +59,11 @@ std::string anthropic_stream(int content_events) {
          R"(data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":")" +
          piece_of_text(i) + "\"}}\n\n";
   }
-  s += "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
-       "event: message_delta\n"
-       R"(data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":46}})"
-       "\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  s +=
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+      "event: message_delta\n"
+      R"(data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":46}})"
+      "\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
   return s;
 }
 
@@ -97,9 +105,8 @@ void run_stream(benchmark::State& state, Provider provider, const std::string& s
   for (auto _ : state) {
     internal::SseParser parser;
     internal::StreamAccumulator accumulator(provider);
-    feed_in_pieces(parser, stream, [&](const internal::SseEvent& e) {
-      return !accumulator.on_event(e, emit, 200, {}).has_value();
-    });
+    feed_in_pieces(parser, stream,
+                   [&](const internal::SseEvent& e) { return !accumulator.on_event(e, emit, 200, {}).has_value(); });
     auto reply = accumulator.finish(200);
     if (!reply.ok()) state.SkipWithError("the stream did not parse");
     benchmark::DoNotOptimize(reply);
