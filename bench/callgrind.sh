@@ -12,8 +12,9 @@
 #   ROUNDS=3                         measure each difference ROUNDS times and
 #                                    take the median (default 1)
 #   KEEP=DIR                         keep the callgrind.out files in DIR
-#   ANNOTATE=N                       print the N functions of the llmguard
-#                                    N=200 run with the most inclusive Ir
+#   ANNOTATE=N                       print llmguard's N functions with the most
+#                                    inclusive Ir per request, and the N with
+#                                    the most self Ir per request
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -63,15 +64,16 @@ per_request() {
     }'
 }
 
-# top_functions FIXTURE: the llmguard functions whose inclusive Ir grew most
-# from the N=small run to the N=big run, per request (start-up cancels here too).
+# top_functions FIXTURE yes|no: the llmguard functions whose inclusive (yes)
+# or self (no) Ir grew most from the N=small run to the N=big run, per
+# request (start-up cancels here too).
 top_functions() {
   local f
   for f in "$big" "$small"; do
     # Lines "1,234 (5.6%)  file:function [object]"; the same function can
     # appear under two spellings of its file, so key on the function alone.
     # Unnamed addresses in stripped libraries (???:0x...) are left out.
-    callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$work/callgrind.out.$1.llmguard.$f" 2>/dev/null |
+    callgrind_annotate --inclusive="$2" --auto=no --threshold=100 "$work/callgrind.out.$1.llmguard.$f" 2>/dev/null |
       awk -v run="$f" '$1 ~ /^[0-9,]+$/ && $2 ~ /^\(/ && $3 != "=>" {
         n = $1; gsub(",", "", n); $1 = ""; $2 = ""; sub(/^ +/, "")
         if ($0 ~ /^\?\?\?:0x/ || $0 ~ /^PROGRAM TOTALS/) next
@@ -92,7 +94,9 @@ for fixture in "${fixtures[@]}"; do
   lg=$(per_request llmguard "$lg_bin" "$fixture" "${args[@]}")
   awk -v f="$fixture" -v r="$raw" -v l="$lg" 'BEGIN { printf "%-16s %12d %12d %7.2f %12d\n", f, r, l, l / r, l - r }'
   if [ -n "${ANNOTATE:-}" ]; then
-    echo "  top $ANNOTATE functions by inclusive Ir per request (llmguard, (N=$big - N=$small) / $((big - small))):"
-    top_functions "$fixture" | sed 's/^/    /'
+    echo "  llmguard's top $ANNOTATE functions by inclusive Ir per request ((N=$big - N=$small) / $((big - small))):"
+    top_functions "$fixture" yes | sed 's/^/    /'
+    echo "  llmguard's top $ANNOTATE functions by self Ir per request:"
+    top_functions "$fixture" no | sed 's/^/    /'
   fi
 done
