@@ -35,23 +35,41 @@ start_upstream
 
 read -r -a fixtures <<<"${FIXTURES:-${FIXTURES_ALL[*]}}"
 field() { sed -E "s/.*\"$2\": ([0-9.]+).*/\1/" <<<"$1"; }
-# run CLIENT URL N C ARGS... -> "rps p50 rss cpu_us_per_request"; fails the
-# script if any request failed, so that a broken fixture cannot look fast.
-run() {
-  local bin=$1 url=$2 n=$3 c=$4 json cpu errors
+# cpu_seconds CLIENT URL N C ARGS...: user+sys CPU seconds of one run (its
+# JSON report goes to $results.json).
+cpu_seconds() {
+  local bin=$1 url=$2 n=$3 c=$4
   shift 4
   TIMEFORMAT='%3U %3S'
   { time "$bin" --url "$url" --requests "$n" --concurrency "$c" "$@" >"$results.json"; } 2>"$timing"
+  awk '{print $1 + $2}' "$timing"
+}
+# startup_cpu CLIENT URL ARGS...: CPU seconds of a one-request run (median of
+# 3): start-up and shutdown (libcurl and OpenSSL initialisation, ~40 ms),
+# taken off every run's CPU so that the per-request figure is the requests'.
+startup_cpu() {
+  local bin=$1 url=$2
+  shift 2
+  for _ in 1 2 3; do cpu_seconds "$bin" "$url" 1 1 "$@"; done | sort -n | sed -n 2p
+}
+# run CLIENT URL N C STARTUP ARGS... -> "rps p50 rss cpu_us_per_request";
+# fails the script if any request failed, so that a broken fixture cannot
+# look fast.
+run() {
+  local bin=$1 url=$2 n=$3 c=$4 startup=$5 json cpu errors
+  shift 5
+  cpu=$(cpu_seconds "$bin" "$url" "$n" "$c" "$@")
   json=$(cat "$results.json")
   errors=$(field "$json" errors)
   if [ "$errors" != 0 ]; then
     echo "compare_nginx.sh: $bin $url c=$c: $errors errors: $json" >&2
     exit 1
   fi
-  cpu=$(awk -v n="$n" '{printf "%.2f", ($1 + $2) * 1e6 / n}' "$timing")
+  cpu=$(awk -v t="$cpu" -v s="$startup" -v n="$n" 'BEGIN {printf "%.2f", (t - s) * 1e6 / n}')
   echo "$(field "$json" rps) $(field "$json" p50_ms) $(field "$json" peak_rss_kb) $cpu"
 }
 
+echo "cpu columns: user+sys CPU per request in us, less a one-request run's (start-up and shutdown)"
 echo "nginx upstream $UPSTREAM (pid $UPSTREAM_PID); requests per run: $requests; rounds: $rounds (medians)"
 printf '%-16s %5s %9s %9s %6s %8s %8s %8s %8s %8s %8s %8s\n' fixture c raw_rps lg_rps ratio raw_p50 lg_p50 \
   raw_rss lg_rss raw_cpu lg_cpu added
@@ -74,13 +92,17 @@ for fixture in "${fixtures[@]}"; do
     concs=(1 16 128)
     case $fixture in plain-short | stream-24 | plain-64k) concs+=(1024) ;; esac
   fi
+  raw_start=$(startup_cpu "$raw_bin" "$url" "${args[@]}")
+  lg_start=$(startup_cpu "$lg_bin" "$url" "${args[@]}")
   for c in "${concs[@]}"; do
     : >"$results"
     for round in $(seq "$rounds"); do
       if ((round % 2)); then
-        raw=$(run "$raw_bin" "$url" "$n" "$c" "${args[@]}"); lg=$(run "$lg_bin" "$url" "$n" "$c" "${args[@]}")
+        raw=$(run "$raw_bin" "$url" "$n" "$c" "$raw_start" "${args[@]}")
+        lg=$(run "$lg_bin" "$url" "$n" "$c" "$lg_start" "${args[@]}")
       else
-        lg=$(run "$lg_bin" "$url" "$n" "$c" "${args[@]}"); raw=$(run "$raw_bin" "$url" "$n" "$c" "${args[@]}")
+        lg=$(run "$lg_bin" "$url" "$n" "$c" "$lg_start" "${args[@]}")
+        raw=$(run "$raw_bin" "$url" "$n" "$c" "$raw_start" "${args[@]}")
       fi
       echo "$raw $lg" >>"$results"
       total_requests=$((total_requests + 2 * n))
