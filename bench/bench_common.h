@@ -22,6 +22,10 @@ struct BenchArgs {
   long concurrency = 1;
   bool stream = false;
   std::string model = "gpt-4o-mini";
+  // "openai" (POST {url}/chat/completions) or "anthropic" (POST {url}/messages
+  // with x-api-key and anthropic-version).
+  std::string provider = "openai";
+  bool check = false;  // print what the first reply parsed to, on stderr
   // llmguard-bench only: a second target, and attempt/call time limits.
   std::string fallback_url;
   long timeout_ms = 0;
@@ -34,11 +38,11 @@ inline std::optional<BenchArgs> parse_bench_args(int argc, char** argv, const ch
     std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* v = nullptr;
-    if (arg == "--stream") {
-      a.stream = true;
+    if (arg == "--stream" || arg == "--check") {
+      (arg == "--stream" ? a.stream : a.check) = true;
       continue;
     }
-    if (arg != "--url" && arg != "--requests" && arg != "--concurrency" && arg != "--model" &&
+    if (arg != "--url" && arg != "--requests" && arg != "--concurrency" && arg != "--model" && arg != "--provider" &&
         arg != "--fallback-url" && arg != "--timeout-ms" && arg != "--deadline-ms") {
       std::fprintf(stderr, "%s: unknown option %s\n", program, arg.c_str());
       return std::nullopt;
@@ -53,13 +57,16 @@ inline std::optional<BenchArgs> parse_bench_args(int argc, char** argv, const ch
     else if (arg == "--fallback-url") a.fallback_url = v;
     else if (arg == "--timeout-ms") a.timeout_ms = std::atol(v);
     else if (arg == "--deadline-ms") a.deadline_ms = std::atol(v);
+    else if (arg == "--provider") a.provider = v;
     else a.model = v;
   }
-  if (a.url.empty() || a.requests < 1 || a.concurrency < 1) {
+  if (a.url.empty() || a.requests < 1 || a.concurrency < 1 || (a.provider != "openai" && a.provider != "anthropic")) {
     std::fprintf(stderr,
                  "usage: %s --url URL --requests N --concurrency C [--stream] [--model M]\n"
+                 "          [--provider openai|anthropic] [--check]\n"
                  "          [--fallback-url URL] [--timeout-ms MS] [--deadline-ms MS]\n"
-                 "  URL is the API root, e.g. http://127.0.0.1:8089/v1\n",
+                 "  URL is the API root, e.g. http://127.0.0.1:8089/v1\n"
+                 "  --check prints what the first reply parsed to on stderr\n",
                  program);
     return std::nullopt;
   }

@@ -1,6 +1,8 @@
 // raw-curl-bench: the baseline for llmguard-bench. The same requests over a
 // bare libcurl multi handle (keep-alive, curl_multi_poll), checking only the
-// status code: what a hand-rolled client costs before any JSON work.
+// status code: what a hand-rolled client costs before any JSON work. With
+// --stream it sends the streaming request and only collects the bytes; it
+// does not split or parse the SSE events (llmguard-bench does both).
 #include <curl/curl.h>
 
 #include <string>
@@ -36,14 +38,21 @@ int main(int argc, char** argv) {
   auto args = llmguard::bench::parse_bench_args(argc, argv, "raw-curl-bench");
   if (!args) return 2;
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  const std::string url = args->url + "/chat/completions";
-  std::string payload = "{\"model\":\"" + json_escape(args->model) +
-                        "\",\"messages\":[{\"role\":\"user\",\"content\":\"" + json_escape(llmguard::bench::kPrompt) +
-                        "\"}]";
-  payload += args->stream ? ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}" : "}";
+  const bool anthropic = args->provider == "anthropic";
+  const std::string url = args->url + (anthropic ? "/messages" : "/chat/completions");
+  std::string payload = "{\"model\":\"" + json_escape(args->model) + "\",";
+  if (anthropic) payload += "\"max_tokens\":1024,";
+  payload += "\"messages\":[{\"role\":\"user\",\"content\":\"" + json_escape(llmguard::bench::kPrompt) + "\"}]";
+  if (!args->stream) payload += "}";
+  else payload += anthropic ? ",\"stream\":true}" : ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: application/json");
-  headers = curl_slist_append(headers, "Authorization: Bearer bench-key");
+  if (anthropic) {
+    headers = curl_slist_append(headers, "x-api-key: bench-key");
+    headers = curl_slist_append(headers, "anthropic-version: 2023-06-01");
+  } else {
+    headers = curl_slist_append(headers, "Authorization: Bearer bench-key");
+  }
   headers = curl_slist_append(headers, "Expect:");
 
   CURLM* multi = curl_multi_init();
@@ -86,6 +95,9 @@ int main(int argc, char** argv) {
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s->started).count());
       ++report.upstream_attempts;
       (code == CURLE_OK && status == 200 ? report.ok : report.errors) += 1;
+      if (args->check && finished == 0) {
+        std::fprintf(stderr, "raw-curl-bench: first reply: status %ld, %zu body bytes\n", status, s->body.size());
+      }
       ++finished;
       if (started < args->requests) launch(*s);
     }

@@ -11,10 +11,15 @@ int main(int argc, char** argv) {
   auto args = llmguard::bench::parse_bench_args(argc, argv, "llmguard-bench");
   if (!args) return 2;
   llmguard::ClientOptions options;
-  options.targets = {{.name = "bench", .base_url = args->url, .model = args->model, .api_key = "bench-key"}};
+  const auto provider = args->provider == "anthropic" ? llmguard::Provider::kAnthropic : llmguard::Provider::kOpenAI;
+  options.targets = {
+      {.name = "bench", .provider = provider, .base_url = args->url, .model = args->model, .api_key = "bench-key"}};
   if (!args->fallback_url.empty()) {
-    options.targets.push_back(
-        {.name = "fallback", .base_url = args->fallback_url, .model = args->model, .api_key = "bench-key"});
+    options.targets.push_back({.name = "fallback",
+                               .provider = provider,
+                               .base_url = args->fallback_url,
+                               .model = args->model,
+                               .api_key = "bench-key"});
   }
   options.retry.base_delay = std::chrono::milliseconds(10);
   options.retry.max_delay = std::chrono::milliseconds(200);
@@ -52,6 +57,18 @@ int main(int argc, char** argv) {
         const auto& attempts = r.ok() ? r->attempts : r.error().attempts;
         for (const auto& a : attempts) report.upstream_attempts += a.skipped ? 0 : 1;
         (r.ok() ? report.ok : report.errors) += 1;
+        if (args->check && finished == 0) {
+          if (r.ok()) {
+            std::fprintf(stderr,
+                         "llmguard-bench: first reply: %zu content bytes, finish_reason %s, usage %lld+%lld=%lld, "
+                         "%ld deltas so far, id %s\n",
+                         r->content.size(), r->finish_reason.c_str(), static_cast<long long>(r->usage.prompt_tokens),
+                         static_cast<long long>(r->usage.completion_tokens),
+                         static_cast<long long>(r->usage.total_tokens), deltas.load(), r->id.c_str());
+          } else {
+            std::fprintf(stderr, "llmguard-bench: first reply failed: %s\n", llmguard::describe(r.error()).c_str());
+          }
+        }
         ++finished;
         if (started < args->requests) {
           ++started;
