@@ -30,6 +30,7 @@ rounds=${ROUNDS:-1}
 big=200 small=50 conc=16
 work=$(mktemp -d "${TMPDIR:-/tmp}/llmguard-callgrind.XXXXXX")
 trap 'stop_upstream; rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM HUP PIPE  # so that a signal also runs the EXIT trap
 start_upstream
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; fi
 

@@ -31,6 +31,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # c=1024 needs more than 1024 des
 results=$(mktemp)
 timing=$(mktemp)
 trap 'stop_upstream; rm -f "$results" "$timing"' EXIT
+trap 'exit 1' INT TERM HUP PIPE  # so that a signal also runs the EXIT trap
 start_upstream
 
 read -r -a fixtures <<<"${FIXTURES:-${FIXTURES_ALL[*]}}"
