@@ -20,11 +20,7 @@ build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/nginx/upstream.sh
 source "$here/nginx/upstream.sh"
-raw_bin="$build/bench/raw-curl-bench"
-lg_bin="$build/tools/bench/llmguard-bench"
-for bin in "$raw_bin" "$lg_bin"; do
-  [ -x "$bin" ] || { echo "callgrind.sh: $bin not built" >&2; exit 2; }
-done
+find_clients "$build" callgrind.sh
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind not found" >&2; exit 2; }
 rounds=${ROUNDS:-1}
 big=200 small=50 conc=16

@@ -21,11 +21,7 @@ rounds=${3:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/nginx/upstream.sh
 source "$here/nginx/upstream.sh"
-raw_bin="$build/bench/raw-curl-bench"
-lg_bin="$build/tools/bench/llmguard-bench"
-for bin in "$raw_bin" "$lg_bin"; do
-  [ -x "$bin" ] || { echo "compare_nginx.sh: $bin not built" >&2; exit 2; }
-done
+find_clients "$build" compare_nginx.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # c=1024 needs more than 1024 descriptors
 
 results=$(mktemp)

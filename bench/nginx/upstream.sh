@@ -6,6 +6,7 @@
 #   fixture_args NAME     the client options the fixture needs (--provider, --stream)
 #   nginx_cpu_ticks       user+sys clock ticks nginx has used so far
 #   nginx_accepts         connections nginx has accepted so far (stub_status)
+#   find_clients BUILD ME sets raw_bin and lg_bin, the two bench clients in BUILD, or exits
 # shellcheck shell=bash
 nginx_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -62,4 +63,13 @@ nginx_cpu_ticks() {
 
 nginx_accepts() {
   curl -sf "$UPSTREAM/status" | awk 'NR == 3 {print $1}'
+}
+
+find_clients() {
+  raw_bin="$1/bench/raw-curl-bench"
+  lg_bin="$1/tools/bench/llmguard-bench"
+  local bin
+  for bin in "$raw_bin" "$lg_bin"; do
+    [ -x "$bin" ] || { echo "$2: $bin not built" >&2; exit 2; }
+  done
 }
