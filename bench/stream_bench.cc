@@ -8,6 +8,7 @@
 #include <string>
 
 #include "codec.h"
+#include "providers/wire_api.h"
 #include "sse.h"
 #include "stream.h"
 
@@ -101,13 +102,14 @@ BENCHMARK(BM_SseScan)->Arg(24)->Arg(500);
 
 void run_stream(benchmark::State& state, Provider provider, const std::string& stream) {
   std::size_t deltas = 0;
-  const internal::StreamAccumulator::Emit emit = [&deltas](const llmguard::StreamDelta&) { ++deltas; };
+  const internal::StreamDecoder::Emit emit = [&deltas](const llmguard::StreamDelta&) { ++deltas; };
+  const internal::WireApi& api = internal::wire_api(provider);
   for (auto _ : state) {
-    internal::SseParser parser;
-    internal::StreamAccumulator accumulator(provider);
-    feed_in_pieces(parser, stream,
-                   [&](const internal::SseEvent& e) { return !accumulator.on_event(e, emit, 200, {}).has_value(); });
-    auto reply = accumulator.finish(200);
+    auto decoder = api.stream_decoder();
+    for (std::size_t at = 0; at < stream.size(); at += 16384) {
+      if (decoder->feed(std::string_view(stream).substr(at, 16384), emit, 200, {})) break;
+    }
+    auto reply = decoder->finish(200);
     if (!reply.ok()) state.SkipWithError("the stream did not parse");
     benchmark::DoNotOptimize(reply);
   }

@@ -9,6 +9,7 @@
 #include "classify.h"
 #include "codec.h"
 #include "sse.h"
+#include "providers/wire_api.h"
 #include "stream.h"
 #include "usage_check.h"
 #include "usage_json.h"
@@ -51,17 +52,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ReportedUsage reported;
     auto parsed = parse_response_body(p, 200, headers, std::string(body), &reported);
     (void)checked_usage(reported, static_cast<std::int64_t>(size), -1);
-    StreamAccumulator acc(p);
-    SseParser sse(1 << 20);
+    auto decoder = wire_api(p).stream_decoder();
     // In pieces, as a transport delivers them: an event spans feeds.
     const std::size_t piece = 1 + data[0] % 61;
     for (std::size_t at = 0; at < body.size(); at += piece) {
-      if (!sse.feed(body.substr(at, piece),
-                    [&](const SseEvent& event) { return !acc.on_event(event, nullptr, 200, headers).has_value(); })) {
-        break;
-      }
+      if (decoder->feed(body.substr(at, piece), nullptr, 200, headers)) break;
     }
-    (void)acc.finish(200, &reported);
+    (void)decoder->finish(200, &reported);
     (void)checked_usage(reported, 0, 0);
   }
   return 0;

@@ -180,7 +180,7 @@ HttpRequest Call::build_http_request() {
   const internal::ResolvedTarget& t = target();
   const ClientOptions& o = client_.options;
   HttpRequest http;
-  http.url = t.url;
+  http.url = streaming_ ? t.stream_url : t.url;
   http.headers = t.headers;
   http.body = body_;
   http.connect_timeout = o.timeouts.connect;

@@ -11,6 +11,8 @@
 #include "call.h"
 #include "classify.h"
 #include "client_impl.h"
+#include "providers/wire.h"
+#include "providers/wire_api.h"
 #include "secrets.h"
 #include "taxonomy.h"
 #include "text.h"
@@ -20,11 +22,6 @@ namespace internal {
 namespace {
 
 Error invalid(std::string message) { return make_error(ErrorCategory::kBadRequest, std::move(message)); }
-
-std::string env_or_empty(const char* name) {
-  const char* value = std::getenv(name);
-  return value ? std::string(value) : std::string();
-}
 
 // Whether `url`'s host is a loopback name or address.
 bool on_this_machine(std::string_view url) {
@@ -58,28 +55,11 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     if (c.context_window && *c.context_window <= 0) {
       return invalid(fmt::format("target \"{}\": context_window must be positive", c.name));
     }
+    const WireApi& api = wire_api(c.provider);
     std::string base = c.base_url;
     std::string key = c.api_key;
-    if (key.empty() && !c.api_key_env.empty()) key = env_or_empty(c.api_key_env.c_str());
-    switch (c.provider) {
-      case Provider::kOpenAI:
-        if (base.empty()) base = env_or_empty("OPENAI_BASE_URL");
-        if (base.empty()) base = env_or_empty("OPENAI_API_BASE");
-        if (base.empty()) base = "https://api.openai.com/v1";
-        if (key.empty() && c.api_key_env.empty()) key = env_or_empty("OPENAI_API_KEY");
-        break;
-      case Provider::kAzure:
-        if (base.empty()) base = env_or_empty("AZURE_OPENAI_ENDPOINT");
-        if (base.empty())
-          return invalid(fmt::format("target \"{}\": azure needs base_url (the resource endpoint)", c.name));
-        if (key.empty() && c.api_key_env.empty()) key = env_or_empty("AZURE_OPENAI_API_KEY");
-        break;
-      case Provider::kAnthropic:
-        if (base.empty()) base = env_or_empty("ANTHROPIC_BASE_URL");
-        if (base.empty()) base = "https://api.anthropic.com/v1";
-        if (key.empty() && c.api_key_env.empty()) key = env_or_empty("ANTHROPIC_API_KEY");
-        break;
-    }
+    if (key.empty() && !c.api_key_env.empty()) key = first_env({c.api_key_env.c_str()});
+    if (auto filled = api.fill_defaults(c, base, key); !filled.ok()) return std::move(filled).error();
     if (!istarts_with(base, "http://") && !istarts_with(base, "https://")) {
       return invalid(fmt::format("target \"{}\": base_url must start with http:// or https://", c.name));
     }
@@ -92,23 +72,10 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     if (key.find_first_of("\r\n") != std::string::npos) {
       return invalid(fmt::format("target \"{}\": the API key contains a line break", c.name));
     }
-    const std::string_view root = trim_slashes(base);
-    switch (c.provider) {
-      case Provider::kOpenAI:
-        r.url = fmt::format("{}/chat/completions", root);
-        if (!key.empty()) r.headers.emplace_back("authorization", "Bearer " + key);
-        break;
-      case Provider::kAzure:
-        r.url = fmt::format("{}/openai/deployments/{}/chat/completions?api-version={}", root, c.model,
-                            c.api_version.empty() ? "2024-10-21" : c.api_version);
-        if (!key.empty()) r.headers.emplace_back("api-key", key);
-        break;
-      case Provider::kAnthropic:
-        r.url = fmt::format("{}/messages", root);
-        if (!key.empty()) r.headers.emplace_back("x-api-key", key);
-        r.headers.emplace_back("anthropic-version", c.api_version.empty() ? "2023-06-01" : c.api_version);
-        break;
-    }
+    Endpoint endpoint = api.endpoint(c, trim_slashes(base), key);
+    r.url = std::move(endpoint.url);
+    r.stream_url = std::move(endpoint.stream_url);
+    r.headers = std::move(endpoint.headers);
     for (const auto& [name, value] : c.headers) {
       if (name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) {
         return invalid(fmt::format("target \"{}\": header \"{}\" has a line break or colon", c.name, name));

@@ -26,7 +26,8 @@ namespace llmguard::internal {
 // A target with everything resolved at create(): URL, credential, headers.
 struct ResolvedTarget {
   Target config;
-  std::string url;
+  std::string url;         // plain requests
+  std::string stream_url;  // streamed requests
   Headers headers;  // auth first, then provider and caller headers
   std::string api_key;
 };

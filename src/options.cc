@@ -5,6 +5,8 @@
 #include <cctype>
 #include <string>
 
+#include "providers/wire_api.h"
+
 namespace llmguard {
 
 bool is_reasoning_model(std::string_view model) noexcept {
@@ -26,22 +28,12 @@ bool is_reasoning_model(std::string_view model) noexcept {
   return name.starts_with("r1");
 }
 
-std::string_view to_string(Provider provider) noexcept {
-  switch (provider) {
-    case Provider::kOpenAI:
-      return "openai";
-    case Provider::kAzure:
-      return "azure";
-    case Provider::kAnthropic:
-      return "anthropic";
-  }
-  return "openai";
-}
+std::string_view to_string(Provider provider) noexcept { return internal::wire_api(provider).name(); }
 
 std::optional<Provider> parse_provider(std::string_view name) noexcept {
-  if (name == "openai") return Provider::kOpenAI;
-  if (name == "azure") return Provider::kAzure;
-  if (name == "anthropic") return Provider::kAnthropic;
+  for (Provider p : internal::all_providers()) {
+    if (internal::wire_api(p).name() == name) return p;
+  }
   return std::nullopt;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "providers/wire_api.h"
 #include "text.h"
 
 namespace llmguard::internal {
@@ -17,19 +18,6 @@ void add(std::vector<std::string>& out, std::string_view value) {
 void add_env(std::vector<std::string>& out, const std::string& name) {
   if (name.empty()) return;
   if (const char* value = std::getenv(name.c_str())) add(out, value);
-}
-
-// The key variable Client::create falls back to when a target names none.
-std::string_view default_key_env(Provider provider) {
-  switch (provider) {
-    case Provider::kOpenAI:
-      return "OPENAI_API_KEY";
-    case Provider::kAzure:
-      return "AZURE_OPENAI_API_KEY";
-    case Provider::kAnthropic:
-      return "ANTHROPIC_API_KEY";
-  }
-  return "";
 }
 
 void add_header_value(std::vector<std::string>& out, std::string_view name, std::string_view value) {
@@ -70,7 +58,9 @@ std::vector<std::string> credentials_of(const ClientOptions& options) {
   for (const Target& t : options.targets) {
     add(out, t.api_key);
     add_env(out, t.api_key_env);
-    if (t.api_key.empty() && t.api_key_env.empty()) add_env(out, std::string(default_key_env(t.provider)));
+    if (t.api_key.empty() && t.api_key_env.empty()) {
+      for (std::string_view name : wire_api(t.provider).credential_envs()) add_env(out, std::string(name));
+    }
     for (const auto& [name, value] : t.headers) {
       if (is_credential_header(name)) add_header_value(out, name, value);
     }

@@ -1,9 +1,12 @@
 #include "stream_attempt.h"
 
 #include "classify.h"
+#include "providers/wire_api.h"
 #include "text.h"
 
 namespace llmguard::internal {
+
+StreamAttempt::StreamAttempt(Provider provider) : decoder_(wire_api(provider).stream_decoder()) {}
 
 void StreamAttempt::on_headers(int status, const Headers& headers) {
   status_ = status;
@@ -14,23 +17,18 @@ void StreamAttempt::on_headers(int status, const Headers& headers) {
   is_page_ = type && istarts_with(trim(*type), "text/html");
 }
 
-bool StreamAttempt::on_bytes(std::string_view chunk, const StreamAccumulator::Emit& emit) {
+bool StreamAttempt::on_bytes(std::string_view chunk, const StreamDecoder::Emit& emit) {
   if (is_error_reply()) {
     // An error reply to a streaming request is plain JSON (or HTML): kept
     // whole for the classifier (the transport bounds it by max_response_bytes).
     error_body_.append(chunk);
     return true;
   }
-  const bool ok = sse_.feed(chunk, [&](const SseEvent& event) {
-    if (auto error = accumulator_.on_event(event, emit, status_, headers_)) {
-      error_ = std::move(*error);
-      return false;
-    }
-    return true;
-  });
-  if (!ok && !error_)
-    error_ = make_error(ErrorCategory::kTransient, "malformed stream: an event exceeded the size limit");
-  return ok;
+  if (auto error = decoder_->feed(chunk, emit, status_, headers_)) {
+    error_ = std::move(*error);
+    return false;
+  }
+  return true;
 }
 
 void StreamAttempt::fail(Error error) {
@@ -50,7 +48,7 @@ Result<ChatResponse> StreamAttempt::outcome(Result<HttpResponse> result, std::ch
   if (status < 200 || status >= 300 || is_page_)
     return classify_response(status, result->headers, error_body_, now, nullptr, user_rules);
   // A stream that ended mid-event or without its end marker was truncated.
-  return accumulator_.finish(status, reported, /*cleanly=*/!sse_.has_partial_event());
+  return decoder_->finish(status, reported);
 }
 
 }  // namespace llmguard::internal

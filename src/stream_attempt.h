@@ -1,11 +1,12 @@
 // One streamed attempt's reply as it arrives: the status and headers, the SSE
-// events turned into the caller's deltas, an error reply kept whole for the
+// frames and events turned into the caller's deltas, an error reply kept whole for the
 // classifier, and the first error that ends it. The call (call.cc) decides
 // what to do with the outcome; this only reads.
 #ifndef LLMGUARD_SRC_STREAM_ATTEMPT_H_
 #define LLMGUARD_SRC_STREAM_ATTEMPT_H_
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,7 +15,6 @@
 #include "llmguard/options.h"
 #include "llmguard/runtime.h"
 #include "llmguard/types.h"
-#include "sse.h"
 #include "stream.h"
 #include "usage_check.h"
 
@@ -24,12 +24,12 @@ class UserRules;
 
 class StreamAttempt {
  public:
-  explicit StreamAttempt(Provider provider) : accumulator_(provider) {}
+  explicit StreamAttempt(Provider provider);
 
   void on_headers(int status, const Headers& headers);
   // Body bytes as they arrive; false when the attempt must be abandoned (an
   // error event, or a malformed stream): outcome() then says why.
-  bool on_bytes(std::string_view chunk, const StreamAccumulator::Emit& emit);
+  bool on_bytes(std::string_view chunk, const StreamDecoder::Emit& emit);
   // Ends the attempt with `error` (the first-token timeout, say), unless it
   // has already ended with another.
   void fail(Error error);
@@ -42,9 +42,9 @@ class StreamAttempt {
                                ReportedUsage* reported, const UserRules* user_rules = nullptr);
 
   int status() const { return status_; }
-  bool delivered() const { return accumulator_.delivered(); }
-  bool saw_usage() const { return accumulator_.saw_usage(); }
-  const std::string& content() const { return accumulator_.content(); }
+  bool delivered() const { return decoder_->delivered(); }
+  bool saw_usage() const { return decoder_->saw_usage(); }
+  const std::string& content() const { return decoder_->content(); }
 
  private:
   bool is_error_reply() const { return status_ < 200 || status_ >= 300 || is_page_; }
@@ -53,8 +53,7 @@ class StreamAttempt {
   Headers headers_;
   bool is_page_ = false;    // a 2xx text/html reply: no stream at all
   std::string error_body_;  // a non-2xx reply's body, read whole
-  SseParser sse_;
-  StreamAccumulator accumulator_;
+  std::unique_ptr<StreamDecoder> decoder_;  // the wire API's framing and events
   std::optional<Error> error_;  // an error event, a malformed stream, or fail()
 };
 

@@ -6,6 +6,7 @@
 
 #include "llmguard/client.h"
 #include "mock_server.h"
+#include "providers/wire_api.h"
 
 namespace llmguard {
 namespace {
@@ -263,20 +264,26 @@ TEST_CASE("Tool-call fragments stream with the call's name first and accumulate"
   CHECK(r->finish_reason == "tool_calls");
 }
 
-// Hostile usage, streamed: the accumulator is fed events directly.
+// Hostile usage, streamed: the wire API's decoder is fed the events' bytes directly.
 struct Streamed {
   ChatResponse response;
   internal::ReportedUsage reported;
 };
 
 Streamed stream_events(Provider provider, const std::vector<std::string>& data) {
-  internal::StreamAccumulator acc(provider);
+  auto decoder = internal::wire_api(provider).stream_decoder();
   for (const std::string& d : data) {
-    auto error = acc.on_event(internal::SseEvent{.data = d}, nullptr, 200, {});
+    std::string event;  // one data line per line of `d`: SSE joins them with '\n' again
+    for (std::size_t at = 0; at <= d.size();) {
+      const std::size_t end = std::min(d.find('\n', at), d.size());
+      event += "data: " + d.substr(at, end - at) + "\n";
+      at = end + 1;
+    }
+    auto error = decoder->feed(event + "\n", nullptr, 200, {});
     REQUIRE_FALSE(error.has_value());
   }
   Streamed s;
-  auto r = acc.finish(200, &s.reported);
+  auto r = decoder->finish(200, &s.reported);
   REQUIRE(r.ok());
   CHECK(r->content == "twelve bytes");
   s.response = std::move(*r);
