@@ -153,6 +153,7 @@ Result<ChatResponse> parse_response_body(Provider provider, int http_status, con
   if (shape != ReplyShape::kAnswer && has_error_member(root)) return classified(http_status, headers, body);
   if (shape == ReplyShape::kWrongType) return malformed(http_status, "a field has an unexpected type");
   if (shape == ReplyShape::kNoAnswer) return malformed(http_status, "no answer in the response");
+  response.finish = normalised_finish(response.finish_reason, !response.tool_calls.empty());
   if (auto refused = api.withheld(root, response)) {
     refused->http_status = http_status;
     return std::move(*refused);

@@ -37,6 +37,22 @@ std::optional<Provider> parse_provider(std::string_view name) noexcept {
   return std::nullopt;
 }
 
+std::string_view to_string(FinishReason reason) noexcept {
+  switch (reason) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kToolCalls:
+      return "tool_calls";
+    case FinishReason::kContentFilter:
+      return "content_filter";
+    case FinishReason::kOther:
+      return "other";
+  }
+  return "other";
+}
+
 std::string_view to_string(Event::Kind kind) noexcept {
   switch (kind) {
     case Event::Kind::kAttemptStarted:

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "providers/wire.h"
+
 namespace llmguard::internal {
 
 Error malformed_stream(std::string_view what) {
@@ -49,6 +51,7 @@ Result<ChatResponse> StreamDecoder::finish(int http_status, ReportedUsage* repor
     return e;
   }
   const ReportedUsage usage = final_usage();
+  reply_.finish = normalised_finish(reply_.finish_reason, !reply_.tool_calls.empty());
   reply_.usage = checked_usage(usage, 0, estimate_tokens(reply_bytes(reply_)));
   if (reported) *reported = usage;
   return std::move(reply_);

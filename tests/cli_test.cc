@@ -215,6 +215,7 @@ TEST_CASE("chat: success prints one object with target, usage, cost and the atte
   CHECK(bool(root["ok"]));
   CHECK(std::string_view(root["target"]) == "backup");
   CHECK(std::string_view(root["content"]) == "Hello from claude-x. You said: hi");
+  CHECK(std::string_view(root["finish_reason"]) == "stop");  // Anthropic's end_turn, normalised
   CHECK(int64_t(root["usage"]["total_tokens"]) > 0);
   CHECK_FALSE(bool(root["usage"]["estimated"]));
   CHECK(double(root["cost_usd"]) > 0);

@@ -156,6 +156,7 @@ TEST_CASE("OpenAI response: content, tool calls, finish reason and every usage f
   CHECK(r->model == "gpt-4o-2024-08-06");
   CHECK(r->content.empty());
   CHECK(r->finish_reason == "tool_calls");
+  CHECK(r->finish == FinishReason::kToolCalls);
   REQUIRE(r->tool_calls.size() == 1);
   CHECK(r->tool_calls[0].name == "f");
   CHECK(r->tool_calls[0].arguments_json == R"({"x":1})");
@@ -347,12 +348,40 @@ TEST_CASE("Anthropic response: text blocks, tool use and cache usage") {
   REQUIRE(r.ok());
   CHECK(r->content == "Hi there");
   CHECK(r->finish_reason == "tool_use");
+  CHECK(r->finish == FinishReason::kToolCalls);  // the same as OpenAI's "tool_calls"
   REQUIRE(r->tool_calls.size() == 1);
   CHECK(r->tool_calls[0].arguments_json == R"({"a":[1,2]})");  // re-serialised compactly
   CHECK(r->usage.prompt_tokens == 215);
   CHECK(r->usage.cached_tokens == 200);
   CHECK(r->usage.completion_tokens == 7);
   CHECK(r->usage.total_tokens == 222);
+}
+
+TEST_CASE("Finish reasons of every API map to one normalised reason") {
+  auto finish_of = [](Provider p, std::string_view body) {
+    auto r = parse_response_body(p, 200, {}, std::string(body));
+    REQUIRE(r.ok());
+    return r->finish;
+  };
+  auto openai = [](std::string_view reason, std::string_view calls = "") {
+    return fmt::format(R"({{"choices":[{{"message":{{"content":"x"{}}},"finish_reason":"{}"}}]}})", calls, reason);
+  };
+  CHECK(finish_of(Provider::kOpenAI, openai("stop")) == FinishReason::kStop);
+  CHECK(finish_of(Provider::kOpenAI, openai("length")) == FinishReason::kLength);
+  CHECK(finish_of(Provider::kOpenAI, openai("content_filter")) == FinishReason::kContentFilter);
+  CHECK(finish_of(Provider::kOpenAI, openai("something_new")) == FinishReason::kOther);
+  // A forced function call finishes with "stop": the reply's tool calls decide.
+  CHECK(finish_of(Provider::kOpenAI, openai("stop", R"(,"tool_calls":[{"id":"c","function":{"name":"f"}}])")) ==
+        FinishReason::kToolCalls);
+  auto anthropic = [](std::string_view reason) {
+    return fmt::format(R"({{"content":[{{"type":"text","text":"x"}}],"stop_reason":"{}"}})", reason);
+  };
+  CHECK(finish_of(Provider::kAnthropic, anthropic("end_turn")) == FinishReason::kStop);
+  CHECK(finish_of(Provider::kAnthropic, anthropic("stop_sequence")) == FinishReason::kStop);
+  CHECK(finish_of(Provider::kAnthropic, anthropic("max_tokens")) == FinishReason::kLength);
+  CHECK(finish_of(Provider::kAnthropic, anthropic("refusal")) == FinishReason::kContentFilter);
+  CHECK(to_string(FinishReason::kToolCalls) == "tool_calls");
+  CHECK(to_string(FinishReason::kContentFilter) == "content_filter");
 }
 
 TEST_CASE("Malformed and truncated bodies are typed transient errors, never crashes") {

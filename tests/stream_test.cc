@@ -286,6 +286,7 @@ Streamed stream_events(Provider provider, const std::vector<std::string>& data) 
   auto r = decoder->finish(200, &s.reported);
   REQUIRE(r.ok());
   CHECK(r->content == "twelve bytes");
+  CHECK(r->finish == FinishReason::kStop);  // "stop" and "end_turn" alike
   s.response = std::move(*r);
   return s;
 }

@@ -95,11 +95,25 @@ struct StreamDelta {
   std::string_view tool_name;     // set on a tool call's first fragment
 };
 
+// Why the model stopped, the same for every provider: code that checks for
+// tool calls keeps working when a fallback moves the call to another API
+// (OpenAI says "tool_calls", Anthropic "tool_use", Gemini "STOP").
+enum class FinishReason : std::uint8_t {
+  kStop,           // a natural end or a stop sequence
+  kLength,         // max_tokens or the context window cut the reply
+  kToolCalls,      // the reply carries tool calls
+  kContentFilter,  // a safety system cut or withheld the reply
+  kOther,          // anything else, or none given
+};
+// "stop", "length", "tool_calls", "content_filter", "other".
+std::string_view to_string(FinishReason reason) noexcept;
+
 struct ChatResponse {
   std::string content;  // assistant text ("" when only tool calls came)
   std::string refusal;  // the model's refusal text, when it gave one
   std::vector<ToolCall> tool_calls;
-  std::string finish_reason;  // provider's value verbatim ("stop", "length", ...)
+  FinishReason finish = FinishReason::kOther;  // normalised
+  std::string finish_reason;                   // the provider's value verbatim ("stop", "end_turn", ...)
   Usage usage;
   std::string id;                  // provider's response id
   std::string model;               // model name the provider reported

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "classify.h"
+#include "text.h"
 
 namespace llmguard::internal {
 
@@ -67,6 +68,42 @@ std::int64_t int_of(element parent, std::string_view key, std::int64_t fallback)
   std::int64_t n = 0;
   if (parent[key].get_int64().get(n) != simdjson::SUCCESS) return fallback;
   return n;
+}
+
+FinishReason normalised_finish(std::string_view raw, bool has_tool_calls) {
+  if (has_tool_calls) return FinishReason::kToolCalls;
+  struct Name {
+    std::string_view raw;
+    FinishReason reason;
+  };
+  // OpenAI, Anthropic, Gemini, Bedrock Converse, and what compatible servers send.
+  static constexpr Name kNames[] = {
+      {"stop", FinishReason::kStop},
+      {"end_turn", FinishReason::kStop},
+      {"stop_sequence", FinishReason::kStop},
+      {"eos", FinishReason::kStop},
+      {"length", FinishReason::kLength},
+      {"max_tokens", FinishReason::kLength},
+      {"model_length", FinishReason::kLength},
+      {"model_context_window_exceeded", FinishReason::kLength},
+      {"tool_calls", FinishReason::kToolCalls},
+      {"tool_use", FinishReason::kToolCalls},
+      {"function_call", FinishReason::kToolCalls},
+      {"content_filter", FinishReason::kContentFilter},
+      {"content_filtered", FinishReason::kContentFilter},
+      {"guardrail_intervened", FinishReason::kContentFilter},
+      {"refusal", FinishReason::kContentFilter},
+      {"safety", FinishReason::kContentFilter},
+      {"recitation", FinishReason::kContentFilter},
+      {"prohibited_content", FinishReason::kContentFilter},
+      {"blocklist", FinishReason::kContentFilter},
+      {"spii", FinishReason::kContentFilter},
+      {"image_safety", FinishReason::kContentFilter},
+  };
+  for (const Name& n : kNames) {
+    if (iequals(raw, n.raw)) return n.reason;
+  }
+  return FinishReason::kOther;
 }
 
 Error classified(int status, const Headers& headers, std::string_view body) {

@@ -14,6 +14,7 @@
 #include "llmguard/error.h"
 #include "llmguard/options.h"
 #include "llmguard/runtime.h"
+#include "llmguard/types.h"
 
 namespace llmguard::internal {
 
@@ -36,6 +37,11 @@ std::optional<simdjson::dom::array> child_array(simdjson::dom::element parent, s
 // Lenient readers for stream events, where a mistyped field reads as absent.
 std::string_view text_of(simdjson::dom::element parent, std::string_view key);
 std::int64_t int_of(simdjson::dom::element parent, std::string_view key, std::int64_t fallback = 0);
+
+// The normalised reason for a provider's verbatim finish reason, whichever
+// API's vocabulary it is in; a reply with tool calls is kToolCalls whatever
+// the provider said (Gemini says STOP, OpenAI "stop" for a forced function).
+FinishReason normalised_finish(std::string_view raw, bool has_tool_calls);
 
 // An error reply's body classified, with the hint for its category.
 Error classified(int status, const Headers& headers, std::string_view body);

@@ -146,6 +146,15 @@ std::string chat_result_json(const Result<ChatResponse>& r, const internal::Reda
     const ChatResponse& c = *r;
     w.key("ok").boolean(true).key("target").string(red.redact(c.target)).key("model").string(red.redact(c.model));
     w.key("content").string(red.redact(c.content));
+    w.key("finish_reason").string(to_string(c.finish));
+    if (!c.tool_calls.empty()) {
+      w.key("tool_calls").begin_array();
+      for (const ToolCall& call : c.tool_calls) {
+        w.begin_object().key("id").string(red.redact(call.id)).key("name").string(red.redact(call.name));
+        w.key("arguments").string(red.redact(call.arguments_json)).end_object();
+      }
+      w.end_array();
+    }
     w.key("usage").begin_object();
     w.key("prompt_tokens").number(c.usage.prompt_tokens).key("completion_tokens").number(c.usage.completion_tokens);
     w.key("cached_tokens").number(c.usage.cached_tokens).key("reasoning_tokens").number(c.usage.reasoning_tokens);
