@@ -57,5 +57,10 @@ Message Message::assistant(std::string text) { return {.role = Role::kAssistant,
 Message Message::tool_result(std::string tool_call_id, std::string text) {
   return {.role = Role::kTool, .content = std::move(text), .tool_call_id = std::move(tool_call_id)};
 }
+Message Message::tool_error(std::string tool_call_id, std::string text) {
+  Message m = tool_result(std::move(tool_call_id), std::move(text));
+  m.is_error = true;
+  return m;
+}
 
 }  // namespace llmguard

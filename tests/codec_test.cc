@@ -132,6 +132,30 @@ TEST_CASE("Anthropic body lifts system text, requires max_tokens and maps tool t
   CHECK(std::string_view(root["stop_sequences"].at(0)) == "###");
 }
 
+TEST_CASE("Anthropic: parallel tool results go in one user turn, a failed tool's marked is_error") {
+  ChatRequest r = simple_request();
+  Message call = Message::assistant("");
+  call.tool_calls.push_back({.id = "toolu_1", .name = "weather", .arguments_json = R"({"city":"Oslo"})"});
+  call.tool_calls.push_back({.id = "toolu_2", .name = "weather", .arguments_json = R"({"city":"Rome"})"});
+  r.messages.push_back(call);
+  r.messages.push_back(Message::tool_result("toolu_1", "4 C"));
+  r.messages.push_back(Message::tool_error("toolu_2", "service down"));
+  r.messages.push_back(Message::user("and tomorrow?"));
+  auto body = build_request_body(Provider::kAnthropic, r, "claude-x");
+  REQUIRE(body.ok());
+  simdjson::dom::parser parser;
+  auto root = parse(parser, *body);
+  auto messages = root["messages"].get_array().value();
+  REQUIRE(messages.size() == 4);  // user, assistant, one user turn of results, user
+  auto results = messages.at(2)["content"].get_array().value();
+  REQUIRE(results.size() == 2);
+  CHECK(std::string_view(results.at(0)["tool_use_id"]) == "toolu_1");
+  CHECK(results.at(0)["is_error"].error() == simdjson::NO_SUCH_FIELD);
+  CHECK(std::string_view(results.at(1)["tool_use_id"]) == "toolu_2");
+  CHECK(bool(results.at(1)["is_error"]));
+  CHECK(std::string_view(messages.at(3)["content"]) == "and tomorrow?");
+}
+
 TEST_CASE("Anthropic tool-call arguments that are not JSON are refused") {
   ChatRequest r = simple_request();
   Message call = Message::assistant("");

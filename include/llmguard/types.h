@@ -29,12 +29,14 @@ struct Message {
   std::string content;               // UTF-8 text
   std::vector<ToolCall> tool_calls;  // assistant turns that called tools
   std::string tool_call_id;          // for Role::kTool: the call answered
+  bool is_error = false;             // for Role::kTool: the tool failed and `content` says how
   std::string name;                  // optional participant name
 
   static Message system(std::string text);
   static Message user(std::string text);
   static Message assistant(std::string text);
   static Message tool_result(std::string tool_call_id, std::string text);
+  static Message tool_error(std::string tool_call_id, std::string text);
 };
 
 // A tool the model may call. `parameters_json` is a JSON Schema object.

@@ -23,8 +23,10 @@ ReportedUsage common_usage(const AnthropicUsageParts& parts, bool reported) {
           .cache_write = parts.cache_write};
 }
 
-// The Messages API's turns: system messages go to "system", tool results
-// are user turns, an assistant's tool calls are tool_use blocks.
+// The Messages API's turns: system messages go to "system", an assistant's
+// tool calls are tool_use blocks, and the results that answer them are
+// tool_result blocks of one user turn (Anthropic advises against a turn per
+// result: the model learns to stop calling tools in parallel).
 Status write_messages(JsonWriter& w, const std::vector<Message>& messages) {
   w.key("messages").begin_array();
   for (std::size_t i = 0; i < messages.size(); ++i) {
@@ -32,8 +34,15 @@ Status write_messages(JsonWriter& w, const std::vector<Message>& messages) {
     if (m.role == Role::kSystem) continue;
     if (m.role == Role::kTool) {
       w.begin_object().key("role").string("user").key("content").begin_array();
-      w.begin_object().key("type").string("tool_result").key("tool_use_id").string(m.tool_call_id);
-      w.key("content").string(m.content).end_object().end_array().end_object();
+      for (; i < messages.size() && messages[i].role == Role::kTool; ++i) {
+        const Message& result = messages[i];
+        w.begin_object().key("type").string("tool_result").key("tool_use_id").string(result.tool_call_id);
+        w.key("content").string(result.content);
+        if (result.is_error) w.key("is_error").boolean(true);
+        w.end_object();
+      }
+      --i;  // the loop's ++i steps past the last result
+      w.end_array().end_object();
       continue;
     }
     w.begin_object().key("role").string(role_name(m.role));
