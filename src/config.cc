@@ -162,6 +162,8 @@ std::string read_target(element v, std::size_t index, Target& t) {
     else if (key == "api_key") err = read_string(value, field, t.api_key);
     else if (key == "api_key_env") err = read_string(value, field, t.api_key_env);
     else if (key == "api_version") err = read_string(value, field, t.api_version);
+    else if (key == "project") err = read_string(value, field, t.project);
+    else if (key == "location") err = read_string(value, field, t.location);
     else if (key == "provider") {
       std::string name;
       err = read_string(value, field, name);
@@ -173,7 +175,7 @@ std::string read_target(element v, std::size_t index, Target& t) {
           service = std::move(name);
         } else {
           err = fmt::format(
-              "{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, groq, mistral, deepseek, "
+              "{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, vertex, groq, mistral, deepseek, "
               "together, fireworks, openrouter, xai, ollama, lmstudio, llamacpp, vllm, litellm, "
               "openai-compatible)",
               field, name);

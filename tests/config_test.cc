@@ -50,9 +50,10 @@ TEST_CASE("Named services fill in their API root and their own key variable") {
     {"name": "plain", "provider": "openai", "model": "gpt-4o-mini"}]})");
   REQUIRE(o.ok());
   const auto& t = o->targets;
-  CHECK(t[0].provider == Provider::kOpenAI);
-  CHECK(t[0].base_url == "https://generativelanguage.googleapis.com/v1beta/openai");
-  CHECK(t[0].api_key_env == "GEMINI_API_KEY");
+  // Gemini's own API, with its defaults (GEMINI_API_KEY, then GOOGLE_API_KEY) applied at create().
+  CHECK(t[0].provider == Provider::kGemini);
+  CHECK(t[0].base_url.empty());
+  CHECK(t[0].api_key_env.empty());
   CHECK(t[1].base_url == "http://localhost:11434/v1");
   CHECK(t[1].api_key_env == "OLLAMA_API_KEY");  // never OPENAI_API_KEY for a local server
   CHECK(t[2].base_url == "http://127.0.0.1:9/openai/v1");
@@ -62,6 +63,18 @@ TEST_CASE("Named services fill in their API root and their own key variable") {
   CHECK(t[5].base_url.empty());  // OPENAI_BASE_URL / OPENAI_API_BASE still apply
   CHECK(provider_preset("anthropic")->provider == Provider::kAnthropic);
   CHECK_FALSE(provider_preset("skynet").has_value());
+}
+
+TEST_CASE("Vertex targets carry their project and location") {
+  auto o = parse_client_options(R"({"targets": [
+    {"name": "v", "provider": "vertex", "model": "gemini-2.5-pro", "project": "acme-ml", "location": "europe-west4"},
+    {"name": "shim", "provider": "openai", "model": "gemini-2.5-flash",
+     "base_url": "https://generativelanguage.googleapis.com/v1beta/openai", "api_key_env": "GEMINI_API_KEY"}]})");
+  REQUIRE(o.ok());
+  CHECK(o->targets[0].provider == Provider::kVertex);
+  CHECK(o->targets[0].project == "acme-ml");
+  CHECK(o->targets[0].location == "europe-west4");
+  CHECK(o->targets[1].provider == Provider::kOpenAI);  // Gemini's OpenAI-compatible endpoint stays reachable
 }
 
 TEST_CASE("Client-side limits per target") {

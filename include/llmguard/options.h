@@ -30,6 +30,8 @@ enum class Provider : std::uint8_t {
   kOpenAI,     // OpenAI and every OpenAI-compatible server (vLLM, Ollama, ...)
   kAzure,      // Azure OpenAI: deployment URL, `api-key` header, api-version
   kAnthropic,  // Anthropic Messages API
+  kGemini,     // Gemini's own API (Google AI Studio): generateContent, key in x-goog-api-key
+  kVertex,     // Gemini on Vertex AI: the same body at a project's URL, with a bearer token
 };
 std::string_view to_string(Provider provider) noexcept;
 std::optional<Provider> parse_provider(std::string_view name) noexcept;
@@ -66,6 +68,10 @@ struct Target {
   std::string api_key;
   std::string api_key_env;
   std::string api_version;                     // Azure "api-version"; Anthropic "anthropic-version"
+  // Vertex AI: the Google Cloud project and location ("us-central1",
+  // "global"). Empty: GOOGLE_CLOUD_PROJECT / GOOGLE_CLOUD_LOCATION.
+  std::string project;
+  std::string location;
   Headers headers;                             // extra request headers
   std::optional<std::int64_t> context_window;  // tokens; nullopt = unknown
   std::optional<Price> price;

@@ -7,6 +7,8 @@ namespace llmguard::internal {
 const WireApi& openai_wire_api();
 const WireApi& azure_wire_api();
 const WireApi& anthropic_wire_api();
+const WireApi& gemini_wire_api();
+const WireApi& vertex_wire_api();
 
 const WireApi& wire_api(Provider provider) {
   switch (provider) {
@@ -16,12 +18,17 @@ const WireApi& wire_api(Provider provider) {
       return azure_wire_api();
     case Provider::kAnthropic:
       return anthropic_wire_api();
+    case Provider::kGemini:
+      return gemini_wire_api();
+    case Provider::kVertex:
+      return vertex_wire_api();
   }
   return openai_wire_api();  // unreachable for a valid enumerator
 }
 
 std::span<const Provider> all_providers() {
-  static constexpr Provider kAll[] = {Provider::kOpenAI, Provider::kAzure, Provider::kAnthropic};
+  static constexpr Provider kAll[] = {Provider::kOpenAI, Provider::kAzure, Provider::kAnthropic, Provider::kGemini,
+                                           Provider::kVertex};
   return kAll;
 }
 
