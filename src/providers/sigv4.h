@@ -3,7 +3,8 @@
 //
 //   aws::SignableRequest request{.method = "POST", .host = host, .path = "/model/m%3A0/converse",
 //                                .headers = {{"content-type", "application/json"}}, .body = body};
-//   auto added = aws::sign_v4(request, credentials, "us-east-1", "bedrock", absl::Now());
+//   // "bedrock" is the signing name, though the host is bedrock-runtime.
+//   auto added = aws::sign_v4(request, credentials, "us-east-1", "bedrock", absl::FromChrono(clock.wall_now()));
 //   if (!added.ok()) return added.error();
 //   for (auto& [name, value] : *added) headers.emplace_back(name, value);
 //
@@ -17,8 +18,9 @@
 //    names and values percent-decoded, then encoded as above with '/'
 //    encoded too, so a query sent encoded or not signs the same; sorted by
 //    name, then value. '+' is taken literally (signed as %2B), not as a space.
-//    (botocore's own requests carry no raw query string; AWS's C signer,
-//    aws-c-auth, decodes and re-encodes the same way.)
+//    (botocore sends its query already encoded this way and signs the pieces
+//    as sent, sorted, which comes to the same; AWS's C signer, aws-c-auth,
+//    decodes and re-encodes as here.)
 //  - Headers: names lower-cased, values trimmed with inner runs of
 //    whitespace made one space, repeated names joined with ',' in order,
 //    sorted by name; host and x-amz-date (and the token) always signed.
