@@ -2,7 +2,8 @@
 # Builds a libFuzzer target with clang (ASan + UBSan) and runs it.
 #   fuzz/run.sh [target=classify_fuzzer] [seconds=600] [jobs=1]
 # Targets: classify_fuzzer (seeds: the classifier corpus), config_fuzzer
-# (seeds: every config in the repo's tests, examples and docs).
+# (seeds: every config in the repo's tests, examples and docs),
+# eventstream_fuzzer (seeds: the event-stream test vectors).
 # Findings land in fuzz/findings/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,8 +13,8 @@ if [[ $# -gt 0 && ! $1 =~ ^[0-9]+$ ]]; then target=$1; shift; fi
 seconds=${1:-600}
 jobs=${2:-1}
 case "$target" in
-  classify_fuzzer|config_fuzzer) ;;
-  *) echo "fuzz: unknown target $target (classify_fuzzer, config_fuzzer)" >&2; exit 2 ;;
+  classify_fuzzer|config_fuzzer|eventstream_fuzzer) ;;
+  *) echo "fuzz: unknown target $target (classify_fuzzer, config_fuzzer, eventstream_fuzzer)" >&2; exit 2 ;;
 esac
 command -v clang++ >/dev/null || { echo "fuzz: needs clang (apt-get install clang)" >&2; exit 1; }
 build=build-fuzz
@@ -63,6 +64,14 @@ for t in texts:
     n += 1
 print(f'fuzz: {n} config seeds', file=sys.stderr)
 PY
+    ;;
+  eventstream_fuzzer)
+    corpus=fuzz/corpus-run-eventstream
+    # Each vector, and all of them as one stream; the first byte is the piece size.
+    for f in tests/data/eventstream/encoded/*/*; do
+      { printf '\x07'; cat "$f"; } >"$seeds/$(basename "$(dirname "$f")")-$(basename "$f")"
+    done
+    { printf '\x03'; cat tests/data/eventstream/encoded/positive/*; } >"$seeds/all-positive"
     ;;
 esac
 dict=()

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(g++ cmake ninja-build pkg-config
-          libcurl4-openssl-dev libsimdjson-dev libfmt-dev libabsl-dev
+          libcurl4-openssl-dev libssl-dev libsimdjson-dev libfmt-dev libabsl-dev
           doctest-dev libbenchmark-dev)
 
 missing=()
