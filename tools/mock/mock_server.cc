@@ -52,6 +52,19 @@ constexpr std::string_view kAnthropicQuota =
     R"({"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."}})";
 constexpr std::string_view kAnthropicServerError =
     R"({"type":"error","error":{"type":"api_error","message":"Internal server error"}})";
+// Gemini's google.rpc.Status bodies. {MODEL} and {DELAY} are filled in.
+constexpr std::string_view kGeminiRateLimit =
+    R"({"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: https://ai.dev/rate-limit. \n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 5, model: {MODEL}\nPlease retry in {DELAY}s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier","quotaDimensions":{"model":"{MODEL}","location":"global"},"quotaValue":"5"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"{DELAY}s"}]}})";
+constexpr std::string_view kGeminiQuota =
+    R"({"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: https://ai.dev/rate-limit. \n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_requests_per_model_per_day, limit: 0","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_requests_per_model_per_day","quotaId":"GenerateRequestsPerDayPerProjectPerModel"}]}]}})";
+constexpr std::string_view kGeminiOverloaded =
+    R"({"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}})";
+constexpr std::string_view kGeminiServerError =
+    R"({"error":{"code":500,"message":"An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting","status":"INTERNAL"}})";
+constexpr std::string_view kGeminiBadKey =
+    R"({"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com","metadata":{"service":"generativelanguage.googleapis.com"}}]}})";
+constexpr std::string_view kGeminiBadJson =
+    R"({"error":{"code":400,"message":"Invalid JSON payload received. Unexpected token.","status":"INVALID_ARGUMENT"}})";
 constexpr std::string_view kNginxBadGateway =
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
     "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
@@ -89,7 +102,7 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-enum class Api { kOpenAI, kAnthropic, kControl, kUnknown };
+enum class Api { kOpenAI, kAnthropic, kGemini, kControl, kUnknown };
 
 // What the mock read from one chat request.
 struct ChatCall {
@@ -146,6 +159,30 @@ ChatCall read_chat_call(std::string_view body, Api api) {
   std::string_view system;
   if (root["system"].get_string().get(system) == simdjson::SUCCESS) {
     call.prompt_chars += static_cast<std::int64_t>(system.size());
+  }
+  if (root.at_pointer("/generationConfig/maxOutputTokens").get_int64().get(max_tokens) == simdjson::SUCCESS) {
+    call.max_tokens = max_tokens;
+  }
+  auto read_parts = [&call](simdjson::dom::element parts_owner, bool is_user) {
+    simdjson::dom::array parts;
+    if (parts_owner["parts"].get_array().get(parts) != simdjson::SUCCESS) return;
+    for (auto part : parts) {
+      std::string_view text;
+      if (part["text"].get_string().get(text) != simdjson::SUCCESS) continue;
+      call.prompt_chars += static_cast<std::int64_t>(text.size());
+      if (is_user) call.last_user_text.assign(text);
+    }
+  };
+  simdjson::dom::element instruction;
+  if (root["systemInstruction"].get(instruction) == simdjson::SUCCESS) read_parts(instruction, false);
+  simdjson::dom::array contents;
+  if (root["contents"].get_array().get(contents) == simdjson::SUCCESS) {
+    for (auto c : contents) {
+      ++call.message_count;
+      std::string_view role;
+      if (c["role"].get_string().get(role) != simdjson::SUCCESS) role = "user";
+      read_parts(c, role == "user");
+    }
   }
   simdjson::dom::array messages;
   if (root["messages"].get_array().get(messages) == simdjson::SUCCESS) {
@@ -363,9 +400,59 @@ std::string anthropic_text_delta(std::string_view text) {
   return fmt::format("event: content_block_delta\ndata: {}\n\n", out);
 }
 
+void write_gemini_usage(JsonWriter& w, const Generated& g, bool final) {
+  if (g.omit_usage) return;
+  if (g.usage_json) {
+    if (final) w.key("usageMetadata").raw(*g.usage_json);
+    return;
+  }
+  w.key("usageMetadata").begin_object().key("promptTokenCount").number(g.prompt_tokens);
+  if (final) w.key("candidatesTokenCount").number(g.completion_tokens);
+  w.key("totalTokenCount").number(g.prompt_tokens + (final ? g.completion_tokens : 0)).end_object();
+}
+
+// One GenerateContentResponse: whole, or one event of a stream. `finish` is
+// set on the last.
+std::string gemini_response(const ChatCall& call, const Generated& g, std::uint64_t n, std::string_view text,
+                            bool finish) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("candidates").begin_array().begin_object();
+  w.key("content").begin_object().key("parts").begin_array().begin_object().key("text").string(text).end_object();
+  w.end_array().key("role").string("model").end_object();
+  if (finish) w.key("finishReason").string(g.finish_reason == "length" ? "MAX_TOKENS" : "STOP");
+  w.key("index").number(std::int64_t{0}).end_object().end_array();
+  write_gemini_usage(w, g, finish);
+  w.key("modelVersion").string(call.model).key("responseId").string(fmt::format("mock-{}", n)).end_object();
+  return out;
+}
+
+std::string gemini_whole(const ChatCall& call, const Generated& g, std::uint64_t n) {
+  return gemini_response(call, g, n, g.content, true);
+}
+
+// Gemini ends each event with CRLF CRLF and sends no end marker: the finish
+// reason on the last event is the end.
+std::string gemini_event(const std::string& json) { return fmt::format("data: {}\r\n\r\n", json); }
+
+std::vector<std::string> gemini_stream_events(const ChatCall& call, const Generated& g, std::uint64_t n) {
+  std::vector<std::string> events;
+  const std::vector<std::string> pieces = split_words(g.content);
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    events.push_back(gemini_event(gemini_response(call, g, n, pieces[i], i + 1 == pieces.size())));
+  }
+  return events;
+}
+
+std::string gemini_text_delta(const ChatCall& call, std::uint64_t n, std::string_view text) {
+  Generated g;
+  g.omit_usage = true;
+  return gemini_event(gemini_response(call, g, n, text, false));
+}
+
 // The credential a client presented, as the provider would see it.
 std::string presented_key(const Headers& headers) {
-  for (std::string_view name : {"authorization", "x-api-key", "api-key"}) {
+  for (std::string_view name : {"authorization", "x-api-key", "api-key", "x-goog-api-key"}) {
     const std::string* value = find_header(headers, name);
     if (!value) continue;
     std::string_view key = internal::trim(*value);
@@ -395,11 +482,134 @@ std::string echo_key_error(Api api, const std::string& key) {
   if (api == Api::kAnthropic) {
     w.begin_object().key("type").string("error").key("error").begin_object();
     w.key("type").string(key).key("code").string(key).key("message").string(message).end_object().end_object();
+  } else if (api == Api::kGemini) {
+    w.begin_object().key("error").begin_object().key("code").number(std::int64_t{400}).key("message").string(message);
+    w.key("status").string(key).key("details").begin_array().begin_object().key("reason").string(key);
+    w.end_object().end_array().end_object().end_object();
   } else {
     w.begin_object().key("error").begin_object().key("message").string(message).key("type").string(key);
     w.key("param").null().key("code").string(key).end_object().end_object();
   }
   return out;
+}
+
+// The model of a Gemini path (Google AI Studio's ".../models/M:generateContent"
+// or Vertex AI's ".../publishers/google/models/M:streamGenerateContent"), and
+// whether it streams.
+struct GeminiPath {
+  std::string model;
+  bool stream = false;
+};
+std::optional<GeminiPath> gemini_model(std::string_view path) {
+  const std::size_t models = path.rfind("/models/");
+  if (models == std::string_view::npos) return std::nullopt;
+  std::string_view rest = path.substr(models + 8);
+  const std::size_t colon = rest.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  const std::string_view method = rest.substr(colon + 1);
+  if (method != "generateContent" && method != "streamGenerateContent") return std::nullopt;
+  return GeminiPath{std::string(rest.substr(0, colon)), method == "streamGenerateContent"};
+}
+
+// How one wire API's replies look, for the paths that build them.
+struct Dialect {
+  std::string (*whole)(const ChatCall&, const Generated&, std::uint64_t);
+  std::vector<std::string> (*stream_events)(const ChatCall&, const Generated&, std::uint64_t);
+  // One content delta event, for endless streams.
+  std::string (*text_delta)(const ChatCall&, std::uint64_t, std::string_view);
+  // An error object sent as a mid-stream event.
+  std::string (*error_event)(const std::string&);
+  std::size_t opening_events;  // stream events before the first content delta
+  std::string_view key_header;
+  std::string_view rate_limit_body, quota_body, overloaded_body, server_error_body, bad_json_body;
+  int quota_status, overloaded_status;
+  // The 401 (or 400) for a wrong key.
+  int bad_key_status;
+  std::string (*bad_key_body)(std::string_view presented);
+  // A 429 carries retry-after(-ms) headers; Gemini's says when in its body (RetryInfo).
+  bool retry_headers = true;
+};
+
+std::string openai_whole(const ChatCall& call, const Generated& g, std::uint64_t n) {
+  return openai_completion(call, g, n);
+}
+std::string openai_delta(const ChatCall& call, std::uint64_t n, std::string_view text) {
+  return openai_text_delta(call, n, text);
+}
+std::string anthropic_delta(const ChatCall&, std::uint64_t, std::string_view text) { return anthropic_text_delta(text); }
+
+const Dialect& dialect_of(Api api) {
+  static const Dialect kOpenAI{
+      .whole = openai_whole,
+      .stream_events = openai_stream_events,
+      .text_delta = openai_delta,
+      .error_event = [](const std::string& error) { return fmt::format("data: {}\n\n", error); },
+      .opening_events = 1,
+      .key_header = "authorization",
+      .rate_limit_body = kOpenAIRateLimit,
+      .quota_body = kOpenAIQuota,
+      .overloaded_body = kOpenAIOverloaded,
+      .server_error_body = kOpenAIServerError,
+      .bad_json_body =
+          R"json({"error":{"message":"We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)","type":"invalid_request_error","param":null,"code":null}})json",
+      .quota_status = 429,
+      .overloaded_status = 503,
+      .bad_key_status = 401,
+      .bad_key_body =
+          [](std::string_view presented) {
+            return fmt::format(
+                R"({{"error":{{"message":"Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}})",
+                presented);
+          },
+  };
+  static const Dialect kAnthropic{
+      .whole = anthropic_message,
+      .stream_events = anthropic_stream_events,
+      .text_delta = anthropic_delta,
+      .error_event = [](const std::string& error) { return fmt::format("event: error\ndata: {}\n\n", error); },
+      .opening_events = 2,
+      .key_header = "x-api-key",
+      .rate_limit_body = kAnthropicRateLimit,
+      .quota_body = kAnthropicQuota,
+      .overloaded_body = kAnthropicOverloaded,
+      .server_error_body = kAnthropicServerError,
+      .bad_json_body =
+          R"({"type":"error","error":{"type":"invalid_request_error","message":"The request body is not valid JSON"}})",
+      .quota_status = 400,
+      .overloaded_status = 529,
+      .bad_key_status = 401,
+      .bad_key_body =
+          [](std::string_view) {
+            return std::string(
+                R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");
+          },
+  };
+  static const Dialect kGemini{
+      .whole = gemini_whole,
+      .stream_events = gemini_stream_events,
+      .text_delta = gemini_text_delta,
+      .error_event = gemini_event,
+      .opening_events = 0,
+      .key_header = "x-goog-api-key",
+      .rate_limit_body = kGeminiRateLimit,
+      .quota_body = kGeminiQuota,
+      .overloaded_body = kGeminiOverloaded,
+      .server_error_body = kGeminiServerError,
+      .bad_json_body = kGeminiBadJson,
+      .quota_status = 429,
+      .overloaded_status = 503,
+      .bad_key_status = 400,  // Gemini answers a wrong key with 400 API_KEY_INVALID
+      .bad_key_body = [](std::string_view) { return std::string(kGeminiBadKey); },
+      .retry_headers = false,
+  };
+  switch (api) {
+    case Api::kAnthropic:
+      return kAnthropic;
+    case Api::kGemini:
+      return kGemini;
+    default:
+      return kOpenAI;
+  }
 }
 
 struct Step {
@@ -880,23 +1090,34 @@ MockReply MockServer::Impl::random_fault(Api api, const std::string& model) {
     u -= p;
     return false;
   };
-  const bool anthropic = api == Api::kAnthropic;
+  const Dialect& d = dialect_of(api);
+  auto filled = [&](std::string_view body) {
+    std::string out(body);
+    const std::string delay = std::to_string((f.retry_after.count() + 999) / 1000);
+    for (const auto& [field, value] : {std::pair<std::string_view, std::string_view>{"{MODEL}", model},
+                                       std::pair<std::string_view, std::string_view>{"{DELAY}", delay}}) {
+      for (std::size_t at = 0; (at = out.find(field, at)) != std::string::npos; at += value.size()) {
+        out.replace(at, field.size(), value);
+      }
+    }
+    return out;
+  };
   if (take(f.rate_limit)) {
     r.status = 429;
-    r.headers.emplace_back("retry-after-ms", std::to_string(f.retry_after.count()));
-    r.headers.emplace_back("retry-after", std::to_string((f.retry_after.count() + 999) / 1000));
-    std::string body(anthropic ? kAnthropicRateLimit : kOpenAIRateLimit);
-    if (auto at = body.find("{MODEL}"); at != std::string::npos) body.replace(at, 7, model);
-    r.body = std::move(body);
+    if (d.retry_headers) {
+      r.headers.emplace_back("retry-after-ms", std::to_string(f.retry_after.count()));
+      r.headers.emplace_back("retry-after", std::to_string((f.retry_after.count() + 999) / 1000));
+    }
+    r.body = filled(d.rate_limit_body);
   } else if (take(f.quota)) {
-    r.status = anthropic ? 400 : 429;
-    r.body = std::string(anthropic ? kAnthropicQuota : kOpenAIQuota);
+    r.status = d.quota_status;
+    r.body = std::string(d.quota_body);
   } else if (take(f.overloaded)) {
-    r.status = anthropic ? 529 : 503;
-    r.body = std::string(anthropic ? kAnthropicOverloaded : kOpenAIOverloaded);
+    r.status = d.overloaded_status;
+    r.body = std::string(d.overloaded_body);
   } else if (take(f.server_error)) {
     r.status = 500;
-    r.body = std::string(anthropic ? kAnthropicServerError : kOpenAIServerError);
+    r.body = std::string(d.server_error_body);
   } else if (take(f.bad_gateway)) {
     r.status = 502;
     r.headers.emplace_back("content-type", "text/html");
@@ -925,6 +1146,8 @@ std::deque<Step> MockServer::Impl::respond(const Request& req) {
     api = Api::kOpenAI;
   } else if (path == "/v1/messages" || path == "/messages") {
     api = Api::kAnthropic;
+  } else if (gemini_model(path)) {
+    api = Api::kGemini;
   }
   if (api == Api::kUnknown || req.method != "POST") {
     {
@@ -943,6 +1166,13 @@ std::deque<Step> MockServer::Impl::respond(const Request& req) {
 
 std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
   ChatCall call = read_chat_call(req.body, api);
+  const Dialect& dialect = dialect_of(api);
+  if (api == Api::kGemini) {
+    std::string_view path = req.path;
+    const auto gemini = gemini_model(path.substr(0, path.find('?')));
+    call.model = gemini->model;  // the model and streaming are in the URL
+    call.stream = gemini->stream;
+  }
   if (call.model.empty() && req.path.starts_with("/openai/deployments/")) {
     std::string_view rest = std::string_view(req.path).substr(std::strlen("/openai/deployments/"));
     call.model.assign(rest.substr(0, rest.find('/')));
@@ -972,11 +1202,13 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
       steps.push_back({Step::Kind::kWrite, reply.delay,
                        head_for(reply.status, reply.headers, "text/event-stream", std::nullopt, true)});
       Generated g = generate(call, reply);
-      std::vector<std::string> events = api == Api::kAnthropic ? anthropic_stream_events(call, g, response_id)
-                                                               : openai_stream_events(call, g, response_id);
-      events.resize(api == Api::kAnthropic ? 3 : 2);  // the opening events and one content delta
-      events.push_back(api == Api::kAnthropic ? fmt::format("event: error\ndata: {}\n\n", error)
-                                              : fmt::format("data: {}\n\n", error));
+      std::vector<std::string> events = dialect.stream_events(call, g, response_id);
+      events.resize(std::min(events.size(), dialect.opening_events + 1));  // the opening events and one content delta
+      if (api == Api::kGemini) {
+        // Gemini's one content event carried the finish reason; the error comes before any end.
+        events = {gemini_text_delta(call, response_id, g.content)};
+      }
+      events.push_back(dialect.error_event(error));
       for (const auto& e : events) steps.push_back({Step::Kind::kWrite, reply.drip, chunked(e)});
       steps.push_back({Step::Kind::kWrite, {}, "0\r\n\r\n"});
       return steps;
@@ -984,27 +1216,19 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
   }
 
   if (!options.require_key.empty() && !reply.body && reply.status == 200) {
-    const std::string* auth = find_header(req.headers, api == Api::kAnthropic ? "x-api-key" : "authorization");
+    // Vertex AI takes a bearer token where Google AI Studio takes x-goog-api-key.
+    const std::string* auth = find_header(req.headers, dialect.key_header);
+    if (!auth && api == Api::kGemini) auth = find_header(req.headers, "authorization");
     std::string presented = auth ? *auth : "";
     if (presented.starts_with("Bearer ")) presented.erase(0, 7);
     if (presented != options.require_key) {
-      reply.status = 401;
-      reply.body =
-          api == Api::kAnthropic
-              ? std::string(R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})")
-              : fmt::format(
-                    R"({{"error":{{"message":"Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}})",
-                    presented);
+      reply.status = dialect.bad_key_status;
+      reply.body = dialect.bad_key_body(presented);
     }
   }
   if (!call.valid_json && !reply.body && reply.status == 200) {
     reply.status = 400;
-    reply.body =
-        api == Api::kAnthropic
-            ? std::string(
-                  R"({"type":"error","error":{"type":"invalid_request_error","message":"The request body is not valid JSON"}})")
-            : std::string(
-                  R"json({"error":{"message":"We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)","type":"invalid_request_error","param":null,"code":null}})json");
+    reply.body = std::string(dialect.bad_json_body);
   }
 
   std::vector<std::string> pieces;      // body pieces; streamed ones are SSE events
@@ -1021,18 +1245,15 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
     }
     if (reply.endless) {
       streaming = true;
-      pieces = api == Api::kAnthropic ? anthropic_stream_events(call, g, response_id)
-                                      : openai_stream_events(call, g, response_id);
-      pieces.resize(api == Api::kAnthropic ? 2 : 1);  // message_start and the block's start / the role chunk
+      pieces = dialect.stream_events(call, g, response_id);
+      pieces.resize(dialect.opening_events);  // what comes before the first content delta
       const std::string_view text = reply.content.empty() ? std::string_view("more ") : std::string_view(reply.content);
-      repeated = api == Api::kAnthropic ? anthropic_text_delta(text) : openai_text_delta(call, response_id, text);
+      repeated = dialect.text_delta(call, response_id, text);
     } else if (call.stream) {
       streaming = true;
-      pieces = api == Api::kAnthropic ? anthropic_stream_events(call, g, response_id)
-                                      : openai_stream_events(call, g, response_id);
+      pieces = dialect.stream_events(call, g, response_id);
     } else {
-      pieces.push_back(api == Api::kAnthropic ? anthropic_message(call, g, response_id)
-                                              : openai_completion(call, g, response_id));
+      pieces.push_back(dialect.whole(call, g, response_id));
     }
   }
 

@@ -1,5 +1,6 @@
-// llmguard-mock: an OpenAI- and Anthropic-compatible HTTP server on loopback
-// that replays real providers' error bodies and network faults on script.
+// llmguard-mock: an HTTP server on loopback speaking the OpenAI (and Azure),
+// Anthropic and Gemini (and Vertex AI) APIs, that replays real providers'
+// error bodies and network faults on script.
 // Tests start it in-process; the llmguard-mock binary wraps it for shells.
 #ifndef LLMGUARD_TOOLS_MOCK_MOCK_SERVER_H_
 #define LLMGUARD_TOOLS_MOCK_MOCK_SERVER_H_
@@ -89,7 +90,8 @@ struct MockOptions {
   int port = 0;  // 0: any free port
   std::uint64_t seed = 1;
   FaultMix faults;
-  // When set, requests without this key get OpenAI's/Anthropic's 401 body.
+  // When set, requests without this key get the API's own answer to a wrong
+  // key (OpenAI's and Anthropic's 401, Gemini's 400 API_KEY_INVALID).
   std::string require_key;
 };
 
