@@ -1,6 +1,7 @@
 // Prints how the classifier does on the real error responses of
 // tests/corpus: the corpus its rules were written from, and the held-back
-// slice no rule was written from, by slice, provider, source and category.
+// slice no rule was written from, by slice, provider, source and category;
+// also the fresh slice (fresh.jsonl) when the directory has one.
 //   corpus_report [--misses] [--min-heldback FRACTION] CORPUS_DIR
 // Exits 1 when the held-back slice scores below FRACTION (a regression
 // guard: its cases are never used to write rules).
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -163,12 +165,16 @@ int main(int argc, char** argv) {
     const auto held_back = llmguard::corpus::load(dir + "/heldback.jsonl");
     const auto a = llmguard::evaluate(written_from, "corpus");
     const auto b = llmguard::evaluate(held_back, "held-back");
+    const bool has_fresh = std::filesystem::exists(dir + "/fresh.jsonl");
+    const auto f = has_fresh ? llmguard::evaluate(llmguard::corpus::load(dir + "/fresh.jsonl"), "fresh")
+                             : llmguard::Report{};
     fmt::print("# Classifier on real error responses\n");
     llmguard::print_report("Held back (no rule was written from these)", b);
+    if (has_fresh) llmguard::print_report("Fresh (gathered after both, no rule was written from these)", f);
     llmguard::print_report("Corpus (the rules were written from these)", a);
     if (show_misses) {
       fmt::print("\n## Misses\n\n");
-      for (const auto* r : {&b, &a}) {
+      for (const auto* r : {&b, &f, &a}) {
         for (const auto& m : r->misses) fmt::print("- {}\n", m);
       }
     }
