@@ -52,9 +52,13 @@ void Call::redact(Error& error) const {
   // Every field a provider (or a proxy echoing the request) fills: a key can
   // come back in a code or a type as well as in the message.
   const internal::Redactor& configured = client_.redactor;
+  // Tokens from a credential source come after create(): they are masked too.
+  std::optional<internal::Redactor> fetched;
+  if (const auto& credentials = target().credentials) fetched.emplace(credentials->tokens_seen());
   for (std::string* field : {&error.message, &error.provider_code, &error.provider_type, &error.hint}) {
     if (field->empty()) continue;
     *field = configured.redact(internal::redact_secrets(*field));
+    if (fetched) *field = fetched->redact(*field);
   }
 }
 
@@ -113,6 +117,14 @@ void Call::begin_attempt() {
     finish(make_error(ErrorCategory::kCancelled, "cancelled by the caller"));
     return;
   }
+  if (const auto& credentials = target().credentials) {
+    auto headers = credentials->current();
+    if (!headers) {
+      await_credential();
+      return;
+    }
+    attempt_credential_ = std::move(*headers);
+  }
   if (!admit_attempt()) return;
   holding_limit_slot_ = true;
   ++tries_on_target_;
@@ -124,6 +136,51 @@ void Call::begin_attempt() {
   emit({.kind = Event::Kind::kAttemptStarted, .target = target().config.name});
   const auto request_id = client_.transport->send(std::move(http), attempt_handlers(seq));
   if (attempt_open_ && seq == attempt_seq_) in_flight_ = request_id;  // unless it completed inline
+}
+
+void Call::await_credential() {
+  // The source may run a command for seconds: it runs on the cache's thread,
+  // and the call resumes on the loop when it is done. The callback owns the
+  // call meanwhile (a blocking guarded_chat has let go of it), and hands it
+  // to the loop: the last reference is never dropped on the cache's thread.
+  target().credentials->refresh([self = shared_from_this(), target = target_index_](std::optional<Error> error) mutable {
+    Transport& transport = *self->client_.transport;
+    transport.post([self = std::move(self), target, error = std::move(error)]() mutable {
+      self->on_credential(target, std::move(error));
+    });
+  });
+}
+
+void Call::on_credential(std::size_t target, std::optional<Error> error) {
+  if (finished_ || target != target_index_) return;
+  if (!error) {
+    begin_attempt();
+    return;
+  }
+  // A source that fails is this target's failed attempt: no request was sent.
+  ++tries_on_target_;
+  if (error->hint.empty()) error->hint = "the target's credential source (api_key_command or credential_source) failed";
+  redact(*error);
+  error->target = target_index_ < client_.targets.size() ? client_.targets[target_index_].config.name : "";
+  trail_.push_back({.target = error->target, .category = error->category, .waited = pending_wait_});
+  emit({.kind = Event::Kind::kAttemptFailed,
+        .target = error->target,
+        .category = error->category,
+        .message = error->message});
+  record_outcome(error->category);
+  on_failure(std::move(*error));
+}
+
+bool Call::retry_with_fresh_credential(const Error& error) {
+  const auto& credentials = target().credentials;
+  if (!credentials || credential_refreshed_for_ == target_index_) return false;
+  if (error.category != ErrorCategory::kAuth && error.category != ErrorCategory::kPermission) return false;
+  credential_refreshed_for_ = target_index_;
+  credentials->invalidate(attempt_credential_);
+  note_step(NextStep::kRetry, StepReason::kCredentialRefreshed);
+  last_error_ = error;
+  wait_then_attempt(milliseconds(0), StepReason::kCredentialRefreshed);  // current() is empty now: fetches first
+  return true;
 }
 
 bool Call::admit_attempt() {
@@ -181,7 +238,13 @@ HttpRequest Call::build_http_request() {
   const ClientOptions& o = client_.options;
   HttpRequest http;
   http.url = streaming_ ? t.stream_url : t.url;
-  http.headers = t.headers;
+  if (t.credentials) {
+    http.headers.reserve(attempt_credential_.size() + t.headers.size());
+    http.headers = attempt_credential_;
+    http.headers.insert(http.headers.end(), t.headers.begin(), t.headers.end());
+  } else {
+    http.headers = t.headers;
+  }
   http.body = body_;
   http.connect_timeout = o.timeouts.connect;
   http.total_timeout = o.timeouts.total;
@@ -297,6 +360,7 @@ void Call::on_complete(Result<HttpResponse> result) {
         .http_status = status,
         .message = error.message});
   account_failure(error.category, duration);
+  if (retry_with_fresh_credential(error)) return;
   record_outcome(error.category);
   on_failure(std::move(error));
 }

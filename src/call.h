@@ -43,6 +43,13 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   HttpHandlers attempt_handlers(std::uint64_t seq);
   void cancel_on_loop();
   void on_complete(Result<HttpResponse> result);
+  // A target with a credential source: fetches a token off the loop, then
+  // begins the attempt (or fails it with the source's error).
+  void await_credential();
+  void on_credential(std::size_t target, std::optional<Error> error);
+  // After a 401/403 from a target with a credential source, once per target:
+  // drops the refused token and tries the target again with a fresh one.
+  bool retry_with_fresh_credential(const Error& error);
   Result<ChatResponse> stream_outcome(Result<HttpResponse> result);
   Result<ChatResponse> whole_outcome(Result<HttpResponse> result);
   bool on_stream_bytes(std::string_view chunk);
@@ -124,6 +131,8 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   bool attempt_bounded_by_deadline_ = false;
   std::size_t body_target_ = SIZE_MAX;  // target whose body is in body_
   std::string body_;
+  Headers attempt_credential_;                        // the current attempt's, from the target's credential source
+  std::size_t credential_refreshed_for_ = SIZE_MAX;  // target whose refused token was already replaced
   std::optional<Transport::TimerId> wait_timer_;
   std::optional<Transport::TimerId> deadline_timer_;
   std::vector<Attempt> trail_;

@@ -41,7 +41,7 @@ std::string_view trim_slashes(std::string_view url) {
 
 }  // namespace
 
-Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& targets) {
+Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& targets, Clock& clock) {
   if (targets.empty()) return invalid("no targets: ClientOptions::targets needs at least one");
   std::vector<ResolvedTarget> out;
   std::unordered_set<std::string> names;
@@ -56,6 +56,16 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
       return invalid(fmt::format("target \"{}\": context_window must be positive", c.name));
     }
     const WireApi& api = wire_api(c.provider);
+    std::optional<CredentialSource> source = credential_source_of(c);
+    if (source && (!c.api_key.empty() || !c.api_key_env.empty())) {
+      return invalid(fmt::format("target \"{}\": give api_key (or api_key_env) or a credential source, not both", c.name));
+    }
+    if (c.credential_source && !c.api_key_command.empty()) {
+      return invalid(fmt::format("target \"{}\": give credential_source or api_key_command, not both", c.name));
+    }
+    if (source && (c.api_key_command_timeout.count() <= 0 || c.credential_ttl.count() <= 0)) {
+      return invalid(fmt::format("target \"{}\": api_key_command_timeout and credential_ttl must be positive", c.name));
+    }
     std::string base = c.base_url;
     std::string key = c.api_key;
     if (key.empty() && !c.api_key_env.empty()) key = first_env({c.api_key_env.c_str()});
@@ -72,10 +82,17 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     if (key.find_first_of("\r\n") != std::string::npos) {
       return invalid(fmt::format("target \"{}\": the API key contains a line break", c.name));
     }
-    Endpoint endpoint = api.endpoint(c, trim_slashes(base), key);
+    Endpoint endpoint = api.endpoint(c, trim_slashes(base));
     r.url = std::move(endpoint.url);
     r.stream_url = std::move(endpoint.stream_url);
-    r.headers = std::move(endpoint.headers);
+    if (source) {
+      key.clear();  // the source's tokens, not the environment's key, authenticate this target
+      r.credentials = std::make_shared<CredentialCache>(
+          std::move(*source), c.credential_ttl, [&api](std::string_view token) { return api.credential_headers(token); },
+          clock);
+    }
+    if (!key.empty()) r.headers = api.credential_headers(key);
+    r.headers.insert(r.headers.end(), endpoint.headers.begin(), endpoint.headers.end());
     for (const auto& [name, value] : c.headers) {
       if (name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) {
         return invalid(fmt::format("target \"{}\": header \"{}\" has a line break or colon", c.name, name));
@@ -211,7 +228,7 @@ Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   if (auto s = validate(options); !s.ok()) return std::move(s).error();
-  auto targets = internal::resolve_targets(options.targets);
+  auto targets = internal::resolve_targets(options.targets, options.clock ? *options.clock : real_clock());
   if (!targets.ok()) return std::move(targets).error();
   auto rules = internal::UserRules::compile(options.classifier_rules);
   if (!rules.ok()) return std::move(rules).error();

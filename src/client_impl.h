@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "credentials.h"
 #include "health.h"
 #include "ledger.h"
 #include "limit_queue.h"
@@ -28,11 +29,15 @@ struct ResolvedTarget {
   Target config;
   std::string url;         // plain requests
   std::string stream_url;  // streamed requests
-  Headers headers;  // auth first, then provider and caller headers
+  Headers headers;         // auth first (unless `credentials` has it), then provider and caller headers
   std::string api_key;
+  // A short-lived credential's cache, for a target with a credential source:
+  // each attempt's auth headers come from it.
+  std::shared_ptr<CredentialCache> credentials;
 };
 
-Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& targets);
+// `clock` times credentials' expiry.
+Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& targets, Clock& clock = real_clock());
 
 }  // namespace llmguard::internal
 

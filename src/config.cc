@@ -148,6 +148,30 @@ std::string read_limits(element v, const std::string& where, Target::Limits& lim
   return {};
 }
 
+// A command as an array of arguments, or a string split at spaces (no
+// shell: no quoting, globbing or variables).
+std::string read_command(element v, std::string_view where, std::vector<std::string>& argv) {
+  argv.clear();
+  std::string_view line;
+  if (v.get_string().get(line) == simdjson::SUCCESS) {
+    for (std::size_t at = 0; at < line.size();) {
+      const std::size_t end = std::min(line.find(' ', at), line.size());
+      if (end > at) argv.emplace_back(line.substr(at, end - at));
+      at = end + 1;
+    }
+  } else if (simdjson::dom::array parts; v.get_array().get(parts) == simdjson::SUCCESS) {
+    for (element part : parts) {
+      std::string_view arg;
+      if (part.get_string().get(arg) != simdjson::SUCCESS) return fmt::format("{} must hold strings only", where);
+      argv.emplace_back(arg);
+    }
+  } else {
+    return fmt::format("{} must be a command line or an array of arguments", where);
+  }
+  if (argv.empty()) return fmt::format("{} is empty", where);
+  return {};
+}
+
 std::string read_target(element v, std::size_t index, Target& t) {
   std::string service;  // a named service's preset, applied once the target is read
   object o;
@@ -164,6 +188,9 @@ std::string read_target(element v, std::size_t index, Target& t) {
     else if (key == "api_version") err = read_string(value, field, t.api_version);
     else if (key == "project") err = read_string(value, field, t.project);
     else if (key == "location") err = read_string(value, field, t.location);
+    else if (key == "api_key_command") err = read_command(value, field, t.api_key_command);
+    else if (key == "api_key_command_timeout_ms") err = read_ms(value, field, kTimeoutRange, t.api_key_command_timeout);
+    else if (key == "credential_ttl_ms") err = read_ms(value, field, kTimeoutRange, t.credential_ttl);
     else if (key == "provider") {
       std::string name;
       err = read_string(value, field, name);

@@ -54,6 +54,8 @@ std::string_view to_string(StepReason reason) noexcept {
       return "stream_delivered";
     case StepReason::kShrunk:
       return "shrunk";
+    case StepReason::kCredentialRefreshed:
+      return "credential_refreshed";
   }
   return "category_default";
 }

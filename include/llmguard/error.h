@@ -66,6 +66,7 @@ enum class StepReason : std::uint8_t {
   kBrokenStream,       // a stream broke after text (cut, stall, bad event): its restart goes elsewhere
   kStreamDelivered,    // text had reached the caller, and no restart was allowed
   kShrunk,             // context overflow: retried with the caller's shorter messages
+  kCredentialRefreshed,  // a 401/403: retried once with a fresh token from the credential source
 };
 std::string_view to_string(NextStep step) noexcept;
 std::string_view to_string(StepReason reason) noexcept;  // "attempts_exhausted", ...

@@ -54,6 +54,17 @@ struct Budget {
 };
 
 // One place a call can be sent: a provider endpoint, a model and a credential.
+// A credential as a credential source returns it.
+struct Credential {
+  std::string token;
+  // When it stops being valid; nullopt: unknown (Target::credential_ttl applies).
+  std::optional<std::chrono::system_clock::time_point> expires_at;
+};
+// Returns a fresh credential, or an error (its message must not contain a
+// secret). Called on a background thread; may block, up to
+// Target::api_key_command_timeout.
+using CredentialSource = std::function<Result<Credential>()>;
+
 struct Target {
   std::string name;  // unique within the client; shown in trails and usage
   Provider provider = Provider::kOpenAI;
@@ -84,6 +95,17 @@ struct Target {
     std::optional<double> requests_per_minute;      // halved after each 429, recovering on success
     std::optional<std::int64_t> tokens_per_minute;  // estimated prompt + max_tokens, as providers count
   } limits;
+  // A short-lived credential (Vertex AI's access tokens, Azure Entra ID,
+  // gateways with rotating tokens) in place of `api_key`: from a callback
+  // in code, or from a command's standard output (run without a shell, e.g.
+  // {"gcloud", "auth", "print-access-token"}). Fetched on a thread of its
+  // own, never the event loop; kept until shortly before it expires (or for
+  // `credential_ttl` when its expiry is unknown); fetched once more after a
+  // 401 or 403 before the target is failed over. Never logged.
+  CredentialSource credential_source;
+  std::vector<std::string> api_key_command;
+  std::chrono::milliseconds api_key_command_timeout{10'000};
+  std::chrono::milliseconds credential_ttl{300'000};
 };
 
 enum class Jitter : std::uint8_t { kFull, kEqual, kDecorrelated, kNone };

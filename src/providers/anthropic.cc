@@ -185,14 +185,15 @@ class AnthropicMessages final : public WireApi {
     return ok_status();
   }
 
-  Endpoint endpoint(const Target& target, std::string_view root, std::string_view key) const override {
+  Endpoint endpoint(const Target& target, std::string_view root) const override {
     Endpoint e;
     e.url = fmt::format("{}/messages", root);
     e.stream_url = e.url;
-    if (!key.empty()) e.headers.emplace_back("x-api-key", key);
     e.headers.emplace_back("anthropic-version", target.api_version.empty() ? "2023-06-01" : target.api_version);
     return e;
   }
+
+  Headers credential_headers(std::string_view key) const override { return {{"x-api-key", std::string(key)}}; }
 
   std::span<const std::string_view> credential_envs() const override {
     static constexpr std::string_view kEnvs[] = {"ANTHROPIC_API_KEY"};

@@ -272,12 +272,12 @@ class GeminiApi : public WireApi {
     return ok_status();
   }
 
-  Endpoint endpoint(const Target& target, std::string_view root, std::string_view key) const override {
-    Endpoint e = urls(fmt::format("{}/models/{}", root, target.model));
-    // In a header, never in the URL: URLs end up in proxies' and servers' logs.
-    if (!key.empty()) e.headers.emplace_back("x-goog-api-key", key);
-    return e;
+  Endpoint endpoint(const Target& target, std::string_view root) const override {
+    return urls(fmt::format("{}/models/{}", root, target.model));
   }
+
+  // In a header, never in the URL: URLs end up in proxies' and servers' logs.
+  Headers credential_headers(std::string_view key) const override { return {{"x-goog-api-key", std::string(key)}}; }
 
   std::span<const std::string_view> credential_envs() const override {
     static constexpr std::string_view kEnvs[] = {"GEMINI_API_KEY", "GOOGLE_API_KEY"};
@@ -367,11 +367,13 @@ class VertexApi final : public GeminiApi {
     return ok_status();
   }
 
-  Endpoint endpoint(const Target& target, std::string_view root, std::string_view key) const override {
-    Endpoint e = urls(fmt::format("{}/projects/{}/locations/{}/publishers/google/models/{}", root, project_of(target),
-                                  location_of(target), target.model));
-    if (!key.empty()) e.headers.emplace_back("authorization", fmt::format("Bearer {}", key));
-    return e;
+  Endpoint endpoint(const Target& target, std::string_view root) const override {
+    return urls(fmt::format("{}/projects/{}/locations/{}/publishers/google/models/{}", root, project_of(target),
+                            location_of(target), target.model));
+  }
+
+  Headers credential_headers(std::string_view key) const override {
+    return {{"authorization", fmt::format("Bearer {}", key)}};
   }
 
   std::span<const std::string_view> credential_envs() const override { return {}; }

@@ -180,12 +180,15 @@ class OpenAIChat : public WireApi {
     return ok_status();
   }
 
-  Endpoint endpoint(const Target& /*target*/, std::string_view root, std::string_view key) const override {
+  Endpoint endpoint(const Target& /*target*/, std::string_view root) const override {
     Endpoint e;
     e.url = fmt::format("{}/chat/completions", root);
     e.stream_url = e.url;
-    if (!key.empty()) e.headers.emplace_back("authorization", fmt::format("Bearer {}", key));
     return e;
+  }
+
+  Headers credential_headers(std::string_view key) const override {
+    return {{"authorization", fmt::format("Bearer {}", key)}};
   }
 
   std::span<const std::string_view> credential_envs() const override {
@@ -274,14 +277,17 @@ class AzureChat final : public OpenAIChat {
     return ok_status();
   }
 
-  Endpoint endpoint(const Target& target, std::string_view root, std::string_view key) const override {
+  Endpoint endpoint(const Target& target, std::string_view root) const override {
     Endpoint e;
     e.url = fmt::format("{}/openai/deployments/{}/chat/completions?api-version={}", root, target.model,
                         target.api_version.empty() ? "2024-10-21" : target.api_version);
     e.stream_url = e.url;
-    if (!key.empty()) e.headers.emplace_back("api-key", key);
     return e;
   }
+
+  // An Entra ID token (from a credential source) goes as a bearer token
+  // instead; both work on the same deployment URL.
+  Headers credential_headers(std::string_view key) const override { return {{"api-key", std::string(key)}}; }
 
   std::span<const std::string_view> credential_envs() const override {
     static constexpr std::string_view kEnvs[] = {"AZURE_OPENAI_API_KEY"};

@@ -36,11 +36,11 @@ struct Extras {
   }
 };
 
-// Where a target's requests go and what each carries.
+// Where a target's requests go and the API's own headers (auth aside).
 struct Endpoint {
   std::string url;         // plain requests
   std::string stream_url;  // streamed requests
-  Headers headers;         // auth first, then the API's own
+  Headers headers;         // e.g. anthropic-version
 };
 
 // What a 2xx body held, as far as the API's reader could tell.
@@ -64,8 +64,11 @@ class WireApi {
   virtual Status fill_defaults(const Target& target, std::string& base_url, std::string& key) const = 0;
 
   // The URLs and headers of `target`, whose base URL (without trailing
-  // slashes) is `root` and credential `key` (maybe empty).
-  virtual Endpoint endpoint(const Target& target, std::string_view root, std::string_view key) const = 0;
+  // slashes) is `root`.
+  virtual Endpoint endpoint(const Target& target, std::string_view root) const = 0;
+
+  // The headers that carry credential `key` (not empty), sent first.
+  virtual Headers credential_headers(std::string_view key) const = 0;
 
   // Environment variables whose values are this API's credentials, masked in
   // every message even when no target names them.
