@@ -76,6 +76,7 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     r.url = std::move(endpoint.url);
     r.stream_url = std::move(endpoint.stream_url);
     r.headers = std::move(endpoint.headers);
+    r.api_state = std::move(endpoint.state);
     for (const auto& [name, value] : c.headers) {
       if (name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) {
         return invalid(fmt::format("target \"{}\": header \"{}\" has a line break or colon", c.name, name));

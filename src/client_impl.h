@@ -23,6 +23,8 @@
 
 namespace llmguard::internal {
 
+class TargetState;  // providers/wire_api.h
+
 // A target with everything resolved at create(): URL, credential, headers.
 struct ResolvedTarget {
   Target config;
@@ -30,6 +32,9 @@ struct ResolvedTarget {
   std::string stream_url;  // streamed requests
   Headers headers;  // auth first, then provider and caller headers
   std::string api_key;
+  // The wire API's own per-target state (AWS credentials for SigV4), handed
+  // to WireApi::prepare_attempt for each attempt; null for most APIs.
+  std::shared_ptr<const TargetState> api_state;
 };
 
 Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& targets);

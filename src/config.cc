@@ -164,6 +164,7 @@ std::string read_target(element v, std::size_t index, Target& t) {
     else if (key == "api_version") err = read_string(value, field, t.api_version);
     else if (key == "project") err = read_string(value, field, t.project);
     else if (key == "location") err = read_string(value, field, t.location);
+    else if (key == "region") err = read_string(value, field, t.region);
     else if (key == "provider") {
       std::string name;
       err = read_string(value, field, name);
@@ -175,7 +176,7 @@ std::string read_target(element v, std::size_t index, Target& t) {
           service = std::move(name);
         } else {
           err = fmt::format(
-              "{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, vertex, groq, mistral, deepseek, "
+              "{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, vertex, bedrock, groq, mistral, deepseek, "
               "together, fireworks, openrouter, xai, ollama, lmstudio, llamacpp, vllm, litellm, "
               "openai-compatible)",
               field, name);

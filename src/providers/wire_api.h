@@ -8,6 +8,7 @@
 
 #include <simdjson.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
@@ -36,11 +37,20 @@ struct Extras {
   }
 };
 
+// What an API keeps of one target besides its URLs and headers, for
+// prepare_attempt (Bedrock: the AWS credentials and region it signs with).
+// Made at create(), immutable, shared by the target's attempts.
+class TargetState {
+ public:
+  virtual ~TargetState() = default;
+};
+
 // Where a target's requests go and what each carries.
 struct Endpoint {
   std::string url;         // plain requests
   std::string stream_url;  // streamed requests
   Headers headers;         // auth first, then the API's own
+  std::shared_ptr<const TargetState> state;  // null unless the API signs each attempt
 };
 
 // What a 2xx body held, as far as the API's reader could tell.
@@ -70,6 +80,15 @@ class WireApi {
   // Environment variables whose values are this API's credentials, masked in
   // every message even when no target names them.
   virtual std::span<const std::string_view> credential_envs() const = 0;
+
+  // Completes one attempt's request (URL, headers and the exact body to be
+  // sent) when its credential depends on the body and the time: AWS SigV4.
+  // `state` is the target's Endpoint::state (maybe null), `now` the client
+  // clock's wall time. An error fails the attempt before anything is sent.
+  virtual Status prepare_attempt(const TargetState* /*state*/, HttpRequest& /*request*/,
+                                 std::chrono::system_clock::time_point /*now*/) const {
+    return ok_status();
+  }
 
   // Appends the request body. The request is valid (codec.cc checked its
   // text and JSON fields); an error is input this API cannot express.
