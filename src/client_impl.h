@@ -30,7 +30,7 @@ struct ResolvedTarget {
   Target config;
   std::string url;         // plain requests
   std::string stream_url;  // streamed requests
-  Headers headers;  // auth first, then provider and caller headers
+  Headers headers;         // auth first, then provider and caller headers
   std::string api_key;
   // The wire API's own per-target state (AWS credentials for SigV4), handed
   // to WireApi::prepare_attempt for each attempt; null for most APIs.

@@ -176,7 +176,8 @@ std::string read_target(element v, std::size_t index, Target& t) {
           service = std::move(name);
         } else {
           err = fmt::format(
-              "{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, vertex, bedrock, groq, mistral, deepseek, "
+              "{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, vertex, bedrock, groq, mistral, "
+              "deepseek, "
               "together, fireworks, openrouter, xai, ollama, lmstudio, llamacpp, vllm, litellm, "
               "openai-compatible)",
               field, name);

@@ -3,7 +3,6 @@
 // frames, and Bedrock's typed exceptions, end to end through the real libcurl
 // transport to the mock, plus a deterministic signature under a fake clock.
 #include <doctest/doctest.h>
-
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -53,9 +52,9 @@ class ScopedEnv {
 
 // No AWS identity from the machine running the tests leaks in.
 ScopedEnv clean_aws_env() {
-  return ScopedEnv{{"AWS_ACCESS_KEY_ID", nullptr},      {"AWS_SECRET_ACCESS_KEY", nullptr},
-                   {"AWS_SESSION_TOKEN", nullptr},      {"AWS_BEARER_TOKEN_BEDROCK", nullptr},
-                   {"AWS_REGION", nullptr},             {"AWS_DEFAULT_REGION", nullptr}};
+  return ScopedEnv{{"AWS_ACCESS_KEY_ID", nullptr}, {"AWS_SECRET_ACCESS_KEY", nullptr},
+                   {"AWS_SESSION_TOKEN", nullptr}, {"AWS_BEARER_TOKEN_BEDROCK", nullptr},
+                   {"AWS_REGION", nullptr},        {"AWS_DEFAULT_REGION", nullptr}};
 }
 
 std::unique_ptr<MockServer> start_mock(MockOptions o = {}) {
@@ -125,8 +124,9 @@ std::string tool_stream() {
          event("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"\"Oslo\"}"}}})") +
          event("contentBlockStop", R"({"contentBlockIndex":1})") +
          event("messageStop", R"({"stopReason":"tool_use"})") +
-         event("metadata",
-               R"({"usage":{"inputTokens":20,"outputTokens":9,"totalTokens":41,"cacheReadInputTokens":12},"metrics":{"latencyMs":5}})");
+         event(
+             "metadata",
+             R"({"usage":{"inputTokens":20,"outputTokens":9,"totalTokens":41,"cacheReadInputTokens":12},"metrics":{"latencyMs":5}})");
 }
 
 TEST_CASE("Bedrock plain: converse at the URL-encoded model id, a bearer API key, the reply and its exact usage") {
@@ -200,7 +200,8 @@ TEST_CASE("Bedrock: tool calls in a whole reply and in a stream; results go back
       "cacheReadInputTokens":100,"cacheWriteInputTokens":8}})"});
   auto client = make_client({bedrock_at(*server)});
   ChatRequest request = hello("weather in Oslo and Bergen?");
-  request.tools = {{.name = "weather", .description = "today's weather",
+  request.tools = {{.name = "weather",
+                    .description = "today's weather",
                     .parameters_json = R"({"type":"object","properties":{"city":{"type":"string"}}})"}};
   request.tool_choice = ToolChoice{.mode = ToolChoice::Mode::kRequired};
   auto r = client->guarded_chat(request);
@@ -213,8 +214,10 @@ TEST_CASE("Bedrock: tool calls in a whole reply and in a stream; results go back
   CHECK(r->usage.prompt_tokens == 138);  // inputTokens leaves the cache reads and writes out
   CHECK(r->usage.cached_tokens == 100);
   const std::string sent = server->recent_requests().at(0).body;
-  CHECK(sent.find(R"("toolConfig":{"tools":[{"toolSpec":{"name":"weather","description":"today's weather","inputSchema":{"json":{"type":"object")") !=
-        std::string::npos);
+  CHECK(
+      sent.find(
+          R"("toolConfig":{"tools":[{"toolSpec":{"name":"weather","description":"today's weather","inputSchema":{"json":{"type":"object")") !=
+      std::string::npos);
   CHECK(sent.find(R"("toolChoice":{"any":{}})") != std::string::npos);
 
   // The answers to two parallel calls, one failed, in one user turn.
@@ -233,10 +236,14 @@ TEST_CASE("Bedrock: tool calls in a whole reply and in a stream; results go back
   auto s = client->guarded_chat(request, call);
   REQUIRE(s.ok());
   const std::string second = server->recent_requests().at(1).body;
-  CHECK(second.find(R"({"role":"assistant","content":[{"toolUse":{"toolUseId":"t1","name":"weather","input":{"city":"Oslo"}}},{"toolUse":{"toolUseId":"t2")") !=
-        std::string::npos);
-  CHECK(second.find(R"({"role":"user","content":[{"toolResult":{"toolUseId":"t1","content":[{"json":{"celsius":4}}]}},{"toolResult":{"toolUseId":"t2","content":[{"text":"service down"}],"status":"error"}}]})") !=
-        std::string::npos);
+  CHECK(
+      second.find(
+          R"({"role":"assistant","content":[{"toolUse":{"toolUseId":"t1","name":"weather","input":{"city":"Oslo"}}},{"toolUse":{"toolUseId":"t2")") !=
+      std::string::npos);
+  CHECK(
+      second.find(
+          R"({"role":"user","content":[{"toolResult":{"toolUseId":"t1","content":[{"json":{"celsius":4}}]}},{"toolResult":{"toolUseId":"t2","content":[{"text":"service down"}],"status":"error"}}]})") !=
+      std::string::npos);
   CHECK(second.find("toolConfig") == std::string::npos);  // no "none" in Converse: the tools are left out
   CHECK(s->content == "Let me look.");
   REQUIRE(s->tool_calls.size() == 1);
@@ -253,11 +260,12 @@ TEST_CASE("Bedrock: tool calls in a whole reply and in a stream; results go back
 
 TEST_CASE("Bedrock SigV4: a signed request passes the mock's verifier; a wrong secret is refused") {
   auto env = clean_aws_env();
-  auto server = start_mock({.require_key = "only-for-bearer", .aws = MockOptions::AwsKeys{
-                                                                 .access_key_id = kAccessKey,
-                                                                 .secret_access_key = kSecret,
-                                                                 .session_token = "FQoGZXIvYXdzEMOCKSESSION",
-                                                             }});
+  auto server = start_mock({.require_key = "only-for-bearer",
+                            .aws = MockOptions::AwsKeys{
+                                .access_key_id = kAccessKey,
+                                .secret_access_key = kSecret,
+                                .session_token = "FQoGZXIvYXdzEMOCKSESSION",
+                            }});
   auto backup = start_mock();
   SUBCASE("the right keys and session token, plain and streamed") {
     ScopedEnv keys{{"AWS_ACCESS_KEY_ID", kAccessKey},
@@ -274,7 +282,8 @@ TEST_CASE("Bedrock SigV4: a signed request passes the mock's verifier; a wrong s
     const auto recorded = server->recent_requests();
     const std::string& auth = *find_header(recorded.at(0).headers, "authorization");
     CHECK(auth.starts_with(std::string("AWS4-HMAC-SHA256 Credential=") + kAccessKey + "/"));
-    CHECK(auth.find("/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, ") !=
+    CHECK(auth.find(
+              "/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, ") !=
           std::string::npos);
     CHECK(*find_header(recorded.at(0).headers, "x-amz-security-token") == "FQoGZXIvYXdzEMOCKSESSION");
   }
@@ -305,7 +314,9 @@ TEST_CASE("Bedrock SigV4: each attempt is signed over its body with the client c
                           .headers = {{"x-amzn-errortype", "ServiceUnavailableException"}},
                           .body = R"({"message":"Bedrock is unable to process your request."})"};
     }
-    return HttpResponse{.status = 200, .body = R"({"output":{"message":{"role":"assistant","content":[{"text":"ok"}]}},"stopReason":"end_turn"})"};
+    return HttpResponse{
+        .status = 200,
+        .body = R"({"output":{"message":{"role":"assistant","content":[{"text":"ok"}]}},"stopReason":"end_turn"})"};
   });
   ClientOptions o = options_for({{.name = "b", .provider = Provider::kBedrock, .model = kModel}});
   o.clock = &clock;
@@ -406,7 +417,8 @@ TEST_CASE("Bedrock errors: every exception type Converse names, by x-amzn-errort
       {"ValidationException", 400, "Malformed input request, please reformat your input and try again.",
        ErrorCategory::kBadRequest},
       {"ValidationException", 400, "Input is too long for requested model.", ErrorCategory::kContextOverflow},
-      {"ValidationException", 400, "prompt is too long: 210000 tokens > 200000 maximum", ErrorCategory::kContextOverflow},
+      {"ValidationException", 400, "prompt is too long: 210000 tokens > 200000 maximum",
+       ErrorCategory::kContextOverflow},
       {"AccessDeniedException", 403, "You don't have access to the model with the specified model ID.",
        ErrorCategory::kPermission},
       {"UnrecognizedClientException", 403, "The security token included in the request is invalid.",
@@ -429,11 +441,11 @@ TEST_CASE("Bedrock errors: every exception type Converse names, by x-amzn-errort
     const std::string type = c.type, message = c.message;
     CAPTURE(type);
     CAPTURE(message);
-    server->enqueue("*", MockReply{.status = c.status,
-                                   .headers = {{"x-amzn-errortype",
-                                                std::string(c.type) +
-                                                    ":http://internal.amazon.com/coral/com.amazon.bedrock/"}},
-                                   .body = fmt::format(R"({{"message":"{}"}})", c.message)});
+    server->enqueue(
+        "*", MockReply{.status = c.status,
+                       .headers = {{"x-amzn-errortype",
+                                    std::string(c.type) + ":http://internal.amazon.com/coral/com.amazon.bedrock/"}},
+                       .body = fmt::format(R"({{"message":"{}"}})", c.message)});
     server->enqueue("*", MockReply{.status = c.status,
                                    .headers = {{"x-amzn-errortype", c.type}},
                                    .body = fmt::format(R"({{"message":"{}"}})", c.message)});
@@ -451,14 +463,19 @@ TEST_CASE("Bedrock: a guardrail's stop is content_filter, whole and streamed, wi
   auto server = start_mock();
   auto backup = start_mock();
   auto client = make_client({bedrock_at(*server), openai_at(*backup)});
-  server->enqueue("*", MockReply{.body = R"({"output":{"message":{"role":"assistant","content":[{"text":"Sorry, the model cannot answer this question."}]}},"stopReason":"guardrail_intervened","usage":{"inputTokens":8,"outputTokens":9,"totalTokens":17}})"});
+  server->enqueue(
+      "*",
+      MockReply{
+          .body =
+              R"({"output":{"message":{"role":"assistant","content":[{"text":"Sorry, the model cannot answer this question."}]}},"stopReason":"guardrail_intervened","usage":{"inputTokens":8,"outputTokens":9,"totalTokens":17}})"});
   auto r = client->guarded_chat(hello());
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().category == ErrorCategory::kContentFilter);
   CHECK(r.error().provider_code == "guardrail_intervened");
-  server->enqueue("*", MockReply{.body = event("messageStart", R"({"role":"assistant"})") +
-                                         event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"I can"}})") +
-                                         event("messageStop", R"({"stopReason":"content_filtered"})")});
+  server->enqueue("*",
+                  MockReply{.body = event("messageStart", R"({"role":"assistant"})") +
+                                    event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"I can"}})") +
+                                    event("messageStop", R"({"stopReason":"content_filtered"})")});
   CallOptions call;
   call.on_delta = [](const StreamDelta&) {};
   auto s = client->guarded_chat(hello(), call);

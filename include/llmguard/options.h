@@ -68,7 +68,7 @@ struct Target {
   // With no key at all no auth header is sent (local servers need none).
   std::string api_key;
   std::string api_key_env;
-  std::string api_version;                     // Azure "api-version"; Anthropic "anthropic-version"
+  std::string api_version;  // Azure "api-version"; Anthropic "anthropic-version"
   // Vertex AI: the Google Cloud project and location ("us-central1",
   // "global"). Empty: GOOGLE_CLOUD_PROJECT / GOOGLE_CLOUD_LOCATION.
   std::string project;

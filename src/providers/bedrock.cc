@@ -58,8 +58,8 @@ bool is_filtered(std::string_view stop_reason) {
 }
 
 Error filtered_error(std::string_view stop_reason) {
-  Error e = make_error(ErrorCategory::kContentFilter, fmt::format("Bedrock withheld the reply: stopReason {}",
-                                                                  stop_reason));
+  Error e =
+      make_error(ErrorCategory::kContentFilter, fmt::format("Bedrock withheld the reply: stopReason {}", stop_reason));
   e.provider_code = std::string(stop_reason);
   e.hint = hint_for(e);
   return e;
@@ -195,8 +195,7 @@ bool read_content(element message, ChatResponse& r) {
 // ConverseStream: event-stream messages whose payloads are JSON events.
 class BedrockStreamDecoder final : public StreamDecoder {
  public:
-  std::optional<Error> feed(std::string_view bytes, const Emit& emit, int http_status,
-                            const Headers& headers) override;
+  std::optional<Error> feed(std::string_view bytes, const Emit& emit, int http_status, const Headers& headers) override;
 
  protected:
   ReportedUsage final_usage() override { return usage_; }
@@ -318,11 +317,12 @@ class BedrockApi final : public WireApi {
     if (key.empty() && target.api_key_env.empty()) key = first_env({kBearerEnv});
     const std::string region = region_of(target);
     auto missing = [&](std::string_view what) {
-      return Status(make_error(ErrorCategory::kBadRequest,
-                               fmt::format("target \"{}\": bedrock needs {}", target.name, what)));
+      return Status(
+          make_error(ErrorCategory::kBadRequest, fmt::format("target \"{}\": bedrock needs {}", target.name, what)));
     };
     // A Bedrock API key goes to a URL as given; SigV4 signs for a region.
-    if ((base_url.empty() || key.empty()) && region.empty()) return missing("region (or AWS_REGION / AWS_DEFAULT_REGION)");
+    if ((base_url.empty() || key.empty()) && region.empty())
+      return missing("region (or AWS_REGION / AWS_DEFAULT_REGION)");
     if (!region.empty() && !is_region(region)) {
       return missing("a region of lower-case letters, digits and '-' (like us-east-1)");
     }
@@ -349,11 +349,10 @@ class BedrockApi final : public WireApi {
     if (!key.empty()) {
       e.headers.emplace_back("authorization", fmt::format("Bearer {}", key));
     } else {
-      e.state = std::make_shared<SigningState>(
-          aws::AwsCredentials{.access_key_id = first_env({kAccessKeyEnv}),
-                              .secret_access_key = first_env({kSecretKeyEnv}),
-                              .session_token = first_env({kSessionTokenEnv})},
-          region_of(target));
+      e.state = std::make_shared<SigningState>(aws::AwsCredentials{.access_key_id = first_env({kAccessKeyEnv}),
+                                                                   .secret_access_key = first_env({kSecretKeyEnv}),
+                                                                   .session_token = first_env({kSessionTokenEnv})},
+                                               region_of(target));
     }
     // Set here rather than by the transport: the signature covers it.
     e.headers.emplace_back("content-type", "application/json");
@@ -368,7 +367,7 @@ class BedrockApi final : public WireApi {
   Status prepare_attempt(const TargetState* state, HttpRequest& request,
                          std::chrono::system_clock::time_point now) const override {
     const auto* signing = static_cast<const SigningState*>(state);  // only endpoint() makes one
-    if (!signing) return ok_status();  // a bearer key: nothing to sign
+    if (!signing) return ok_status();                               // a bearer key: nothing to sign
     // scheme://host[:port]/path[?query]; libcurl leaves the scheme's default port out of Host.
     std::string_view url = request.url;
     const std::size_t scheme_end = url.find("://");
@@ -390,8 +389,7 @@ class BedrockApi final : public WireApi {
     for (const auto& [name, value] : request.headers) {
       if (iequals(name, "content-type")) signable.headers.emplace_back(name, value);
     }
-    auto added = aws::sign_v4(signable, signing->credentials(), signing->region(), "bedrock",
-                              absl::FromChrono(now));
+    auto added = aws::sign_v4(signable, signing->credentials(), signing->region(), "bedrock", absl::FromChrono(now));
     if (!added.ok()) return std::move(added).error();
     for (auto& [name, value] : *added) request.headers.emplace_back(std::move(name), std::move(value));
     return ok_status();

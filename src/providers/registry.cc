@@ -30,7 +30,7 @@ const WireApi& wire_api(Provider provider) {
 }
 
 std::span<const Provider> all_providers() {
-  static constexpr Provider kAll[] = {Provider::kOpenAI, Provider::kAzure, Provider::kAnthropic,
+  static constexpr Provider kAll[] = {Provider::kOpenAI, Provider::kAzure,  Provider::kAnthropic,
                                       Provider::kGemini, Provider::kVertex, Provider::kBedrock};
   return kAll;
 }

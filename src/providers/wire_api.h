@@ -47,9 +47,9 @@ class TargetState {
 
 // Where a target's requests go and what each carries.
 struct Endpoint {
-  std::string url;         // plain requests
-  std::string stream_url;  // streamed requests
-  Headers headers;         // auth first, then the API's own
+  std::string url;                           // plain requests
+  std::string stream_url;                    // streamed requests
+  Headers headers;                           // auth first, then the API's own
   std::shared_ptr<const TargetState> state;  // null unless the API signs each attempt
 };
 
@@ -92,8 +92,8 @@ class WireApi {
 
   // Appends the request body. The request is valid (codec.cc checked its
   // text and JSON fields); an error is input this API cannot express.
-  virtual Status write_body(std::string& out, const ChatRequest& request, std::string_view model,
-                            const Extras& extras, bool stream) const = 0;
+  virtual Status write_body(std::string& out, const ChatRequest& request, std::string_view model, const Extras& extras,
+                            bool stream) const = 0;
 
   // Reads a parsed 2xx body into `reply` and `usage` (as reported).
   virtual ReplyShape read_reply(simdjson::dom::element root, ChatResponse& reply, ReportedUsage& usage) const = 0;

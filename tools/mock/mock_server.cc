@@ -4,6 +4,7 @@
 // and resets are all the same mechanism driven by one timer heap.
 #include "mock_server.h"
 
+#include <absl/time/time.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -24,8 +25,6 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
-
-#include <absl/time/time.h>
 
 #include "json_writer.h"
 #include "providers/eventstream.h"
@@ -506,7 +505,8 @@ std::string bedrock_exception_body(std::string_view type) {
   static constexpr Known kKnown[] = {
       {"throttlingException", "Too many requests, please wait before trying again."},
       {"modelStreamErrorException", "The model encountered an error while streaming the response."},
-      {"internalServerException", "The system encountered an unexpected error during processing. Try your request again."},
+      {"internalServerException",
+       "The system encountered an unexpected error during processing. Try your request again."},
       {"serviceUnavailableException", "Bedrock is unable to process your request."},
       {"validationException", "Input is too long for requested model."},
       {"modelTimeoutException", "Model has timed out in processing the request. Try your request again."},
@@ -532,7 +532,9 @@ void write_bedrock_usage(JsonWriter& w, const Generated& g) {
   w.end_object();
 }
 
-std::string_view bedrock_stop_reason(const Generated& g) { return g.finish_reason == "length" ? "max_tokens" : "end_turn"; }
+std::string_view bedrock_stop_reason(const Generated& g) {
+  return g.finish_reason == "length" ? "max_tokens" : "end_turn";
+}
 
 std::string bedrock_whole(const ChatCall&, const Generated& g, std::uint64_t) {
   std::string out;
@@ -584,7 +586,10 @@ std::optional<BedrockPath> bedrock_model(std::string_view path) {
   BedrockPath out{.stream = method == "converse-stream"};
   const std::string_view id = rest.substr(0, slash);
   auto hex = [](char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
   };
   for (std::size_t i = 0; i < id.size(); ++i) {
     if (id[i] == '%' && i + 2 < id.size() && hex(id[i + 1]) >= 0 && hex(id[i + 2]) >= 0) {
@@ -614,11 +619,12 @@ bool bedrock_signature_matches(const std::string& method, std::string_view targe
                                       date->substr(9, 2), date->substr(11, 2), date->substr(13, 2));
   if (!absl::ParseTime("%Y-%m-%dT%H:%M:%S", iso, absl::UTCTimeZone(), &when, &err)) return false;
   const std::size_t q = target.find('?');
-  internal::aws::SignableRequest request{.method = method,
-                                         .host = *host,
-                                         .path = target.substr(0, q),
-                                         .query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1),
-                                         .body = body};
+  internal::aws::SignableRequest request{
+      .method = method,
+      .host = *host,
+      .path = target.substr(0, q),
+      .query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1),
+      .body = body};
   std::string_view rest = *auth;
   const std::size_t listed = rest.find("SignedHeaders=");
   if (listed == std::string_view::npos) return false;
@@ -734,7 +740,9 @@ std::string openai_whole(const ChatCall& call, const Generated& g, std::uint64_t
 std::string openai_delta(const ChatCall& call, std::uint64_t n, std::string_view text) {
   return openai_text_delta(call, n, text);
 }
-std::string anthropic_delta(const ChatCall&, std::uint64_t, std::string_view text) { return anthropic_text_delta(text); }
+std::string anthropic_delta(const ChatCall&, std::uint64_t, std::string_view text) {
+  return anthropic_text_delta(text);
+}
 
 const Dialect& dialect_of(Api api) {
   static const Dialect kOpenAI{
@@ -1510,9 +1518,11 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
       streaming = true;
       pieces = dialect.stream_events(call, g, response_id);
       if (reply.stream_exception) {
-        const std::size_t kept = dialect.opening_events + static_cast<std::size_t>(std::max(0, reply.stream_exception_deltas));
+        const std::size_t kept =
+            dialect.opening_events + static_cast<std::size_t>(std::max(0, reply.stream_exception_deltas));
         pieces.resize(std::min(pieces.size(), kept));
-        pieces.push_back(bedrock_exception_frame(*reply.stream_exception, bedrock_exception_body(*reply.stream_exception)));
+        pieces.push_back(
+            bedrock_exception_frame(*reply.stream_exception, bedrock_exception_body(*reply.stream_exception)));
       }
       if (reply.corrupt_crc_event && *reply.corrupt_crc_event >= 0 &&
           static_cast<std::size_t>(*reply.corrupt_crc_event) < pieces.size()) {
