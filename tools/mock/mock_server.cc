@@ -745,7 +745,7 @@ std::string anthropic_delta(const ChatCall&, std::uint64_t, std::string_view tex
 }
 
 const Dialect& dialect_of(Api api) {
-  static const Dialect kOpenAI{
+  static const Dialect openai_dialect{
       .whole = openai_whole,
       .stream_events = openai_stream_events,
       .text_delta = openai_delta,
@@ -768,7 +768,7 @@ const Dialect& dialect_of(Api api) {
                 presented);
           },
   };
-  static const Dialect kAnthropic{
+  static const Dialect anthropic_dialect{
       .whole = anthropic_message,
       .stream_events = anthropic_stream_events,
       .text_delta = anthropic_delta,
@@ -790,7 +790,7 @@ const Dialect& dialect_of(Api api) {
                 R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");
           },
   };
-  static const Dialect kGemini{
+  static const Dialect gemini_dialect{
       .whole = gemini_whole,
       .stream_events = gemini_stream_events,
       .text_delta = gemini_text_delta,
@@ -808,7 +808,7 @@ const Dialect& dialect_of(Api api) {
       .bad_key_body = [](std::string_view) { return std::string(kGeminiBadKey); },
       .retry_headers = false,
   };
-  static const Dialect kBedrock{
+  static const Dialect bedrock_dialect{
       .whole = bedrock_whole,
       .stream_events = bedrock_stream_events,
       .text_delta = bedrock_text_delta,
@@ -835,13 +835,13 @@ const Dialect& dialect_of(Api api) {
   };
   switch (api) {
     case Api::kBedrock:
-      return kBedrock;
+      return bedrock_dialect;
     case Api::kAnthropic:
-      return kAnthropic;
+      return anthropic_dialect;
     case Api::kGemini:
-      return kGemini;
+      return gemini_dialect;
     default:
-      return kOpenAI;
+      return openai_dialect;
   }
 }
 
