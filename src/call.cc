@@ -8,6 +8,7 @@
 #include "classify.h"
 #include "codec.h"
 #include "policy.h"
+#include "providers/wire_api.h"
 #include "stream.h"
 #include "text.h"
 
@@ -128,13 +129,20 @@ void Call::begin_attempt() {
   if (!admit_attempt()) return;
   holding_limit_slot_ = true;
   ++tries_on_target_;
-  HttpRequest http = build_http_request();
+  Result<HttpRequest> http = build_http_request();
   const std::uint64_t seq = ++attempt_seq_;
-  attempt_open_ = true;
   reply_started_ = false;
   reported_usage_ = {};
   emit({.kind = Event::Kind::kAttemptStarted, .target = target().config.name});
-  const auto request_id = client_.transport->send(std::move(http), attempt_handlers(seq));
+  if (!http.ok()) {
+    // Nothing was sent: the attempt fails with the wire API's error, through
+    // the same trail, accounting and policy as one that was answered.
+    stream_.reset();
+    on_complete(std::move(http).error());
+    return;
+  }
+  attempt_open_ = true;
+  const auto request_id = client_.transport->send(std::move(*http), attempt_handlers(seq));
   if (attempt_open_ && seq == attempt_seq_) in_flight_ = request_id;  // unless it completed inline
 }
 
@@ -233,7 +241,7 @@ bool Call::admit_attempt() {
   return false;
 }
 
-HttpRequest Call::build_http_request() {
+Result<HttpRequest> Call::build_http_request() {
   const internal::ResolvedTarget& t = target();
   const ClientOptions& o = client_.options;
   HttpRequest http;
@@ -261,6 +269,10 @@ HttpRequest Call::build_http_request() {
       http.total_timeout = std::max(remaining, milliseconds(1));
       attempt_bounded_by_deadline_ = true;
     }
+  }
+  const internal::WireApi& api = internal::wire_api(t.config.provider);
+  if (auto prepared = api.prepare_attempt(t.api_state.get(), http, client_.clock->wall_now()); !prepared.ok()) {
+    return std::move(prepared).error();
   }
   return http;
 }
@@ -327,7 +339,8 @@ void Call::on_complete(Result<HttpResponse> result) {
   const bool past_deadline =
       !result.ok() && result.error().category == ErrorCategory::kTimeout && attempt_bounded_by_deadline_;
   const int reply_status = result.ok() ? result->status : stream_status();
-  auto outcome = streaming_ ? stream_outcome(std::move(result)) : whole_outcome(std::move(result));
+  // A streamed attempt that was never sent has no stream state: its error is the outcome.
+  auto outcome = streaming_ && stream_ ? stream_outcome(std::move(result)) : whole_outcome(std::move(result));
   if (outcome.ok()) {
     succeed(std::move(*outcome), reply_status, duration);
     return;
@@ -395,7 +408,7 @@ void Call::succeed(ChatResponse response, int status, milliseconds duration) {
 void Call::on_failure(Error error) {
   const SteadyTime now = client_.clock->now();
   if (error.category == ErrorCategory::kRateLimit && error.http_status != 0) limiter().on_throttled(now);
-  const bool delivered = streaming_ && stream_->delivered();
+  const bool delivered = streaming_ && stream_ && stream_->delivered();
   if (delivered && !options_.restart_stream_on_failure && !client_.options.restart_streams_on_failure) {
     // The caller has seen part of this reply. Starting over would show it
     // twice unless the caller asked for (and is told about) a restart.

@@ -39,7 +39,9 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   // Breaker, request body, budget and limits: false when the call moved on
   // (to another target, a wait or its end) instead.
   bool admit_attempt();
-  HttpRequest build_http_request();
+  // The current attempt's request, completed by its wire API (a signature
+  // over this body at this time); an error when it cannot be.
+  Result<HttpRequest> build_http_request();
   HttpHandlers attempt_handlers(std::uint64_t seq);
   void cancel_on_loop();
   void on_complete(Result<HttpResponse> result);

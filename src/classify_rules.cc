@@ -144,6 +144,9 @@ constexpr RuleSpec kRules[] = {
     {"rate.per_window_quota", Category::kRateLimit, kQuota, kPerWindow, kPerDay, not_402},
     {"quota.words", Category::kQuotaExhausted, kQuota},
     {"quota.daily_limit", Category::kQuotaExhausted, kLimitHit, kPerDay, kPerWindow},
+    // Bedrock throttles a daily token quota with ThrottlingException "Too many
+    // tokens per day, please wait before trying again.": a wait of seconds does not help.
+    {"quota.daily_throttle", Category::kQuotaExhausted, "too many tokens|too many requests", kPerDay, kPerWindow},
     {"context.words", Category::kContextOverflow, kContext, "",
      "max tokens must|allowed number of output|please wait|per minute", not_429},
     {"content_filter.safety_verdict", Category::kContentFilter, "", "", "", safety_verdict},
@@ -159,6 +162,12 @@ constexpr RuleSpec kRules[] = {
     {"auth.permission_word_at_401", Category::kAuth, kPermissionWeak, "", "permission", status_401},
     {"permission.words", Category::kPermission, kPermissionStrong},
     {"permission.access_words", Category::kPermission, kPermissionWeak, "", "", access_status},
+    // Bedrock's exceptions of a model or service that may answer next time,
+    // whatever status carries them (ModelNotReadyException comes as a 429,
+    // ModelErrorException as a 424, stream exceptions in a 200).
+    {"transient.aws_exception", Category::kTransient,
+     "model not ready exception|model error exception|model stream error exception|internal server exception|"
+     "service unavailable exception"},
     {"rate_limit.words", Category::kRateLimit, kRate, "", "", not_400},
     {"rate_limit.busy_at_429", Category::kRateLimit, kTransient, "", kOverload,
      [](const Evidence& e) { return e.status == 429; }},

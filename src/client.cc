@@ -82,7 +82,7 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     if (key.find_first_of("\r\n") != std::string::npos) {
       return invalid(fmt::format("target \"{}\": the API key contains a line break", c.name));
     }
-    Endpoint endpoint = api.endpoint(c, trim_slashes(base));
+    Endpoint endpoint = api.endpoint(c, trim_slashes(base), !key.empty() || source.has_value());
     r.url = std::move(endpoint.url);
     r.stream_url = std::move(endpoint.stream_url);
     if (source) {
@@ -93,6 +93,7 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     }
     if (!key.empty()) r.headers = api.credential_headers(key);
     r.headers.insert(r.headers.end(), endpoint.headers.begin(), endpoint.headers.end());
+    r.api_state = std::move(endpoint.state);
     for (const auto& [name, value] : c.headers) {
       if (name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) {
         return invalid(fmt::format("target \"{}\": header \"{}\" has a line break or colon", c.name, name));

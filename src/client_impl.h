@@ -24,6 +24,8 @@
 
 namespace llmguard::internal {
 
+class TargetState;  // providers/wire_api.h
+
 // A target with everything resolved at create(): URL, credential, headers.
 struct ResolvedTarget {
   Target config;
@@ -34,6 +36,9 @@ struct ResolvedTarget {
   // A short-lived credential's cache, for a target with a credential source:
   // each attempt's auth headers come from it.
   std::shared_ptr<CredentialCache> credentials;
+  // The wire API's own per-target state (AWS credentials for SigV4), handed
+  // to WireApi::prepare_attempt for each attempt; null for most APIs.
+  std::shared_ptr<const TargetState> api_state;
 };
 
 // `clock` times credentials' expiry.

@@ -191,6 +191,7 @@ std::string read_target(element v, std::size_t index, Target& t) {
     else if (key == "api_key_command") err = read_command(value, field, t.api_key_command);
     else if (key == "api_key_command_timeout_ms") err = read_ms(value, field, kTimeoutRange, t.api_key_command_timeout);
     else if (key == "credential_ttl_ms") err = read_ms(value, field, kTimeoutRange, t.credential_ttl);
+    else if (key == "region") err = read_string(value, field, t.region);
     else if (key == "provider") {
       std::string name;
       err = read_string(value, field, name);
@@ -202,7 +203,8 @@ std::string read_target(element v, std::size_t index, Target& t) {
           service = std::move(name);
         } else {
           err = fmt::format(
-              "{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, vertex, groq, mistral, deepseek, "
+              "{}: unknown provider \"{}\" (openai, azure, anthropic, gemini, vertex, bedrock, groq, mistral, "
+              "deepseek, "
               "together, fireworks, openrouter, xai, ollama, lmstudio, llamacpp, vllm, litellm, "
               "openai-compatible)",
               field, name);

@@ -54,6 +54,7 @@ std::optional<ProviderPreset> provider_preset(std::string_view name) noexcept {
       {"azure", {Provider::kAzure, "", "AZURE_OPENAI_API_KEY"}},
       {"gemini", {Provider::kGemini, "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY"}},
       {"vertex", {Provider::kVertex, "", ""}},
+      {"bedrock", {Provider::kBedrock, "", ""}},
       {"groq", {Provider::kOpenAI, "https://api.groq.com/openai/v1", "GROQ_API_KEY"}},
       {"mistral", {Provider::kOpenAI, "https://api.mistral.ai/v1", "MISTRAL_API_KEY"}},
       {"deepseek", {Provider::kOpenAI, "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"}},

@@ -219,6 +219,27 @@ void read_anthropic_usage(simdjson::dom::object usage, AnthropicUsageParts& part
   }
 }
 
+void read_bedrock_usage(simdjson::dom::object usage, ReportedUsage& out) {
+  AnthropicUsageParts parts;
+  ReportedCount total;
+  for (simdjson::dom::key_value_pair m : usage) {
+    const std::string_view key = m.key;
+    ReportedCount* slot = key == "inputTokens"             ? &parts.input
+                          : key == "outputTokens"          ? &parts.output
+                          : key == "cacheReadInputTokens"  ? &parts.cache_read
+                          : key == "cacheWriteInputTokens" ? &parts.cache_write
+                          : key == "totalTokens"           ? &total
+                                                           : nullptr;
+    if (slot) *slot = read_reported_count(m.value);
+  }
+  out = {.reported = true,
+         .prompt = parts.prompt(),
+         .completion = parts.output,
+         .cached = parts.cache_read,
+         .cache_write = parts.cache_write,
+         .total = total};
+}
+
 std::string quote_out_of_range_numbers(std::string_view json) {
   std::string out;
   out.reserve(json.size() + 16);

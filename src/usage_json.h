@@ -36,6 +36,12 @@ bool read_usage_member(std::string_view key, simdjson::dom::element value, Repor
 // replace an earlier one's and absent ones keep theirs.
 void read_anthropic_usage(simdjson::dom::object usage, AnthropicUsageParts& parts);
 
+// Reads Bedrock Converse's usage object (whole replies and the stream's
+// metadata event) into `out`, replacing it, with `reported` set. inputTokens
+// leaves out cacheReadInputTokens and cacheWriteInputTokens (as Anthropic's
+// input_tokens does); the common prompt count includes them.
+void read_bedrock_usage(simdjson::dom::object usage, ReportedUsage& out);
+
 // parser.parse(data, size) (`data` padded by SIMDJSON_PADDING unless
 // `realloc_if_needed`), except that a document refused for a number
 // simdjson cannot hold (1e999, a 30-digit integer) is parsed once more from

@@ -1,6 +1,7 @@
 #include "classify.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include "user_rules.h"
 
@@ -22,6 +23,44 @@ TEST_CASE("Status alone decides when the body says nothing") {
   CHECK(classify_response(529, {}, "").category == ErrorCategory::kTransient);
   CHECK(classify_response(408, {}, "").category == ErrorCategory::kTransient);
   CHECK(classify_response(418, {}, "").category == ErrorCategory::kUnknown);
+}
+
+TEST_CASE("Bedrock: exceptions of a model or service that may answer next time are transient at any status") {
+  struct Case {
+    int status;
+    const char* type;
+    const char* message;
+  };
+  const Case cases[] = {
+      {429, "ModelNotReadyException:http://internal.amazon.com/coral/com.amazon.bedrock/",
+       "Model is not ready to serve inference requests. Try again later."},
+      {424, "ModelErrorException", "The model encountered an error processing your request."},
+      {200, "internalServerException", "The system encountered an unexpected error during processing."},
+      {200, "modelStreamErrorException", "The model encountered an error while streaming the response."},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.status);
+    auto e =
+        classify_response(c.status, {{"x-amzn-errortype", c.type}}, fmt::format(R"({{"message":"{}"}})", c.message));
+    CHECK(e.category == ErrorCategory::kTransient);
+    CHECK(e.rule == "transient.aws_exception");
+  }
+  // A ModelErrorException that names the input's length is still context_overflow.
+  CHECK(classify_response(
+            424, {{"x-amzn-errortype", "ModelErrorException"}},
+            R"({"message":"The model returned the following errors: Input is too long for requested model."})")
+            .category == ErrorCategory::kContextOverflow);
+}
+
+TEST_CASE("Bedrock: a ThrottlingException for a daily token quota is quota_exhausted, per minute a rate limit") {
+  const Headers throttled{
+      {"x-amzn-errortype", "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"}};
+  auto daily =
+      classify_response(429, throttled, R"({"message":"Too many tokens per day, please wait before trying again."})");
+  CHECK(daily.category == ErrorCategory::kQuotaExhausted);
+  CHECK(daily.rule == "quota.daily_throttle");
+  CHECK(classify_response(429, throttled, R"({"message":"Too many tokens, please wait before trying again."})")
+            .category == ErrorCategory::kRateLimit);
 }
 
 TEST_CASE("A 429 that is insufficient_quota is quota_exhausted, not rate_limit") {

@@ -32,6 +32,7 @@ enum class Provider : std::uint8_t {
   kAnthropic,  // Anthropic Messages API
   kGemini,     // Gemini's own API (Google AI Studio): generateContent, key in x-goog-api-key
   kVertex,     // Gemini on Vertex AI: the same body at a project's URL, with a bearer token
+  kBedrock,    // Amazon Bedrock's Converse API, signed with AWS SigV4 (or a Bedrock API key)
 };
 std::string_view to_string(Provider provider) noexcept;
 std::optional<Provider> parse_provider(std::string_view name) noexcept;
@@ -78,11 +79,13 @@ struct Target {
   // With no key at all no auth header is sent (local servers need none).
   std::string api_key;
   std::string api_key_env;
-  std::string api_version;                     // Azure "api-version"; Anthropic "anthropic-version"
+  std::string api_version;  // Azure "api-version"; Anthropic "anthropic-version"
   // Vertex AI: the Google Cloud project and location ("us-central1",
   // "global"). Empty: GOOGLE_CLOUD_PROJECT / GOOGLE_CLOUD_LOCATION.
   std::string project;
   std::string location;
+  // Bedrock: the AWS region ("us-east-1"). Empty: AWS_REGION, else AWS_DEFAULT_REGION.
+  std::string region;
   Headers headers;                             // extra request headers
   std::optional<std::int64_t> context_window;  // tokens; nullopt = unknown
   std::optional<Price> price;

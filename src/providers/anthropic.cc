@@ -185,7 +185,7 @@ class AnthropicMessages final : public WireApi {
     return ok_status();
   }
 
-  Endpoint endpoint(const Target& target, std::string_view root) const override {
+  Endpoint endpoint(const Target& target, std::string_view root, bool /*keyed*/) const override {
     Endpoint e;
     e.url = fmt::format("{}/messages", root);
     e.stream_url = e.url;

@@ -272,7 +272,7 @@ class GeminiApi : public WireApi {
     return ok_status();
   }
 
-  Endpoint endpoint(const Target& target, std::string_view root) const override {
+  Endpoint endpoint(const Target& target, std::string_view root, bool /*keyed*/) const override {
     return urls(fmt::format("{}/models/{}", root, target.model));
   }
 
@@ -367,7 +367,7 @@ class VertexApi final : public GeminiApi {
     return ok_status();
   }
 
-  Endpoint endpoint(const Target& target, std::string_view root) const override {
+  Endpoint endpoint(const Target& target, std::string_view root, bool /*keyed*/) const override {
     return urls(fmt::format("{}/projects/{}/locations/{}/publishers/google/models/{}", root, project_of(target),
                             location_of(target), target.model));
   }

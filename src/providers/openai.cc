@@ -180,7 +180,7 @@ class OpenAIChat : public WireApi {
     return ok_status();
   }
 
-  Endpoint endpoint(const Target& /*target*/, std::string_view root) const override {
+  Endpoint endpoint(const Target& /*target*/, std::string_view root, bool /*keyed*/) const override {
     Endpoint e;
     e.url = fmt::format("{}/chat/completions", root);
     e.stream_url = e.url;
@@ -277,7 +277,7 @@ class AzureChat final : public OpenAIChat {
     return ok_status();
   }
 
-  Endpoint endpoint(const Target& target, std::string_view root) const override {
+  Endpoint endpoint(const Target& target, std::string_view root, bool /*keyed*/) const override {
     Endpoint e;
     e.url = fmt::format("{}/openai/deployments/{}/chat/completions?api-version={}", root, target.model,
                         target.api_version.empty() ? "2024-10-21" : target.api_version);

@@ -9,6 +9,7 @@ const WireApi& azure_wire_api();
 const WireApi& anthropic_wire_api();
 const WireApi& gemini_wire_api();
 const WireApi& vertex_wire_api();
+const WireApi& bedrock_wire_api();
 
 const WireApi& wire_api(Provider provider) {
   switch (provider) {
@@ -22,13 +23,15 @@ const WireApi& wire_api(Provider provider) {
       return gemini_wire_api();
     case Provider::kVertex:
       return vertex_wire_api();
+    case Provider::kBedrock:
+      return bedrock_wire_api();
   }
   return openai_wire_api();  // unreachable for a valid enumerator
 }
 
 std::span<const Provider> all_providers() {
-  static constexpr Provider kAll[] = {Provider::kOpenAI, Provider::kAzure, Provider::kAnthropic, Provider::kGemini,
-                                           Provider::kVertex};
+  static constexpr Provider kAll[] = {Provider::kOpenAI, Provider::kAzure,  Provider::kAnthropic,
+                                      Provider::kGemini, Provider::kVertex, Provider::kBedrock};
   return kAll;
 }
 

@@ -195,6 +195,12 @@ Error crypto_error() { return make_error(ErrorCategory::kUnknown, "SigV4: OpenSS
 
 }  // namespace
 
+std::string uri_encoded(std::string_view text) {
+  std::string out;
+  append_uri_encoded(out, text, false);
+  return out;
+}
+
 namespace detail {
 
 std::string canonical_uri(std::string_view wire_path) {

@@ -77,6 +77,11 @@ Result<AddedHeaders> sign_v4(const SignableRequest& request, const AwsCredential
                              std::string_view service, absl::Time now,
                              PayloadHashHeader payload_hash_header = PayloadHashHeader::kOmit);
 
+// `text` percent-encoded as one path segment: every byte but A-Z a-z 0-9
+// - _ . ~ becomes %XX (upper-case hex), '/' and ':' included. For model ids
+// and ARNs in Bedrock's paths.
+std::string uri_encoded(std::string_view text);
+
 // The signing steps, exposed for tests against published vectors.
 namespace detail {
 

@@ -8,6 +8,7 @@
 
 #include <simdjson.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
@@ -36,11 +37,21 @@ struct Extras {
   }
 };
 
-// Where a target's requests go and the API's own headers (auth aside).
+// What an API keeps of one target besides its URLs and headers, for
+// prepare_attempt (Bedrock: the AWS credentials and region it signs with).
+// Made at create(), immutable, shared by the target's attempts.
+class TargetState {
+ public:
+  virtual ~TargetState() = default;
+};
+
+// Where a target's requests go, the API's own headers (auth aside), and what
+// it keeps for signing each attempt.
 struct Endpoint {
-  std::string url;         // plain requests
-  std::string stream_url;  // streamed requests
-  Headers headers;         // e.g. anthropic-version
+  std::string url;                           // plain requests
+  std::string stream_url;                    // streamed requests
+  Headers headers;                           // e.g. anthropic-version
+  std::shared_ptr<const TargetState> state;  // null unless the API signs each attempt
 };
 
 // What a 2xx body held, as far as the API's reader could tell.
@@ -64,8 +75,9 @@ class WireApi {
   virtual Status fill_defaults(const Target& target, std::string& base_url, std::string& key) const = 0;
 
   // The URLs and headers of `target`, whose base URL (without trailing
-  // slashes) is `root`.
-  virtual Endpoint endpoint(const Target& target, std::string_view root) const = 0;
+  // slashes) is `root`. `keyed`: the target has a credential (a key or a
+  // credential source), whose headers come from credential_headers().
+  virtual Endpoint endpoint(const Target& target, std::string_view root, bool keyed) const = 0;
 
   // The headers that carry credential `key` (not empty), sent first.
   virtual Headers credential_headers(std::string_view key) const = 0;
@@ -74,10 +86,19 @@ class WireApi {
   // every message even when no target names them.
   virtual std::span<const std::string_view> credential_envs() const = 0;
 
+  // Completes one attempt's request (URL, headers and the exact body to be
+  // sent) when its credential depends on the body and the time: AWS SigV4.
+  // `state` is the target's Endpoint::state (maybe null), `now` the client
+  // clock's wall time. An error fails the attempt before anything is sent.
+  virtual Status prepare_attempt(const TargetState* /*state*/, HttpRequest& /*request*/,
+                                 std::chrono::system_clock::time_point /*now*/) const {
+    return ok_status();
+  }
+
   // Appends the request body. The request is valid (codec.cc checked its
   // text and JSON fields); an error is input this API cannot express.
-  virtual Status write_body(std::string& out, const ChatRequest& request, std::string_view model,
-                            const Extras& extras, bool stream) const = 0;
+  virtual Status write_body(std::string& out, const ChatRequest& request, std::string_view model, const Extras& extras,
+                            bool stream) const = 0;
 
   // Reads a parsed 2xx body into `reply` and `usage` (as reported).
   virtual ReplyShape read_reply(simdjson::dom::element root, ChatResponse& reply, ReportedUsage& usage) const = 0;

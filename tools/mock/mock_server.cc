@@ -4,6 +4,7 @@
 // and resets are all the same mechanism driven by one timer heap.
 #include "mock_server.h"
 
+#include <absl/time/time.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -26,6 +27,8 @@
 #include <unordered_map>
 
 #include "json_writer.h"
+#include "providers/eventstream.h"
+#include "providers/sigv4.h"
 #include "text.h"
 
 namespace llmguard::mock {
@@ -102,7 +105,22 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-enum class Api { kOpenAI, kAnthropic, kGemini, kControl, kUnknown };
+// Bedrock's {"message"} bodies; the exception's name goes in x-amzn-errortype.
+constexpr std::string_view kBedrockRateLimit = R"({"message":"Too many requests, please wait before trying again."})";
+constexpr std::string_view kBedrockQuota =
+    R"({"message":"Your request exceeds the service quota for your account. You can view your quotas at Viewing service quotas. You can resubmit your request later."})";
+constexpr std::string_view kBedrockOverloaded = R"({"message":"Bedrock is unable to process your request."})";
+constexpr std::string_view kBedrockServerError =
+    R"({"message":"The system encountered an unexpected error during processing. Try your request again."})";
+constexpr std::string_view kBedrockBadJson =
+    R"({"message":"Malformed input request, please reformat your input and try again."})";
+constexpr std::string_view kBedrockBadKey = R"({"message":"The security token included in the request is invalid."})";
+constexpr std::string_view kBedrockBadSignature =
+    R"({"message":"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."})";
+// What x-amzn-errortype carries after the exception's name.
+constexpr std::string_view kBedrockErrorTypeSuffix = ":http://internal.amazon.com/coral/com.amazon.bedrock/";
+
+enum class Api { kOpenAI, kAnthropic, kGemini, kBedrock, kControl, kUnknown };
 
 // What the mock read from one chat request.
 struct ChatCall {
@@ -162,6 +180,12 @@ ChatCall read_chat_call(std::string_view body, Api api) {
   }
   if (root.at_pointer("/generationConfig/maxOutputTokens").get_int64().get(max_tokens) == simdjson::SUCCESS) {
     call.max_tokens = max_tokens;
+  }
+  if (root.at_pointer("/inferenceConfig/maxTokens").get_int64().get(max_tokens) == simdjson::SUCCESS) {
+    call.max_tokens = max_tokens;
+  }
+  if (simdjson::dom::element blocks; root["system"].get(blocks) == simdjson::SUCCESS && blocks.is_array()) {
+    read_message_text(blocks, call, false);  // Bedrock: [{"text": ...}]
   }
   auto read_parts = [&call](simdjson::dom::element parts_owner, bool is_user) {
     simdjson::dom::array parts;
@@ -450,6 +474,181 @@ std::string gemini_text_delta(const ChatCall& call, std::uint64_t n, std::string
   return gemini_event(gemini_response(call, g, n, text, false));
 }
 
+// One ConverseStream event as an event-stream message. Bedrock pads each
+// payload with a "p" member of varying length; clients ignore it.
+std::string bedrock_frame(std::string_view event_type, std::string_view json) {
+  const internal::aws::EventHeader headers[] = {
+      {internal::aws::kEventTypeHeader, internal::aws::HeaderValue::string(event_type)},
+      {internal::aws::kContentTypeHeader, internal::aws::HeaderValue::string("application/json")},
+      {internal::aws::kMessageTypeHeader, internal::aws::HeaderValue::string("event")},
+  };
+  std::string payload(json);
+  payload.insert(payload.size() - 1, R"(,"p":"abcdefghijklmnop")");
+  return internal::aws::encode_message(headers, payload).value_or(std::string());
+}
+
+// An exception message: :exception-type names it, the payload holds its message.
+std::string bedrock_exception_frame(std::string_view type, std::string_view json) {
+  const internal::aws::EventHeader headers[] = {
+      {internal::aws::kExceptionTypeHeader, internal::aws::HeaderValue::string(type)},
+      {internal::aws::kContentTypeHeader, internal::aws::HeaderValue::string("application/json")},
+      {internal::aws::kMessageTypeHeader, internal::aws::HeaderValue::string("exception")},
+  };
+  return internal::aws::encode_message(headers, json).value_or(std::string());
+}
+
+// Bedrock's message for each exception a ConverseStream can carry.
+std::string bedrock_exception_body(std::string_view type) {
+  struct Known {
+    std::string_view type, message;
+  };
+  static constexpr Known kKnown[] = {
+      {"throttlingException", "Too many requests, please wait before trying again."},
+      {"modelStreamErrorException", "The model encountered an error while streaming the response."},
+      {"internalServerException",
+       "The system encountered an unexpected error during processing. Try your request again."},
+      {"serviceUnavailableException", "Bedrock is unable to process your request."},
+      {"validationException", "Input is too long for requested model."},
+      {"modelTimeoutException", "Model has timed out in processing the request. Try your request again."},
+  };
+  std::string_view message = "An error occurred.";
+  for (const Known& k : kKnown) {
+    if (k.type == type) message = k.message;
+  }
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("message").string(message).end_object();
+  return out;
+}
+
+void write_bedrock_usage(JsonWriter& w, const Generated& g) {
+  if (g.omit_usage) return;
+  if (g.usage_json) {
+    w.key("usage").raw(*g.usage_json);
+    return;
+  }
+  w.key("usage").begin_object().key("inputTokens").number(g.prompt_tokens);
+  w.key("outputTokens").number(g.completion_tokens).key("totalTokens").number(g.prompt_tokens + g.completion_tokens);
+  w.end_object();
+}
+
+std::string_view bedrock_stop_reason(const Generated& g) {
+  return g.finish_reason == "length" ? "max_tokens" : "end_turn";
+}
+
+std::string bedrock_whole(const ChatCall&, const Generated& g, std::uint64_t) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("output").begin_object().key("message").begin_object().key("role").string("assistant");
+  w.key("content").begin_array().begin_object().key("text").string(g.content).end_object().end_array();
+  w.end_object().end_object().key("stopReason").string(bedrock_stop_reason(g));
+  write_bedrock_usage(w, g);
+  w.key("metrics").begin_object().key("latencyMs").number(std::int64_t{42}).end_object().end_object();
+  return out;
+}
+
+std::string bedrock_text_delta(const ChatCall&, std::uint64_t, std::string_view text) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("contentBlockIndex").number(std::int64_t{0});
+  w.key("delta").begin_object().key("text").string(text).end_object().end_object();
+  return bedrock_frame("contentBlockDelta", out);
+}
+
+std::vector<std::string> bedrock_stream_events(const ChatCall& call, const Generated& g, std::uint64_t n) {
+  std::vector<std::string> events;
+  events.push_back(bedrock_frame("messageStart", R"({"role":"assistant"})"));
+  for (const auto& piece : split_words(g.content)) events.push_back(bedrock_text_delta(call, n, piece));
+  events.push_back(bedrock_frame("contentBlockStop", R"({"contentBlockIndex":0})"));
+  events.push_back(bedrock_frame("messageStop", fmt::format(R"({{"stopReason":"{}"}})", bedrock_stop_reason(g))));
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object();
+  write_bedrock_usage(w, g);
+  w.key("metrics").begin_object().key("latencyMs").number(std::int64_t{42}).end_object().end_object();
+  events.push_back(bedrock_frame("metadata", out));
+  return events;
+}
+
+// The model of a Bedrock path ("/model/{url-encoded id}/converse" or
+// "/converse-stream"), decoded, and whether it streams.
+struct BedrockPath {
+  std::string model;
+  bool stream = false;
+};
+std::optional<BedrockPath> bedrock_model(std::string_view path) {
+  if (!path.starts_with("/model/")) return std::nullopt;
+  std::string_view rest = path.substr(7);
+  const std::size_t slash = rest.rfind('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  const std::string_view method = rest.substr(slash + 1);
+  if (method != "converse" && method != "converse-stream") return std::nullopt;
+  BedrockPath out{.stream = method == "converse-stream"};
+  const std::string_view id = rest.substr(0, slash);
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+  };
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    if (id[i] == '%' && i + 2 < id.size() && hex(id[i + 1]) >= 0 && hex(id[i + 2]) >= 0) {
+      out.model.push_back(static_cast<char>(hex(id[i + 1]) * 16 + hex(id[i + 2])));
+      i += 2;
+    } else {
+      out.model.push_back(id[i]);
+    }
+  }
+  return out;
+}
+
+// Whether a SigV4-signed request's Authorization is the one `keys` give
+// for what arrived: its method, Host, path and query, the headers it lists
+// as signed, its body and its x-amz-date.
+bool bedrock_signature_matches(const std::string& method, std::string_view target, const Headers& headers,
+                               std::string_view body, const MockOptions::AwsKeys& keys) {
+  const std::string* auth = find_header(headers, "authorization");
+  const std::string* date = find_header(headers, "x-amz-date");
+  const std::string* host = find_header(headers, "host");
+  if (!auth || !date || !host) return false;
+  absl::Time when;
+  std::string err;
+  // "20260115T093000Z"; absl's %Y would take all eight digits as the year.
+  if (date->size() != 16) return false;
+  const std::string iso = fmt::format("{}-{}-{}T{}:{}:{}", date->substr(0, 4), date->substr(4, 2), date->substr(6, 2),
+                                      date->substr(9, 2), date->substr(11, 2), date->substr(13, 2));
+  if (!absl::ParseTime("%Y-%m-%dT%H:%M:%S", iso, absl::UTCTimeZone(), &when, &err)) return false;
+  const std::size_t q = target.find('?');
+  internal::aws::SignableRequest request{
+      .method = method,
+      .host = *host,
+      .path = target.substr(0, q),
+      .query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1),
+      .body = body};
+  std::string_view rest = *auth;
+  const std::size_t listed = rest.find("SignedHeaders=");
+  if (listed == std::string_view::npos) return false;
+  rest = rest.substr(listed + 14);
+  rest = rest.substr(0, rest.find(','));
+  while (!rest.empty()) {
+    const std::string_view name = rest.substr(0, rest.find(';'));
+    rest.remove_prefix(std::min(rest.size(), name.size() + 1));
+    if (name == "host" || name == "x-amz-date" || name == "x-amz-security-token") continue;
+    const std::string* value = find_header(headers, name);
+    if (!value) return false;
+    request.headers.emplace_back(name, *value);
+  }
+  const internal::aws::AwsCredentials credentials{.access_key_id = keys.access_key_id,
+                                                  .secret_access_key = keys.secret_access_key,
+                                                  .session_token = keys.session_token};
+  auto added = internal::aws::sign_v4(request, credentials, keys.region, "bedrock", when);
+  if (!added.ok()) return false;
+  for (const auto& [name, value] : *added) {
+    if (name == "authorization") return value == *auth;
+  }
+  return false;
+}
+
 // The credential a client presented, as the provider would see it.
 std::string presented_key(const Headers& headers) {
   for (std::string_view name : {"authorization", "x-api-key", "api-key", "x-goog-api-key"}) {
@@ -482,6 +681,8 @@ std::string echo_key_error(Api api, const std::string& key) {
   if (api == Api::kAnthropic) {
     w.begin_object().key("type").string("error").key("error").begin_object();
     w.key("type").string(key).key("code").string(key).key("message").string(message).end_object().end_object();
+  } else if (api == Api::kBedrock) {
+    w.begin_object().key("message").string(message).key("__type").string(key).end_object();
   } else if (api == Api::kGemini) {
     w.begin_object().key("error").begin_object().key("code").number(std::int64_t{400}).key("message").string(message);
     w.key("status").string(key).key("details").begin_array().begin_object().key("reason").string(key);
@@ -528,6 +729,9 @@ struct Dialect {
   std::string (*bad_key_body)(std::string_view presented);
   // A 429 carries retry-after(-ms) headers; Gemini's says when in its body (RetryInfo).
   bool retry_headers = true;
+  std::string_view stream_content_type = "text/event-stream";
+  // AWS: the exception each error reply names in x-amzn-errortype ("" = no header).
+  std::string_view rate_limit_type, quota_type, overloaded_type, server_error_type, bad_json_type, bad_key_type;
 };
 
 std::string openai_whole(const ChatCall& call, const Generated& g, std::uint64_t n) {
@@ -536,10 +740,12 @@ std::string openai_whole(const ChatCall& call, const Generated& g, std::uint64_t
 std::string openai_delta(const ChatCall& call, std::uint64_t n, std::string_view text) {
   return openai_text_delta(call, n, text);
 }
-std::string anthropic_delta(const ChatCall&, std::uint64_t, std::string_view text) { return anthropic_text_delta(text); }
+std::string anthropic_delta(const ChatCall&, std::uint64_t, std::string_view text) {
+  return anthropic_text_delta(text);
+}
 
 const Dialect& dialect_of(Api api) {
-  static const Dialect kOpenAI{
+  static const Dialect openai_dialect{
       .whole = openai_whole,
       .stream_events = openai_stream_events,
       .text_delta = openai_delta,
@@ -562,7 +768,7 @@ const Dialect& dialect_of(Api api) {
                 presented);
           },
   };
-  static const Dialect kAnthropic{
+  static const Dialect anthropic_dialect{
       .whole = anthropic_message,
       .stream_events = anthropic_stream_events,
       .text_delta = anthropic_delta,
@@ -584,7 +790,7 @@ const Dialect& dialect_of(Api api) {
                 R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");
           },
   };
-  static const Dialect kGemini{
+  static const Dialect gemini_dialect{
       .whole = gemini_whole,
       .stream_events = gemini_stream_events,
       .text_delta = gemini_text_delta,
@@ -602,13 +808,40 @@ const Dialect& dialect_of(Api api) {
       .bad_key_body = [](std::string_view) { return std::string(kGeminiBadKey); },
       .retry_headers = false,
   };
+  static const Dialect bedrock_dialect{
+      .whole = bedrock_whole,
+      .stream_events = bedrock_stream_events,
+      .text_delta = bedrock_text_delta,
+      .error_event = [](const std::string& error) { return bedrock_exception_frame("validationException", error); },
+      .opening_events = 1,
+      .key_header = "authorization",
+      .rate_limit_body = kBedrockRateLimit,
+      .quota_body = kBedrockQuota,
+      .overloaded_body = kBedrockOverloaded,
+      .server_error_body = kBedrockServerError,
+      .bad_json_body = kBedrockBadJson,
+      .quota_status = 400,
+      .overloaded_status = 503,
+      .bad_key_status = 403,
+      .bad_key_body = [](std::string_view) { return std::string(kBedrockBadKey); },
+      .retry_headers = false,  // Bedrock says neither when nor how long
+      .stream_content_type = "application/vnd.amazon.eventstream",
+      .rate_limit_type = "ThrottlingException",
+      .quota_type = "ServiceQuotaExceededException",
+      .overloaded_type = "ServiceUnavailableException",
+      .server_error_type = "InternalServerException",
+      .bad_json_type = "ValidationException",
+      .bad_key_type = "UnrecognizedClientException",
+  };
   switch (api) {
+    case Api::kBedrock:
+      return bedrock_dialect;
     case Api::kAnthropic:
-      return kAnthropic;
+      return anthropic_dialect;
     case Api::kGemini:
-      return kGemini;
+      return gemini_dialect;
     default:
-      return kOpenAI;
+      return openai_dialect;
   }
 }
 
@@ -1080,6 +1313,15 @@ std::optional<MockReply> MockServer::Impl::next_scripted(const std::string& mode
   return std::nullopt;
 }
 
+namespace {
+
+// Names an AWS error reply's exception the way Bedrock does.
+void add_error_type(MockReply& r, std::string_view type) {
+  if (!type.empty()) r.headers.emplace_back("x-amzn-errortype", fmt::format("{}{}", type, kBedrockErrorTypeSuffix));
+}
+
+}  // namespace
+
 MockReply MockServer::Impl::random_fault(Api api, const std::string& model) {
   const FaultMix& f = options.faults;
   std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -1109,15 +1351,19 @@ MockReply MockServer::Impl::random_fault(Api api, const std::string& model) {
       r.headers.emplace_back("retry-after", std::to_string((f.retry_after.count() + 999) / 1000));
     }
     r.body = filled(d.rate_limit_body);
+    add_error_type(r, d.rate_limit_type);
   } else if (take(f.quota)) {
     r.status = d.quota_status;
     r.body = std::string(d.quota_body);
+    add_error_type(r, d.quota_type);
   } else if (take(f.overloaded)) {
     r.status = d.overloaded_status;
     r.body = std::string(d.overloaded_body);
+    add_error_type(r, d.overloaded_type);
   } else if (take(f.server_error)) {
     r.status = 500;
     r.body = std::string(d.server_error_body);
+    add_error_type(r, d.server_error_type);
   } else if (take(f.bad_gateway)) {
     r.status = 502;
     r.headers.emplace_back("content-type", "text/html");
@@ -1148,6 +1394,8 @@ std::deque<Step> MockServer::Impl::respond(const Request& req) {
     api = Api::kAnthropic;
   } else if (gemini_model(path)) {
     api = Api::kGemini;
+  } else if (bedrock_model(path)) {
+    api = Api::kBedrock;
   }
   if (api == Api::kUnknown || req.method != "POST") {
     {
@@ -1172,6 +1420,10 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
     const auto gemini = gemini_model(path.substr(0, path.find('?')));
     call.model = gemini->model;  // the model and streaming are in the URL
     call.stream = gemini->stream;
+  } else if (api == Api::kBedrock) {
+    const auto bedrock = bedrock_model(std::string_view(req.path).substr(0, req.path.find('?')));
+    call.model = bedrock->model;
+    call.stream = bedrock->stream;
   }
   if (call.model.empty() && req.path.starts_with("/openai/deployments/")) {
     std::string_view rest = std::string_view(req.path).substr(std::strlen("/openai/deployments/"));
@@ -1200,7 +1452,7 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
     } else {
       // A stream that starts well, then fails mid-way with the key in its error event.
       steps.push_back({Step::Kind::kWrite, reply.delay,
-                       head_for(reply.status, reply.headers, "text/event-stream", std::nullopt, true)});
+                       head_for(reply.status, reply.headers, dialect.stream_content_type, std::nullopt, true)});
       Generated g = generate(call, reply);
       std::vector<std::string> events = dialect.stream_events(call, g, response_id);
       events.resize(std::min(events.size(), dialect.opening_events + 1));  // the opening events and one content delta
@@ -1215,7 +1467,18 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
     }
   }
 
-  if (!options.require_key.empty() && !reply.body && reply.status == 200) {
+  bool signed_ok = false;  // a SigV4 signature checked against MockOptions::aws
+  if (const std::string* auth = find_header(req.headers, "authorization");
+      api == Api::kBedrock && options.aws && auth && auth->starts_with("AWS4-HMAC-SHA256 ") && !reply.body &&
+      reply.status == 200) {
+    signed_ok = bedrock_signature_matches(req.method, req.path, req.headers, req.body, *options.aws);
+    if (!signed_ok) {
+      reply.status = 403;
+      reply.body = std::string(kBedrockBadSignature);
+      add_error_type(reply, "InvalidSignatureException");
+    }
+  }
+  if (!options.require_key.empty() && !reply.body && reply.status == 200 && !signed_ok) {
     // Vertex AI takes a bearer token where Google AI Studio takes x-goog-api-key.
     const std::string* auth = find_header(req.headers, dialect.key_header);
     if (!auth && api == Api::kGemini) auth = find_header(req.headers, "authorization");
@@ -1224,11 +1487,13 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
     if (presented != options.require_key) {
       reply.status = dialect.bad_key_status;
       reply.body = dialect.bad_key_body(presented);
+      add_error_type(reply, dialect.bad_key_type);
     }
   }
   if (!call.valid_json && !reply.body && reply.status == 200) {
     reply.status = 400;
     reply.body = std::string(dialect.bad_json_body);
+    add_error_type(reply, dialect.bad_json_type);
   }
 
   std::vector<std::string> pieces;      // body pieces; streamed ones are SSE events
@@ -1252,6 +1517,18 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
     } else if (call.stream) {
       streaming = true;
       pieces = dialect.stream_events(call, g, response_id);
+      if (reply.stream_exception) {
+        const std::size_t kept =
+            dialect.opening_events + static_cast<std::size_t>(std::max(0, reply.stream_exception_deltas));
+        pieces.resize(std::min(pieces.size(), kept));
+        pieces.push_back(
+            bedrock_exception_frame(*reply.stream_exception, bedrock_exception_body(*reply.stream_exception)));
+      }
+      if (reply.corrupt_crc_event && *reply.corrupt_crc_event >= 0 &&
+          static_cast<std::size_t>(*reply.corrupt_crc_event) < pieces.size()) {
+        std::string& frame = pieces[static_cast<std::size_t>(*reply.corrupt_crc_event)];
+        if (!frame.empty()) frame.back() = static_cast<char>(frame.back() ^ 0x5A);
+      }
     } else {
       pieces.push_back(dialect.whole(call, g, response_id));
     }
@@ -1259,7 +1536,7 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
 
   std::string head;
   if (streaming) {
-    head = head_for(reply.status, reply.headers, "text/event-stream", std::nullopt, true);
+    head = head_for(reply.status, reply.headers, dialect.stream_content_type, std::nullopt, true);
   } else {
     head = head_for(reply.status, reply.headers, "application/json", pieces.front().size(), true);
   }
@@ -1384,6 +1661,12 @@ Result<std::vector<std::pair<std::string, MockReply>>> parse_script(std::string_
       else if (key == "endless" && value.get_bool().get(b) == simdjson::SUCCESS) r.endless = b;
       else if (key == "omit_usage" && value.get_bool().get(b) == simdjson::SUCCESS) r.omit_usage = b;
       else if (key == "echo_key" && value.get_bool().get(b) == simdjson::SUCCESS) r.echo_key = b;
+      else if (key == "stream_exception" && value.get_string().get(s) == simdjson::SUCCESS)
+        r.stream_exception = std::string(s);
+      else if (key == "stream_exception_deltas" && value.get_int64().get(n) == simdjson::SUCCESS)
+        r.stream_exception_deltas = static_cast<int>(n);
+      else if (key == "corrupt_crc_event" && value.get_int64().get(n) == simdjson::SUCCESS)
+        r.corrupt_crc_event = static_cast<int>(n);
       else if (key == "completion_tokens" && value.get_int64().get(n) == simdjson::SUCCESS) r.completion_tokens = n;
       else if (key == "raw" && value.get_string().get(s) == simdjson::SUCCESS) r.raw = std::string(s);
       else if (key == "usage")

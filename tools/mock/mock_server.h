@@ -1,5 +1,5 @@
 // llmguard-mock: an HTTP server on loopback speaking the OpenAI (and Azure),
-// Anthropic and Gemini (and Vertex AI) APIs, that replays real providers'
+// Anthropic, Gemini (and Vertex AI) and Bedrock Converse APIs, that replays real providers'
 // error bodies and network faults on script.
 // Tests start it in-process; the llmguard-mock binary wraps it for shells.
 #ifndef LLMGUARD_TOOLS_MOCK_MOCK_SERVER_H_
@@ -69,6 +69,18 @@ struct MockReply {
   // events and one content delta, then the same error object as a mid-stream
   // error event (OpenAI: `data: {"error": ...}`; Anthropic: `event: error`).
   bool echo_key = false;
+
+  // Bedrock streams. An event-stream exception message of this type
+  // ("throttlingException", "modelStreamErrorException",
+  // "internalServerException", "serviceUnavailableException",
+  // "validationException", "modelTimeoutException") with Bedrock's message
+  // for it, sent after `stream_exception_deltas` content deltas in place of
+  // the rest of the stream.
+  std::optional<std::string> stream_exception;
+  int stream_exception_deltas = 1;
+  // The stream event (0 = messageStart, 1 = the first content delta, ...)
+  // whose message CRC is sent wrong.
+  std::optional<int> corrupt_crc_event;
 };
 
 // Named faults of the random mix, each replaying a real provider's response.
@@ -93,6 +105,17 @@ struct MockOptions {
   // When set, requests without this key get the API's own answer to a wrong
   // key (OpenAI's and Anthropic's 401, Gemini's 400 API_KEY_INVALID).
   std::string require_key;
+  // Bedrock: when set, a request signed with AWS SigV4 is checked against
+  // these credentials (the signature recomputed over the received method,
+  // host, path, body and x-amz-date); a mismatch gets Bedrock's 403
+  // InvalidSignatureException. A bearer token is checked against require_key.
+  struct AwsKeys {
+    std::string access_key_id;
+    std::string secret_access_key;
+    std::string session_token;
+    std::string region = "us-east-1";
+  };
+  std::optional<AwsKeys> aws;
 };
 
 struct MockStats {
