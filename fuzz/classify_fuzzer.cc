@@ -8,8 +8,8 @@
 
 #include "classify.h"
 #include "codec.h"
-#include "sse.h"
 #include "providers/wire_api.h"
+#include "sse.h"
 #include "stream.h"
 #include "usage_check.h"
 #include "usage_json.h"

@@ -151,12 +151,13 @@ void Call::await_credential() {
   // and the call resumes on the loop when it is done. The callback owns the
   // call meanwhile (a blocking guarded_chat has let go of it), and hands it
   // to the loop: the last reference is never dropped on the cache's thread.
-  target().credentials->refresh([self = shared_from_this(), target = target_index_](std::optional<Error> error) mutable {
-    Transport& transport = *self->client_.transport;
-    transport.post([self = std::move(self), target, error = std::move(error)]() mutable {
-      self->on_credential(target, std::move(error));
-    });
-  });
+  target().credentials->refresh(
+      [self = shared_from_this(), target = target_index_](std::optional<Error> error) mutable {
+        Transport& transport = *self->client_.transport;
+        transport.post([self = std::move(self), target, error = std::move(error)]() mutable {
+          self->on_credential(target, std::move(error));
+        });
+      });
 }
 
 void Call::on_credential(std::size_t target, std::optional<Error> error) {

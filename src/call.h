@@ -133,7 +133,7 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   bool attempt_bounded_by_deadline_ = false;
   std::size_t body_target_ = SIZE_MAX;  // target whose body is in body_
   std::string body_;
-  Headers attempt_credential_;                        // the current attempt's, from the target's credential source
+  Headers attempt_credential_;                       // the current attempt's, from the target's credential source
   std::size_t credential_refreshed_for_ = SIZE_MAX;  // target whose refused token was already replaced
   std::optional<Transport::TimerId> wait_timer_;
   std::optional<Transport::TimerId> deadline_timer_;

@@ -58,7 +58,8 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     const WireApi& api = wire_api(c.provider);
     std::optional<CredentialSource> source = credential_source_of(c);
     if (source && (!c.api_key.empty() || !c.api_key_env.empty())) {
-      return invalid(fmt::format("target \"{}\": give api_key (or api_key_env) or a credential source, not both", c.name));
+      return invalid(
+          fmt::format("target \"{}\": give api_key (or api_key_env) or a credential source, not both", c.name));
     }
     if (c.credential_source && !c.api_key_command.empty()) {
       return invalid(fmt::format("target \"{}\": give credential_source or api_key_command, not both", c.name));
@@ -88,8 +89,8 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     if (source) {
       key.clear();  // the source's tokens, not the environment's key, authenticate this target
       r.credentials = std::make_shared<CredentialCache>(
-          std::move(*source), c.credential_ttl, [&api](std::string_view token) { return api.credential_headers(token); },
-          clock);
+          std::move(*source), c.credential_ttl,
+          [&api](std::string_view token) { return api.credential_headers(token); }, clock);
     }
     if (!key.empty()) r.headers = api.credential_headers(key);
     r.headers.insert(r.headers.end(), endpoint.headers.begin(), endpoint.headers.end());

@@ -1,13 +1,12 @@
 #include "credentials.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
@@ -107,11 +106,12 @@ Result<std::string> run_credential_command(const std::vector<std::string>& argv,
 std::optional<CredentialSource> credential_source_of(const Target& target) {
   if (target.credential_source) return target.credential_source;
   if (target.api_key_command.empty()) return std::nullopt;
-  return CredentialSource([argv = target.api_key_command, timeout = target.api_key_command_timeout]() -> Result<Credential> {
-    auto token = run_credential_command(argv, timeout);
-    if (!token.ok()) return std::move(token).error();
-    return Credential{.token = std::move(*token)};
-  });
+  return CredentialSource(
+      [argv = target.api_key_command, timeout = target.api_key_command_timeout]() -> Result<Credential> {
+        auto token = run_credential_command(argv, timeout);
+        if (!token.ok()) return std::move(token).error();
+        return Credential{.token = std::move(*token)};
+      });
 }
 
 CredentialCache::CredentialCache(CredentialSource source, std::chrono::milliseconds ttl,
@@ -167,7 +167,8 @@ void CredentialCache::run_fetches() {
       error = std::move(fetched).error();
       if (error->category == ErrorCategory::kUnknown) error->category = ErrorCategory::kAuth;
     } else if (fetched->token.empty() || fetched->token.find_first_of("\r\n") != std::string::npos) {
-      error = make_error(ErrorCategory::kAuth, "the credential source returned an empty token or one with a line break");
+      error =
+          make_error(ErrorCategory::kAuth, "the credential source returned an empty token or one with a line break");
     } else {
       const auto now = clock_.wall_now();
       auto until = now + ttl_;

@@ -83,8 +83,7 @@ class StreamDecoder {
 // and hands each event to on_event().
 class SseStreamDecoder : public StreamDecoder {
  public:
-  std::optional<Error> feed(std::string_view bytes, const Emit& emit, int http_status,
-                            const Headers& headers) final;
+  std::optional<Error> feed(std::string_view bytes, const Emit& emit, int http_status, const Headers& headers) final;
 
  protected:
   virtual std::optional<Error> on_event(const SseEvent& event, const Emit& emit, int http_status,

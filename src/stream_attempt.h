@@ -51,10 +51,10 @@ class StreamAttempt {
 
   int status_ = 0;
   Headers headers_;
-  bool is_page_ = false;    // a 2xx text/html reply: no stream at all
-  std::string error_body_;  // a non-2xx reply's body, read whole
+  bool is_page_ = false;                    // a 2xx text/html reply: no stream at all
+  std::string error_body_;                  // a non-2xx reply's body, read whole
   std::unique_ptr<StreamDecoder> decoder_;  // the wire API's framing and events
-  std::optional<Error> error_;  // an error event, a malformed stream, or fail()
+  std::optional<Error> error_;              // an error event, a malformed stream, or fail()
 };
 
 }  // namespace llmguard::internal

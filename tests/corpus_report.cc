@@ -166,8 +166,8 @@ int main(int argc, char** argv) {
     const auto a = llmguard::evaluate(written_from, "corpus");
     const auto b = llmguard::evaluate(held_back, "held-back");
     const bool has_fresh = std::filesystem::exists(dir + "/fresh.jsonl");
-    const auto f = has_fresh ? llmguard::evaluate(llmguard::corpus::load(dir + "/fresh.jsonl"), "fresh")
-                             : llmguard::Report{};
+    const auto f =
+        has_fresh ? llmguard::evaluate(llmguard::corpus::load(dir + "/fresh.jsonl"), "fresh") : llmguard::Report{};
     fmt::print("# Classifier on real error responses\n");
     llmguard::print_report("Held back (no rule was written from these)", b);
     if (has_fresh) llmguard::print_report("Fresh (gathered after both, no rule was written from these)", f);

@@ -61,8 +61,7 @@ std::unique_ptr<MockServer> start_mock(mock::MockOptions o = {}) {
   return std::move(*s);
 }
 
-std::unique_ptr<Client> make_client(std::vector<Target> targets,
-                                    std::function<void(const Event&)> on_event = nullptr) {
+std::unique_ptr<Client> make_client(std::vector<Target> targets, std::function<void(const Event&)> on_event = nullptr) {
   ClientOptions o;
   o.targets = std::move(targets);
   o.on_event = std::move(on_event);
@@ -113,9 +112,9 @@ TEST_CASE("A refused token is replaced once and the same target tried again, bef
   auto server = start_mock({.require_key = "sk-fresh-token-0123456789"});
   auto backup = start_mock();
   CountingSource counting{.tokens = {"sk-stale-token-0123456789", "sk-fresh-token-0123456789"}};
-  auto client = make_client({{.name = "gateway", .base_url = server->base_url(), .model = "gpt-a",
-                              .credential_source = counting.source()},
-                             {.name = "backup", .base_url = backup->base_url(), .model = "gpt-b", .api_key = "k"}});
+  auto client = make_client(
+      {{.name = "gateway", .base_url = server->base_url(), .model = "gpt-a", .credential_source = counting.source()},
+       {.name = "backup", .base_url = backup->base_url(), .model = "gpt-b", .api_key = "k"}});
   auto r = client->guarded_chat(hello());
   REQUIRE(r.ok());
   CHECK(r->target == "gateway");
@@ -134,10 +133,10 @@ TEST_CASE("A token refused again after its refresh fails the target over, with t
   server->enqueue("*", MockReply{.status = 401, .echo_key = true});
   CountingSource counting{.tokens = {"sk-rotating-token-aaaaaaaaaa", "sk-rotating-token-bbbbbbbbbb"}};
   std::vector<std::string> messages;  // written on the loop thread, read after the call returned
-  auto client = make_client({{.name = "gateway", .base_url = server->base_url(), .model = "gpt-a",
-                              .credential_source = counting.source()},
-                             {.name = "backup", .base_url = backup->base_url(), .model = "gpt-b", .api_key = "k"}},
-                            [&messages](const Event& e) { messages.emplace_back(e.message); });
+  auto client = make_client(
+      {{.name = "gateway", .base_url = server->base_url(), .model = "gpt-a", .credential_source = counting.source()},
+       {.name = "backup", .base_url = backup->base_url(), .model = "gpt-b", .api_key = "k"}},
+      [&messages](const Event& e) { messages.emplace_back(e.message); });
   auto r = client->guarded_chat(hello());
   REQUIRE(r.ok());
   CHECK(r->target == "backup");
@@ -154,9 +153,9 @@ TEST_CASE("A token refused again after its refresh fails the target over, with t
 TEST_CASE("A credential command that fails is the target's failed attempt, and the chain moves on") {
   auto server = start_mock();
   auto backup = start_mock();
-  auto client = make_client({{.name = "gateway", .base_url = server->base_url(), .model = "gpt-a",
-                              .api_key_command = {"sh", "-c", "exit 1"}},
-                             {.name = "backup", .base_url = backup->base_url(), .model = "gpt-b", .api_key = "k"}});
+  auto client = make_client(
+      {{.name = "gateway", .base_url = server->base_url(), .model = "gpt-a", .api_key_command = {"sh", "-c", "exit 1"}},
+       {.name = "backup", .base_url = backup->base_url(), .model = "gpt-b", .api_key = "k"}});
   auto r = client->guarded_chat(hello());
   REQUIRE(r.ok());
   CHECK(r->target == "backup");
@@ -183,7 +182,10 @@ TEST_CASE("A credential command from a config file, as a line or as arguments") 
 
 TEST_CASE("A key and a credential source on one target is refused at create()") {
   ClientOptions o;
-  o.targets = {{.name = "a", .base_url = "http://127.0.0.1:9/v1", .model = "m", .api_key = "sk-abcdef0123456789",
+  o.targets = {{.name = "a",
+                .base_url = "http://127.0.0.1:9/v1",
+                .model = "m",
+                .api_key = "sk-abcdef0123456789",
                 .api_key_command = {"printf", "x"}}};
   auto c = Client::create(std::move(o));
   REQUIRE_FALSE(c.ok());

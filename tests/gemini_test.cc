@@ -128,8 +128,9 @@ TEST_CASE("Gemini reply: a safety verdict in a 200 is content_filter with Gemini
   CHECK(blocked.error().category == ErrorCategory::kContentFilter);
   CHECK(blocked.error().provider_code == "PROHIBITED_CONTENT");
   // MAX_TOKENS is a reply cut short, not a refusal.
-  auto cut = parse_response_body(Provider::kGemini, 200, {},
-                                 R"({"candidates":[{"content":{"parts":[{"text":"abc"}]},"finishReason":"MAX_TOKENS"}]})");
+  auto cut =
+      parse_response_body(Provider::kGemini, 200, {},
+                          R"({"candidates":[{"content":{"parts":[{"text":"abc"}]},"finishReason":"MAX_TOKENS"}]})");
   REQUIRE(cut.ok());
   CHECK(cut->finish == FinishReason::kLength);
 }
@@ -200,8 +201,8 @@ TEST_CASE("Gemini stream: CRLF events, text deltas, a whole function call, the l
 
 TEST_CASE("Gemini stream: cut before a finish reason is truncated; a safety stop mid-stream keeps the partial text") {
   auto truncated = wire_api(Provider::kGemini).stream_decoder();
-  REQUIRE_FALSE(truncated->feed(gemini_event(R"({"candidates":[{"content":{"parts":[{"text":"Hel"}]}}]})"), nullptr,
-                                200, {}));
+  REQUIRE_FALSE(
+      truncated->feed(gemini_event(R"({"candidates":[{"content":{"parts":[{"text":"Hel"}]}}]})"), nullptr, 200, {}));
   auto r = truncated->finish(200);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().category == ErrorCategory::kTransient);
@@ -230,9 +231,14 @@ TEST_CASE("Gemini stream: an error object mid-stream is classified like an error
 }
 
 TEST_CASE("Gemini endpoints: the key goes in x-goog-api-key, never in the URL; Vertex has a project's URL") {
-  Target gemini{.name = "g", .provider = Provider::kGemini, .model = "gemini-2.5-flash", .api_key = "AIzaSyTestKey0123456789"};
-  Target vertex{.name = "v", .provider = Provider::kVertex, .model = "gemini-2.5-pro", .api_key = "ya29.token-0123456789",
-                .project = "acme-ml", .location = "europe-west4"};
+  Target gemini{
+      .name = "g", .provider = Provider::kGemini, .model = "gemini-2.5-flash", .api_key = "AIzaSyTestKey0123456789"};
+  Target vertex{.name = "v",
+                .provider = Provider::kVertex,
+                .model = "gemini-2.5-pro",
+                .api_key = "ya29.token-0123456789",
+                .project = "acme-ml",
+                .location = "europe-west4"};
   Target global = vertex;
   global.name = "vg";
   global.location = "global";

@@ -43,7 +43,8 @@ Target gemini_at(const MockServer& server, std::string name = "gemini") {
 }
 
 Target openai_at(const MockServer& server, std::string name = "openai") {
-  return {.name = std::move(name), .base_url = server.base_url(), .model = "gpt-a", .api_key = "sk-mock-key-0123456789"};
+  return {
+      .name = std::move(name), .base_url = server.base_url(), .model = "gpt-a", .api_key = "sk-mock-key-0123456789"};
 }
 
 ChatRequest hello(std::string text = "hello") {

@@ -54,18 +54,18 @@ enum class NextStep : std::uint8_t {
   kFail,        // ended the call with this attempt's error
 };
 enum class StepReason : std::uint8_t {
-  kCategoryDefault,    // the category's default action (docs/errors.md)
-  kRule,               // a RetryPolicy::rules entry for the category
-  kAttemptsExhausted,  // max_attempts tries on this target used up
-  kDelayAboveCap,      // the provider's delay exceeds max_retry_after
-  kProviderSaidNo,     // x-should-retry: false
-  kProviderSaidRetry,  // x-should-retry: true
-  kPastDeadline,       // waiting (or the attempt) would outlast the call's deadline
-  kRetryBudget,        // the target's retry budget is spent
-  kSilentRoute,        // timed out before any byte of a reply: the route is dead
-  kBrokenStream,       // a stream broke after text (cut, stall, bad event): its restart goes elsewhere
-  kStreamDelivered,    // text had reached the caller, and no restart was allowed
-  kShrunk,             // context overflow: retried with the caller's shorter messages
+  kCategoryDefault,      // the category's default action (docs/errors.md)
+  kRule,                 // a RetryPolicy::rules entry for the category
+  kAttemptsExhausted,    // max_attempts tries on this target used up
+  kDelayAboveCap,        // the provider's delay exceeds max_retry_after
+  kProviderSaidNo,       // x-should-retry: false
+  kProviderSaidRetry,    // x-should-retry: true
+  kPastDeadline,         // waiting (or the attempt) would outlast the call's deadline
+  kRetryBudget,          // the target's retry budget is spent
+  kSilentRoute,          // timed out before any byte of a reply: the route is dead
+  kBrokenStream,         // a stream broke after text (cut, stall, bad event): its restart goes elsewhere
+  kStreamDelivered,      // text had reached the caller, and no restart was allowed
+  kShrunk,               // context overflow: retried with the caller's shorter messages
   kCredentialRefreshed,  // a 401/403: retried once with a fresh token from the credential source
 };
 std::string_view to_string(NextStep step) noexcept;

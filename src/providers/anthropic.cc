@@ -276,9 +276,7 @@ class AnthropicMessages final : public WireApi {
     return ReplyShape::kAnswer;
   }
 
-  std::unique_ptr<StreamDecoder> stream_decoder() const override {
-    return std::make_unique<AnthropicStreamDecoder>();
-  }
+  std::unique_ptr<StreamDecoder> stream_decoder() const override { return std::make_unique<AnthropicStreamDecoder>(); }
 };
 
 }  // namespace

@@ -21,7 +21,7 @@ using simdjson::dom::element;
 // Finish and block reasons that mean a safety system withheld or cut the
 // reply: the call fails with content_filter, the provider's reason kept.
 bool is_safety_verdict(std::string_view reason) {
-  static constexpr std::string_view kVerdicts[] = {"SAFETY", "RECITATION",   "PROHIBITED_CONTENT", "BLOCKLIST",
+  static constexpr std::string_view kVerdicts[] = {"SAFETY", "RECITATION",   "PROHIBITED_CONTENT",      "BLOCKLIST",
                                                    "SPII",   "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT"};
   for (std::string_view v : kVerdicts) {
     if (reason == v) return true;
@@ -147,10 +147,10 @@ Status write_generate_content(std::string& out, const ChatRequest& request, cons
     w.end_array().end_object().end_array();
   }
   if (request.tool_choice && !extras.has("toolConfig")) write_tool_config(w, *request.tool_choice);
-  const bool json_reply = !request.response_format_json.empty() &&
-                          request.response_format_json.find("\"text\"") == std::string::npos;
-  if (!extras.has("generationConfig") && (request.temperature || request.top_p || request.max_tokens ||
-                                          !request.stop.empty() || json_reply)) {
+  const bool json_reply =
+      !request.response_format_json.empty() && request.response_format_json.find("\"text\"") == std::string::npos;
+  if (!extras.has("generationConfig") &&
+      (request.temperature || request.top_p || request.max_tokens || !request.stop.empty() || json_reply)) {
     w.key("generationConfig").begin_object();
     if (request.temperature) w.key("temperature").number(*request.temperature);
     if (request.top_p) w.key("topP").number(*request.top_p);
@@ -350,14 +350,14 @@ class VertexApi final : public GeminiApi {
   Status fill_defaults(const Target& target, std::string& base_url, std::string& key) const override {
     const std::string location = location_of(target);
     if (project_of(target).empty()) {
-      return Status(make_error(
-          ErrorCategory::kBadRequest,
-          fmt::format("target \"{}\": vertex needs project (or GOOGLE_CLOUD_PROJECT)", target.name)));
+      return Status(
+          make_error(ErrorCategory::kBadRequest,
+                     fmt::format("target \"{}\": vertex needs project (or GOOGLE_CLOUD_PROJECT)", target.name)));
     }
     if (location.empty()) {
-      return Status(make_error(
-          ErrorCategory::kBadRequest,
-          fmt::format("target \"{}\": vertex needs location (or GOOGLE_CLOUD_LOCATION)", target.name)));
+      return Status(
+          make_error(ErrorCategory::kBadRequest,
+                     fmt::format("target \"{}\": vertex needs location (or GOOGLE_CLOUD_LOCATION)", target.name)));
     }
     if (base_url.empty()) {
       base_url = location == "global" ? std::string("https://aiplatform.googleapis.com/v1")

@@ -270,8 +270,9 @@ class AzureChat final : public OpenAIChat {
   Status fill_defaults(const Target& target, std::string& base_url, std::string& key) const override {
     if (base_url.empty()) base_url = first_env({"AZURE_OPENAI_ENDPOINT"});
     if (base_url.empty()) {
-      return Status(make_error(ErrorCategory::kBadRequest,
-                               fmt::format("target \"{}\": azure needs base_url (the resource endpoint)", target.name)));
+      return Status(
+          make_error(ErrorCategory::kBadRequest,
+                     fmt::format("target \"{}\": azure needs base_url (the resource endpoint)", target.name)));
     }
     if (key.empty() && target.api_key_env.empty()) key = first_env({"AZURE_OPENAI_API_KEY"});
     return ok_status();
