@@ -286,8 +286,8 @@ class AzureChat final : public OpenAIChat {
     return e;
   }
 
-  // An Entra ID token (from a credential source) goes as a bearer token
-  // instead; both work on the same deployment URL.
+  // A resource key. (An Entra ID token would go as a bearer token on the same
+  // URL; credential sources do not yet say which of the two they return.)
   Headers credential_headers(std::string_view key) const override { return {{"api-key", std::string(key)}}; }
 
   std::span<const std::string_view> credential_envs() const override {
