@@ -1,7 +1,7 @@
 // One agent session against the bundled mock provider, with real providers'
 // failures injected: a rate limit with retry-after, overloads, an exhausted
-// quota, a bad request. Shows what guarded_chat() did about each, then a
-// usage table.
+// quota, a bad request, into a chain of OpenAI, Gemini (its own API) and
+// Anthropic. Shows what guarded_chat() did about each, then a usage table.
 #include <fmt/format.h>
 
 #include <map>
@@ -51,6 +51,13 @@ int main() {
        .api_key = "sk-demo-primary-000000000000",
        .context_window = 128000,
        .price = llmguard::Price{.input_per_mtok = 0.15, .output_per_mtok = 0.60}},
+      {.name = "gemini",
+       .provider = llmguard::Provider::kGemini,  // Gemini's own API, not its OpenAI shim
+       .base_url = mock.base_url(),
+       .model = "gemini-2.5-flash",
+       .api_key = "AIza-demo-gemini-00000000000",
+       .context_window = 1048576,
+       .price = llmguard::Price{.input_per_mtok = 0.30, .output_per_mtok = 2.50}},
       {.name = "backup",
        .provider = llmguard::Provider::kAnthropic,
        .base_url = mock.base_url(),
@@ -102,7 +109,7 @@ int main() {
       {"rate limited, then answered", "Plan the steps to summarise a file."},
       {"overloaded twice, then answered", "Read the file header."},
       {"bad request: fails fast, no retry, no fallback", "Summarise section 2 at temperature 7."},
-      {"quota exhausted: falls back to the other provider", "Summarise section 2."},
+      {"quota exhausted: falls back to Gemini's native API", "Summarise section 2."},
       {"primary out for its quota cooldown: skipped without a request", "Write the final answer."},
   };
   std::map<std::string, Totals> usage;
