@@ -354,6 +354,28 @@ TEST_CASE("With restarts on, a stream cut, stalled or malformed after text ends 
   }
 }
 
+TEST_CASE("With restarts on, a cut stream restarts on a backup that rejects prefills with its complete answer") {
+  Upstream up;
+  up.options.restart_streams_on_failure = true;
+  Target backup = up.target("backup", "claude-b");
+  backup.provider = Provider::kAnthropic;
+  up.options.targets[1] = backup;
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "wwww ";
+  up.server->enqueue("gpt-a", MockReply{.content = text, .truncate_after_events = 6});
+  // The backup answers the caller's own request, and 400s one that ends on the assistant's partial text.
+  up.server->enqueue("claude-b", MockReply{.reject_prefill = true});
+  AgentStream agent;
+  auto r = up.client()->guarded_chat(hello(), agent.options());
+  REQUIRE(r.ok());
+  CHECK(r->target == "backup");
+  CHECK(r->model == "claude-b");
+  CHECK(agent.restarts == 1);
+  CHECK(agent.kept == r->content);
+  CHECK(r->content.find("claude-b") != std::string::npos);
+  CHECK(up.requests_for("claude-b") == 1);
+}
+
 TEST_CASE("Without restarts a stream broken after text keeps the safe default: partial_content, no fallback") {
   Upstream up;
   std::string text;

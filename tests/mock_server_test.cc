@@ -321,6 +321,36 @@ TEST_CASE("echo_key: the presented credential comes back in code, type and messa
   }
 }
 
+TEST_CASE("reject_prefill: a request ending on the assistant's turn gets the API's 400, any other the reply") {
+  auto server = std::move(MockServer::start({}).value());
+  struct Case {
+    std::string_view path, prefilled, plain, phrase;
+  };
+  const Case cases[] = {
+      {"/v1/messages",
+       R"({"model":"claude-b","max_tokens":9,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"Sure"}]})",
+       kAnthropicChat, "does not support assistant message prefill"},
+      {"/v1/chat/completions",
+       R"({"model":"gpt-b","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"Sure"}]})",
+       kOpenAIChat, "does not support assistant message prefill"},
+      {"/v1beta/models/gemini-b:generateContent",
+       R"({"contents":[{"role":"user","parts":[{"text":"hi"}]},{"role":"model","parts":[{"text":"Sure"}]}]})",
+       R"({"contents":[{"role":"user","parts":[{"text":"hi"}]}]})", "ends with a user role"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.path);
+    server->enqueue("*", MockReply{.reject_prefill = true});
+    const std::string rejected = exchange(*server, c.path, c.prefilled);
+    CHECK(rejected.starts_with("HTTP/1.1 400"));
+    CHECK(body_of(rejected).find(c.phrase) != std::string::npos);
+    server->enqueue("*", MockReply{.reject_prefill = true});
+    CHECK(exchange(*server, c.path, c.plain).starts_with("HTTP/1.1 200"));
+  }
+  auto script = parse_script(R"([{"reject_prefill":true}])");
+  REQUIRE(script.ok());
+  CHECK((*script)[0].second.reject_prefill);
+}
+
 TEST_CASE("echo_key in a stream: content first, then a mid-stream error event carrying the key") {
   auto server = std::move(MockServer::start({}).value());
   const std::string key = "sk-ant-api03-streamsecret";

@@ -131,6 +131,7 @@ struct ChatCall {
   std::int64_t prompt_chars = 0;
   std::int64_t message_count = 0;
   std::string last_user_text;
+  std::string last_role;  // of the last message ("model" for Gemini)
   std::optional<std::int64_t> max_tokens;
   bool valid_json = true;
 };
@@ -205,6 +206,7 @@ ChatCall read_chat_call(std::string_view body, Api api) {
       ++call.message_count;
       std::string_view role;
       if (c["role"].get_string().get(role) != simdjson::SUCCESS) role = "user";
+      call.last_role.assign(role);
       read_parts(c, role == "user");
     }
   }
@@ -214,6 +216,7 @@ ChatCall read_chat_call(std::string_view body, Api api) {
       ++call.message_count;
       std::string_view role;
       if (m["role"].get_string().get(role) != simdjson::SUCCESS) role = {};
+      call.last_role.assign(role);
       simdjson::dom::element content;
       if (m["content"].get(content) == simdjson::SUCCESS) read_message_text(content, call, role == "user");
     }
@@ -723,6 +726,8 @@ struct Dialect {
   std::size_t opening_events;  // stream events before the first content delta
   std::string_view key_header;
   std::string_view rate_limit_body, quota_body, overloaded_body, server_error_body, bad_json_body;
+  // The 400 of a model that takes no assistant prefill (MockReply::reject_prefill).
+  std::string_view prefill_rejected_body;
   int quota_status, overloaded_status;
   // The 401 (or 400) for a wrong key.
   int bad_key_status;
@@ -758,6 +763,8 @@ const Dialect& dialect_of(Api api) {
       .server_error_body = kOpenAIServerError,
       .bad_json_body =
           R"json({"error":{"message":"We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)","type":"invalid_request_error","param":null,"code":null}})json",
+      .prefill_rejected_body =
+          R"({"error":{"message":"This model does not support assistant message prefill. The conversation must end with a user message.","type":"invalid_request_error","param":null,"code":null}})",
       .quota_status = 429,
       .overloaded_status = 503,
       .bad_key_status = 401,
@@ -781,6 +788,8 @@ const Dialect& dialect_of(Api api) {
       .server_error_body = kAnthropicServerError,
       .bad_json_body =
           R"({"type":"error","error":{"type":"invalid_request_error","message":"The request body is not valid JSON"}})",
+      .prefill_rejected_body =
+          R"({"type":"error","error":{"type":"invalid_request_error","message":"This model does not support assistant message prefill. The conversation must end with a user message."},"request_id":"req_011CbPrefillMock"})",
       .quota_status = 400,
       .overloaded_status = 529,
       .bad_key_status = 401,
@@ -802,6 +811,8 @@ const Dialect& dialect_of(Api api) {
       .overloaded_body = kGeminiOverloaded,
       .server_error_body = kGeminiServerError,
       .bad_json_body = kGeminiBadJson,
+      .prefill_rejected_body =
+          R"({"error":{"code":400,"message":"Please ensure that multiturn requests ends with a user role or a function response.","status":"INVALID_ARGUMENT"}})",
       .quota_status = 429,
       .overloaded_status = 503,
       .bad_key_status = 400,  // Gemini answers a wrong key with 400 API_KEY_INVALID
@@ -820,6 +831,8 @@ const Dialect& dialect_of(Api api) {
       .overloaded_body = kBedrockOverloaded,
       .server_error_body = kBedrockServerError,
       .bad_json_body = kBedrockBadJson,
+      .prefill_rejected_body =
+          R"({"message":"This model does not support assistant message prefill. The conversation must end with a user message."})",
       .quota_status = 400,
       .overloaded_status = 503,
       .bad_key_status = 403,
@@ -1490,6 +1503,12 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
       add_error_type(reply, dialect.bad_key_type);
     }
   }
+  if (reply.reject_prefill && !reply.body && reply.status == 200 &&
+      (call.last_role == "assistant" || call.last_role == "model")) {
+    reply.status = 400;
+    reply.body = std::string(dialect.prefill_rejected_body);
+    add_error_type(reply, dialect.bad_json_type);
+  }
   if (!call.valid_json && !reply.body && reply.status == 200) {
     reply.status = 400;
     reply.body = std::string(dialect.bad_json_body);
@@ -1661,6 +1680,7 @@ Result<std::vector<std::pair<std::string, MockReply>>> parse_script(std::string_
       else if (key == "endless" && value.get_bool().get(b) == simdjson::SUCCESS) r.endless = b;
       else if (key == "omit_usage" && value.get_bool().get(b) == simdjson::SUCCESS) r.omit_usage = b;
       else if (key == "echo_key" && value.get_bool().get(b) == simdjson::SUCCESS) r.echo_key = b;
+      else if (key == "reject_prefill" && value.get_bool().get(b) == simdjson::SUCCESS) r.reject_prefill = b;
       else if (key == "stream_exception" && value.get_string().get(s) == simdjson::SUCCESS)
         r.stream_exception = std::string(s);
       else if (key == "stream_exception_deltas" && value.get_int64().get(n) == simdjson::SUCCESS)

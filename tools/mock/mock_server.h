@@ -34,6 +34,9 @@ struct MockReply {
   // Streaming: stop after this many SSE events and keep the connection open,
   // sending nothing more (a stall mid-stream).
   std::optional<int> stall_after_events;
+  // A model that takes no assistant prefill: a request whose last message is
+  // the assistant's gets the API's 400 for it; any other request this reply.
+  bool reject_prefill = false;
 
   // Hostile faults. Script fields have the same names.
   //
