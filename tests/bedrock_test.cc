@@ -576,6 +576,24 @@ TEST_CASE("Bedrock stream decoder: the same reply whatever byte the frames are c
   CHECK_FALSE(decoder->finish(200).ok());
 }
 
+TEST_CASE("Bedrock stream decoder: closed after messageStop without metadata is complete; before it, truncated") {
+  const std::string opening = event("messageStart", R"({"role":"assistant"})") +
+                              event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hi."}})");
+  auto complete = internal::wire_api(Provider::kBedrock).stream_decoder();
+  REQUIRE_FALSE(complete->feed(opening + event("messageStop", R"({"stopReason":"end_turn"})"), nullptr, 200, {}));
+  auto r = complete->finish(200);
+  REQUIRE(r.ok());
+  CHECK(r->content == "Hi.");
+  CHECK(r->finish == FinishReason::kStop);
+
+  auto cut = internal::wire_api(Provider::kBedrock).stream_decoder();
+  REQUIRE_FALSE(cut->feed(opening, nullptr, 200, {}));
+  auto truncated = cut->finish(200);
+  REQUIRE_FALSE(truncated.ok());
+  CHECK(truncated.error().category == ErrorCategory::kTransient);
+  CHECK(truncated.error().partial_content == "Hi.");
+}
+
 TEST_CASE("A mixed chain openai -> gemini -> bedrock falls through in order, each with its own category") {
   auto env = clean_aws_env();
   auto openai = start_mock({.require_key = "sk-the-right-key-000000"});
