@@ -56,7 +56,7 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
       return invalid(fmt::format("target \"{}\": context_window must be positive", c.name));
     }
     const WireApi& api = wire_api(c.provider);
-    std::optional<CredentialSource> source = credential_source_of(c);
+    std::optional<internal::CredentialFetch> source = credential_source_of(c);
     if (source && (!c.api_key.empty() || !c.api_key_env.empty())) {
       return invalid(
           fmt::format("target \"{}\": give api_key (or api_key_env) or a credential source, not both", c.name));
@@ -89,8 +89,8 @@ Result<std::vector<ResolvedTarget>> resolve_targets(const std::vector<Target>& t
     if (source) {
       key.clear();  // the source's tokens, not the environment's key, authenticate this target
       r.credentials = std::make_shared<CredentialCache>(
-          std::move(*source), c.credential_ttl,
-          [&api](std::string_view token) { return api.credential_headers(token); }, clock);
+          std::move(*source), c.credential_ttl, [&api](std::string_view token) { return api.token_headers(token); },
+          clock);
     }
     if (!key.empty()) r.headers = api.credential_headers(key);
     r.headers.insert(r.headers.end(), endpoint.headers.begin(), endpoint.headers.end());
@@ -274,6 +274,11 @@ Client::~Client() {
   }
   for (auto& call : calls) call->cancel();
   calls.clear();
+  // A credential command still running would hold the cancelled calls (and
+  // so this client's thread and connections) until its own timeout.
+  for (auto& target : impl_->targets) {
+    if (target.credentials) target.credentials->stop();
+  }
   // An injected transport may be driven by this very thread (a test's fake);
   // waiting for it could deadlock, and the calls co-own the state anyway.
   // On the loop thread nothing can be awaited either: the last call frees

@@ -5,6 +5,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,7 +39,22 @@ struct Fd {
 
 }  // namespace
 
-Result<std::string> run_credential_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+StopSignal::StopSignal() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+StopSignal::~StopSignal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void StopSignal::stop() {
+  if (stopped_.exchange(true, std::memory_order_acq_rel)) return;
+  if (fd_ >= 0) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(fd_, &one, sizeof one);
+  }
+}
+
+Result<std::string> run_credential_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                                           const StopSignal* stop) {
   if (argv.empty() || argv[0].empty()) return make_error(ErrorCategory::kBadRequest, "api_key_command is empty");
   const std::string& name = argv[0];
   int pipe_fds[2];
@@ -58,38 +75,70 @@ Result<std::string> run_credential_command(const std::vector<std::string>& argv,
   ::close(write_end.fd);
   write_end.fd = -1;
 
+  // One loop watches the output, the process's exit and the stop signal:
+  // a command that closes its stdout and lingers is bounded by the timeout too.
+  Fd exit_fd{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
   std::string out;
-  bool too_long = false, timed_out = false;
+  bool output_ended = false, exited = false;
+  bool too_long = false, timed_out = false, stopped = false, unreadable = false;
+  int status = 0;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buffer[4096];
-  for (;;) {
+  while (!output_ended || !exited) {
+    if (output_ended && exit_fd.fd < 0) {  // no pidfd (an old kernel): wait as before
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      exited = true;
+      break;
+    }
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timed_out = true;
       break;
     }
-    pollfd p{.fd = read_end.fd, .events = POLLIN, .revents = 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) {
-      timed_out = ready == 0;
+    if (stop && stop->stopped()) {
+      stopped = true;
       break;
     }
+    pollfd p[3] = {{.fd = output_ended ? -1 : read_end.fd, .events = POLLIN, .revents = 0},
+                   {.fd = exited ? -1 : exit_fd.fd, .events = POLLIN, .revents = 0},
+                   {.fd = stop ? stop->fd() : -1, .events = POLLIN, .revents = 0}};
+    const int ready = ::poll(p, 3, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) {
+      unreadable = true;
+      break;
+    }
+    if (p[1].revents != 0) {
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      exited = true;
+    }
+    if (p[0].revents == 0) continue;  // the loop's head sees a deadline or a stop
     const ssize_t n = ::read(read_end.fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // end of output (or a read error: judged by the exit status)
+    if (n <= 0) {  // end of output (or a read error: judged by the exit status)
+      output_ended = true;
+      continue;
+    }
     if (out.size() + static_cast<std::size_t>(n) > kMaxOutput) {
       too_long = true;
       break;
     }
     out.append(buffer, static_cast<std::size_t>(n));
   }
-  if (timed_out || too_long) ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (stopped) {
+    return make_error(ErrorCategory::kCancelled,
+                      fmt::format("api_key_command {} was killed: the client was closed", name));
   }
   if (timed_out) return command_error(name, fmt::format("did not finish within {} ms and was killed", timeout.count()));
   if (too_long) return command_error(name, "printed more than 64 KiB; a token was expected");
+  if (unreadable) return command_error(name, "could not be watched: poll() failed, so it was killed");
   if (WIFSIGNALED(status)) return command_error(name, fmt::format("was killed by signal {}", WTERMSIG(status)));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return command_error(name, fmt::format("exited with status {} (its stderr is this process's)",
@@ -103,28 +152,40 @@ Result<std::string> run_credential_command(const std::vector<std::string>& argv,
   return std::string(token);
 }
 
-std::optional<CredentialSource> credential_source_of(const Target& target) {
-  if (target.credential_source) return target.credential_source;
+std::optional<CredentialFetch> credential_source_of(const Target& target) {
+  if (target.credential_source) {
+    return CredentialFetch([source = target.credential_source](const StopSignal&) { return source(); });
+  }
   if (target.api_key_command.empty()) return std::nullopt;
-  return CredentialSource(
-      [argv = target.api_key_command, timeout = target.api_key_command_timeout]() -> Result<Credential> {
-        auto token = run_credential_command(argv, timeout);
-        if (!token.ok()) return std::move(token).error();
-        return Credential{.token = std::move(*token)};
-      });
+  return CredentialFetch([argv = target.api_key_command,
+                          timeout = target.api_key_command_timeout](const StopSignal& stop) -> Result<Credential> {
+    auto token = run_credential_command(argv, timeout, &stop);
+    if (!token.ok()) return std::move(token).error();
+    return Credential{.token = std::move(*token)};
+  });
 }
 
-CredentialCache::CredentialCache(CredentialSource source, std::chrono::milliseconds ttl,
+CredentialCache::CredentialCache(CredentialFetch fetch, std::chrono::milliseconds ttl,
                                  std::function<Headers(std::string_view)> auth_headers, Clock& clock)
-    : source_(std::move(source)), ttl_(ttl), auth_headers_(std::move(auth_headers)), clock_(clock) {}
+    : fetch_(std::move(fetch)), ttl_(ttl), auth_headers_(std::move(auth_headers)), clock_(clock) {}
 
 CredentialCache::~CredentialCache() {
+  stop();
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   wake_.notify_all();
+  // Never the worker's own last reference: the callbacks hand their calls to
+  // the loop (Call::await_credential).
   if (worker_.joinable()) worker_.join();
+}
+
+void CredentialCache::stop() {
+  stop_.stop();
+  std::unique_lock lock(mu_);
+  if (worker_.get_id() == std::this_thread::get_id()) return;
+  idle_.wait(lock, [this] { return !fetching_; });
 }
 
 std::optional<Headers> CredentialCache::current() {
@@ -159,8 +220,11 @@ void CredentialCache::run_fetches() {
     wake_.wait(lock, [this] { return stopping_ || fetch_requested_; });
     if (stopping_) break;
     fetch_requested_ = false;
+    fetching_ = true;
     lock.unlock();
-    Result<Credential> fetched = source_();  // may block: no lock held
+    Result<Credential> fetched =
+        stop_.stopped() ? Result<Credential>(make_error(ErrorCategory::kCancelled, "the client was closed"))
+                        : fetch_(stop_);  // may block: no lock held
     lock.lock();
     std::optional<Error> error;
     if (!fetched.ok()) {
@@ -181,7 +245,10 @@ void CredentialCache::run_fetches() {
     waiting_.clear();
     lock.unlock();
     for (auto& done : waiting) done(error);
+    waiting.clear();  // the callbacks' captures go before the fetch counts as ended
     lock.lock();
+    fetching_ = false;
+    idle_.notify_all();
   }
 }
 

@@ -4,9 +4,17 @@
 #include "credentials.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <future>
 #include <string>
+#include <thread>
 
 #include "llmguard/client.h"
 #include "llmguard/config.h"
@@ -37,6 +45,18 @@ TEST_CASE("A credential command that fails, hangs, prints nothing or too much is
   REQUIRE_FALSE(hung.ok());
   CHECK(hung.error().category == ErrorCategory::kAuth);
   CHECK(hung.error().message.find("within 100 ms") != std::string::npos);
+
+  // Its stdout closed, a command that lingers is bounded by the timeout all the same.
+  auto lingering =
+      run_credential_command({"sh", "-c", "printf tok-abcdefgh; exec >&-; exec sleep 30"}, milliseconds(200));
+  REQUIRE_FALSE(lingering.ok());
+  CHECK(lingering.error().message.find("within 200 ms") != std::string::npos);
+
+  internal::StopSignal stop;
+  stop.stop();
+  auto stopped = run_credential_command({"sleep", "30"}, milliseconds(60'000), &stop);
+  REQUIRE_FALSE(stopped.ok());
+  CHECK(stopped.error().category == ErrorCategory::kCancelled);
 
   auto missing = run_credential_command({"llmguard-no-such-command"}, milliseconds(1000));
   REQUIRE_FALSE(missing.ok());
@@ -163,6 +183,95 @@ TEST_CASE("A credential command that fails is the target's failed attempt, and t
   CHECK(r->attempts[0].category == ErrorCategory::kAuth);
   CHECK(r->attempts[0].http_status == 0);
   CHECK(server->stats().requests == 0);  // nothing was sent without a token
+}
+
+TEST_CASE("A credential command that hangs is killed at its timeout; the call moves on to the backup") {
+  auto server = start_mock();
+  auto backup = start_mock();
+  auto client = make_client({{.name = "gateway",
+                              .base_url = server->base_url(),
+                              .model = "gpt-a",
+                              .api_key_command = {"sleep", "30"},
+                              .api_key_command_timeout = milliseconds(200)},
+                             {.name = "backup", .base_url = backup->base_url(), .model = "gpt-b", .api_key = "k"}});
+  auto r = client->guarded_chat(hello());
+  REQUIRE(r.ok());
+  CHECK(r->target == "backup");
+  REQUIRE(r->attempts.size() == 2);
+  CHECK(r->attempts[0].category == ErrorCategory::kAuth);
+  CHECK(r->attempts[0].duration < milliseconds(20'000));  // killed at its timeout, not after its 30 s
+  CHECK(server->stats().requests == 0);
+}
+
+TEST_CASE("A call whose deadline comes first does not wait for a hanging credential command") {
+  auto server = start_mock();
+  auto client = make_client({{.name = "gateway",
+                              .base_url = server->base_url(),
+                              .model = "gpt-a",
+                              .api_key_command = {"sleep", "30"},
+                              .api_key_command_timeout = milliseconds(60'000)}});
+  auto r = client->guarded_chat(hello(), CallOptions{.deadline = milliseconds(200)});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().category == ErrorCategory::kTimeout);
+  CHECK(server->stats().requests == 0);
+}
+
+TEST_CASE("Closing the client kills a credential command still running: no process outlives it") {
+  auto server = start_mock();
+  const std::string pid_file = fmt::format("/tmp/llmguard-credentials-test-{}.pid", ::getpid());
+  std::remove(pid_file.c_str());
+  auto client = make_client({{.name = "gateway",
+                              .base_url = server->base_url(),
+                              .model = "gpt-a",
+                              .api_key_command = {"sh", "-c", "echo $$ > " + pid_file + "; exec sleep 30"},
+                              .api_key_command_timeout = milliseconds(60'000)}});
+  std::promise<Result<ChatResponse>> done;
+  auto outcome = done.get_future();
+  client->guarded_chat_async(hello(), {}, [&done](Result<ChatResponse> r) { done.set_value(std::move(r)); });
+  // Wait (bounded) until the command runs, so that closing meets it mid-way.
+  pid_t pid = 0;
+  for (int i = 0; i < 5000 && pid == 0; ++i) {
+    std::ifstream in(pid_file);
+    if (!(in >> pid)) {
+      pid = 0;
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  }
+  REQUIRE(pid > 0);
+  REQUIRE(::kill(pid, 0) == 0);
+  client.reset();
+  REQUIRE(outcome.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+  auto r = outcome.get();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().category == ErrorCategory::kCancelled);
+  CHECK(::kill(pid, 0) == -1);  // killed and reaped before the client's destructor returned
+  CHECK(errno == ESRCH);
+  CHECK(server->stats().requests == 0);
+  std::remove(pid_file.c_str());
+}
+
+TEST_CASE("Azure: a resource key goes in api-key, a credential source's Entra ID token as a bearer token") {
+  auto server = start_mock();
+  CountingSource entra{.tokens = {"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.entra-token"}};
+  auto keyed = make_client({{.name = "keyed",
+                             .provider = Provider::kAzure,
+                             .base_url = server->root_url(),
+                             .model = "dep-a",
+                             .api_key = "0123456789abcdef0123456789abcdef"}});
+  REQUIRE(keyed->guarded_chat(hello()).ok());
+  auto entra_client = make_client({{.name = "entra",
+                                    .provider = Provider::kAzure,
+                                    .base_url = server->root_url(),
+                                    .model = "dep-b",
+                                    .credential_source = entra.source()}});
+  REQUIRE(entra_client->guarded_chat(hello()).ok());
+  const auto requests = server->recent_requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(*find_header(requests[0].headers, "api-key") == "0123456789abcdef0123456789abcdef");
+  CHECK(find_header(requests[0].headers, "authorization") == nullptr);
+  CHECK(*find_header(requests[1].headers, "authorization") ==
+        "Bearer eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.entra-token");
+  CHECK(find_header(requests[1].headers, "api-key") == nullptr);
 }
 
 TEST_CASE("A credential command from a config file, as a line or as arguments") {

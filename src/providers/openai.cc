@@ -286,9 +286,13 @@ class AzureChat final : public OpenAIChat {
     return e;
   }
 
-  // A resource key. (An Entra ID token would go as a bearer token on the same
-  // URL; credential sources do not yet say which of the two they return.)
   Headers credential_headers(std::string_view key) const override { return {{"api-key", std::string(key)}}; }
+
+  // A credential source's tokens are Microsoft Entra ID access tokens (scope
+  // https://cognitiveservices.azure.com/.default); Azure wants them as bearer tokens.
+  Headers token_headers(std::string_view token) const override {
+    return {{"authorization", fmt::format("Bearer {}", token)}};
+  }
 
   std::span<const std::string_view> credential_envs() const override {
     static constexpr std::string_view kEnvs[] = {"AZURE_OPENAI_API_KEY"};

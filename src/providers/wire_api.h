@@ -82,6 +82,11 @@ class WireApi {
   // The headers that carry credential `key` (not empty), sent first.
   virtual Headers credential_headers(std::string_view key) const = 0;
 
+  // The headers that carry `token` from a credential source. Most APIs take
+  // a fetched token where they take a key; Azure takes a static resource key
+  // in api-key but its short-lived Entra ID tokens as bearer tokens.
+  virtual Headers token_headers(std::string_view token) const { return credential_headers(token); }
+
   // Environment variables whose values are this API's credentials, masked in
   // every message even when no target names them.
   virtual std::span<const std::string_view> credential_envs() const = 0;
