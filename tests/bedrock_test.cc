@@ -244,7 +244,10 @@ TEST_CASE("Bedrock: tool calls in a whole reply and in a stream; results go back
       second.find(
           R"({"role":"user","content":[{"toolResult":{"toolUseId":"t1","content":[{"json":{"celsius":4}}]}},{"toolResult":{"toolUseId":"t2","content":[{"text":"service down"}],"status":"error"}}]})") !=
       std::string::npos);
-  CHECK(second.find("toolConfig") == std::string::npos);  // no "none" in Converse: the tools are left out
+  // Converse wants a toolConfig beside tool blocks and has no "none": only a tool that says no tools.
+  CHECK(second.find(R"("toolConfig":{"tools":[{"toolSpec":{"name":"no_tools_this_turn")") != std::string::npos);
+  CHECK(second.find(R"("toolSpec":{"name":"weather")") == std::string::npos);
+  CHECK(second.find("toolChoice") == std::string::npos);
   CHECK(s->content == "Let me look.");
   REQUIRE(s->tool_calls.size() == 1);
   CHECK(s->tool_calls[0].id == "tooluse_abc");

@@ -351,6 +351,22 @@ TEST_CASE("reject_prefill: a request ending on the assistant's turn gets the API
   CHECK((*script)[0].second.reject_prefill);
 }
 
+TEST_CASE("Bedrock: a tool exchange without a toolConfig gets Bedrock's ValidationException, with one it is answered") {
+  auto server = std::move(MockServer::start({}).value());
+  const std::string messages =
+      R"("messages":[{"role":"user","content":[{"text":"weather?"}]},)"
+      R"({"role":"assistant","content":[{"toolUse":{"toolUseId":"t1","name":"weather","input":{}}}]},)"
+      R"({"role":"user","content":[{"toolResult":{"toolUseId":"t1","content":[{"text":"4 C"}]}}]}])";
+  const std::string refused = exchange(*server, "/model/m/converse", "{" + messages + "}");
+  CHECK(refused.starts_with("HTTP/1.1 400"));
+  CHECK(refused.find("x-amzn-errortype: ValidationException") != std::string::npos);
+  CHECK(body_of(refused).find("toolConfig field must be defined") != std::string::npos);
+  const std::string answered =
+      exchange(*server, "/model/m/converse",
+               "{" + messages + R"(,"toolConfig":{"tools":[{"toolSpec":{"name":"x","inputSchema":{"json":{}}}}]}})");
+  CHECK(answered.starts_with("HTTP/1.1 200"));
+}
+
 TEST_CASE("echo_key in a stream: content first, then a mid-stream error event carrying the key") {
   auto server = std::move(MockServer::start({}).value());
   const std::string key = "sk-ant-api03-streamsecret";

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <map>
 
@@ -134,6 +135,23 @@ void write_tool_config(JsonWriter& w, const ChatRequest& request) {
   w.end_object();
 }
 
+// Converse refuses toolUse and toolResult blocks without a toolConfig, and
+// has no "none" choice. A turn that may call no tool (tool_choice none, or a
+// request without tools after a tool exchange) offers this one tool alone,
+// which says so; the caller's tools stay out of reach.
+void write_no_tool_config(JsonWriter& w) {
+  w.key("toolConfig").begin_object().key("tools").begin_array();
+  w.begin_object().key("toolSpec").begin_object().key("name").string("no_tools_this_turn");
+  w.key("description").string("No tool may be called on this turn. Answer in text.");
+  w.key("inputSchema").begin_object().key("json").raw(R"({"type":"object","properties":{}})").end_object();
+  w.end_object().end_object().end_array().end_object();
+}
+
+bool uses_tools(const std::vector<Message>& messages) {
+  return std::any_of(messages.begin(), messages.end(),
+                     [](const Message& m) { return m.role == Role::kTool || !m.tool_calls.empty(); });
+}
+
 Status write_converse(std::string& out, const ChatRequest& request, const Extras& extras) {
   JsonWriter w(out);
   w.begin_object();
@@ -161,9 +179,14 @@ Status write_converse(std::string& out, const ChatRequest& request, const Extras
     }
     w.end_object();
   }
-  // Converse has no "none" choice: the tools are left out instead.
   const bool no_tools = request.tool_choice && request.tool_choice->mode == ToolChoice::Mode::kNone;
-  if (!request.tools.empty() && !no_tools && !extras.has("toolConfig")) write_tool_config(w, request);
+  if (!extras.has("toolConfig")) {
+    if (!request.tools.empty() && !no_tools) {
+      write_tool_config(w, request);
+    } else if (uses_tools(request.messages)) {
+      write_no_tool_config(w);
+    }
+  }
   for (const auto& [k, v] : extras.members) w.key(k).raw(v);
   w.end_object();
   return ok_status();

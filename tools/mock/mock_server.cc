@@ -131,7 +131,9 @@ struct ChatCall {
   std::int64_t prompt_chars = 0;
   std::int64_t message_count = 0;
   std::string last_user_text;
-  std::string last_role;  // of the last message ("model" for Gemini)
+  std::string last_role;     // of the last message ("model" for Gemini)
+  bool tool_blocks = false;  // Bedrock: a toolUse or toolResult block in the messages
+  bool tool_config = false;  // Bedrock: the request has a toolConfig
   std::optional<std::int64_t> max_tokens;
   bool valid_json = true;
 };
@@ -167,6 +169,7 @@ ChatCall read_chat_call(std::string_view body, Api api) {
   }
   std::string_view model;
   if (root["model"].get_string().get(model) == simdjson::SUCCESS) call.model.assign(model);
+  call.tool_config = root["toolConfig"].error() == simdjson::SUCCESS;
   bool stream = false;
   if (root["stream"].get_bool().get(stream) == simdjson::SUCCESS) call.stream = stream;
   bool include_usage = false;
@@ -219,6 +222,13 @@ ChatCall read_chat_call(std::string_view body, Api api) {
       call.last_role.assign(role);
       simdjson::dom::element content;
       if (m["content"].get(content) == simdjson::SUCCESS) read_message_text(content, call, role == "user");
+      if (simdjson::dom::array blocks; api == Api::kBedrock && content.get_array().get(blocks) == simdjson::SUCCESS) {
+        for (auto block : blocks) {
+          if (block["toolUse"].error() == simdjson::SUCCESS || block["toolResult"].error() == simdjson::SUCCESS) {
+            call.tool_blocks = true;
+          }
+        }
+      }
     }
   }
   return call;
@@ -1507,6 +1517,12 @@ std::deque<Step> MockServer::Impl::respond_chat(const Request& req, Api api) {
       (call.last_role == "assistant" || call.last_role == "model")) {
     reply.status = 400;
     reply.body = std::string(dialect.prefill_rejected_body);
+    add_error_type(reply, dialect.bad_json_type);
+  }
+  if (call.tool_blocks && !call.tool_config && !reply.body && reply.status == 200) {
+    reply.status = 400;  // Bedrock's own validation of a tool exchange
+    reply.body =
+        R"({"message":"The toolConfig field must be defined when using toolUse and toolResult content blocks."})";
     add_error_type(reply, dialect.bad_json_type);
   }
   if (!call.valid_json && !reply.body && reply.status == 200) {
