@@ -16,6 +16,13 @@
 namespace llmguard::cli {
 namespace {
 
+// `llmguard chat` with `stdin_text` on its standard input.
+int chat(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+         const std::string& stdin_text = "") {
+  std::istringstream in(stdin_text);
+  return run_chat(args, in, out, err);
+}
+
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
@@ -206,7 +213,7 @@ TEST_CASE("chat: success prints one object with target, usage, cost and the atte
   ChatFixture f;
   f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
   std::ostringstream out, err;
-  const int status = run_chat({"--config", f.config_path, "--message", "hi"}, out, err);
+  const int status = chat({"--config", f.config_path, "--message", "hi"}, out, err);
   CHECK(status == 0);
   auto lines = lines_of(out.str());
   REQUIRE(lines.size() == 1);
@@ -234,7 +241,7 @@ TEST_CASE(
   ChatFixture f;
   f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
   std::ostringstream out, err;
-  REQUIRE(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 0);
+  REQUIRE(chat({"--config", f.config_path, "--message", "hi"}, out, err) == 0);
   simdjson::dom::parser parser;
   auto root = parser.parse(out.str()).value();
   CHECK(std::string_view(root["model"]) == "claude-x");  // the backup's model, after the primary's 401
@@ -250,7 +257,7 @@ TEST_CASE("chat --stream --restart-on-failure: a stream cut after text restarts 
   f.server->enqueue("gpt-a", {.content = "one two three four five six seven eight", .truncate_after_events = 4});
   f.write_config(f.targets("good-key-0123456789"));
   std::ostringstream out, err;
-  REQUIRE(run_chat({"--config", f.config_path, "--message", "hi", "--stream", "--restart-on-failure"}, out, err) == 0);
+  REQUIRE(chat({"--config", f.config_path, "--message", "hi", "--stream", "--restart-on-failure"}, out, err) == 0);
   simdjson::dom::parser parser;
   auto root = parser.parse(out.str()).value();
   CHECK(std::string_view(root["target"]) == "backup");
@@ -258,7 +265,7 @@ TEST_CASE("chat --stream --restart-on-failure: a stream cut after text restarts 
   CHECK(err.str().find("[llmguard: restarting the reply]") != std::string::npos);
   std::ostringstream out2, err2;
   f.server->enqueue("gpt-a", {.content = "one two three four five six seven eight", .truncate_after_events = 4});
-  CHECK(run_chat({"--config", f.config_path, "--message", "hi", "--stream"}, out2, err2) == 1);  // the safe default
+  CHECK(chat({"--config", f.config_path, "--message", "hi", "--stream"}, out2, err2) == 1);  // the safe default
   CHECK(parser.parse(out2.str()).value()["partial_content"].is_string());
 }
 
@@ -271,7 +278,7 @@ TEST_CASE("chat: failure prints ok=false with the last error, and exits 1") {
            R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be positive"}})"});
   f.write_config(f.targets("sk-bad-key-abcdef0123456789"));
   std::ostringstream out, err;
-  CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
+  CHECK(chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
   simdjson::dom::parser parser;
   auto root = parser.parse(out.str()).value();
   CHECK_FALSE(bool(root["ok"]));
@@ -286,7 +293,7 @@ TEST_CASE("chat --stream: deltas go to stderr, stdout holds exactly the one obje
   ChatFixture f;
   f.write_config(f.targets("good-key-0123456789"));
   std::ostringstream out, err;
-  CHECK(run_chat({"--config", f.config_path, "--message", "stream it", "--stream"}, out, err) == 0);
+  CHECK(chat({"--config", f.config_path, "--message", "stream it", "--stream"}, out, err) == 0);
   CHECK(lines_of(out.str()).size() == 1);
   CHECK(err.str().find("Hello from gpt-a. You said: stream it") != std::string::npos);
 }
@@ -295,13 +302,13 @@ TEST_CASE("chat: a bad config is a bad_request object, not a crash") {
   ChatFixture f;
   f.write_config(R"({"targets":[{"name":"x","model":"m","colour":"blue"}]})");
   std::ostringstream out, err;
-  CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
+  CHECK(chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
   simdjson::dom::parser parser;
   auto root = parser.parse(out.str()).value();
   CHECK(std::string_view(root["error"]["category"]) == "bad_request");
   CHECK(std::string_view(root["error"]["message"]).find("targets[0].colour") != std::string_view::npos);
   std::ostringstream out2, err2;
-  CHECK(run_chat({"--message", "hi"}, out2, err2) == 2);
+  CHECK(chat({"--message", "hi"}, out2, err2) == 2);
   CHECK(out2.str().empty());
 }
 
@@ -320,7 +327,7 @@ TEST_CASE("doctor: one line per target with the hint for each failure") {
 // Runs chat and returns its one stdout object's error message.
 std::string chat_error_message(ChatFixture& f, int* status = nullptr) {
   std::ostringstream out, err;
-  const int rc = run_chat({"--config", f.config_path, "--message", "hi"}, out, err);
+  const int rc = chat({"--config", f.config_path, "--message", "hi"}, out, err);
   if (status) *status = rc;
   simdjson::dom::parser parser;
   auto root = parser.parse(out.str()).value();
@@ -401,7 +408,7 @@ TEST_CASE("chat and doctor never print a credential given in an Authorization he
                  R"(", "headers": {"Authorization": "Bearer )" + std::string(kGatewaySecret) + R"("}}],
                  "retry": {"max_attempts": 1}})");
   std::ostringstream out, err;
-  CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
+  CHECK(chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
   simdjson::dom::parser parser;
   auto root = parser.parse(out.str()).value();
   CHECK(std::string_view(root["error"]["category"]) == "auth");
@@ -427,7 +434,7 @@ TEST_CASE("chat and doctor mask a custom credential header echoed back in any ca
       R"("type":"invalid_request_error","code":"bad_gateway_key"}})";
   f.server->enqueue("gpt-a", {.status = 400, .body = echo});
   std::ostringstream out, err;
-  CHECK(run_chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
+  CHECK(chat({"--config", f.config_path, "--message", "hi"}, out, err) == 1);
   CHECK(out.str().find("gateway rejected key *** for ***") != std::string::npos);
   CHECK_FALSE(shows_secret(out.str()));
   CHECK(out.str().find("good-key-0123456789") == std::string::npos);
@@ -448,7 +455,7 @@ TEST_CASE("chat --stream masks a credential the model repeats, on stderr and in 
                  std::string(kGatewaySecret) + R"("}}]})");
   f.server->enqueue("gpt-a", {.content = "your key is " + std::string(kGatewaySecret) + " and that is all"});
   std::ostringstream out, err;
-  CHECK(run_chat({"--config", f.config_path, "--message", "hi", "--stream"}, out, err) == 0);
+  CHECK(chat({"--config", f.config_path, "--message", "hi", "--stream"}, out, err) == 0);
   CHECK(err.str().find("your key is *** and that is all") != std::string::npos);
   CHECK_FALSE(shows_secret(err.str()));
   simdjson::dom::parser parser;
@@ -482,7 +489,7 @@ TEST_CASE("chat --stream does not copy terminal escape sequences from the model 
   f.server->enqueue("gpt-a", {.content = "red\x1b[31m title\x1b]0;pwned\x07 csi\xc2\x9b"
                                          "2J del\x7f tab\tend"});
   std::ostringstream out, err;
-  CHECK(run_chat({"--config", f.config_path, "--message", "hi", "--stream"}, out, err) == 0);
+  CHECK(chat({"--config", f.config_path, "--message", "hi", "--stream"}, out, err) == 0);
   const std::string e = err.str();
   CHECK(e.find("red\\x1b[31m title\\x1b]0;pwned\\x07 csi\\u009b2J del\\x7f tab\tend") != std::string::npos);
   CHECK(e.find('\x1b') == std::string::npos);
@@ -495,6 +502,151 @@ TEST_CASE("chat --stream does not copy terminal escape sequences from the model 
   CHECK(std::string_view(root["content"]) ==
         "red\x1b[31m title\x1b]0;pwned\x07 csi\xc2\x9b"
         "2J del\x7f tab\tend");
+}
+
+}  // namespace
+}  // namespace llmguard::cli
+
+namespace llmguard::cli {
+namespace {
+
+// A request file in OpenAI's chat format, written to a temporary path.
+struct RequestFile {
+  std::string path = ChatFixture::make_temp_path();
+  explicit RequestFile(const std::string& json) { std::ofstream(path) << json; }
+  ~RequestFile() { std::remove(path.c_str()); }
+};
+
+constexpr std::string_view kToolRequest = R"({
+  "model": "gpt-4o",
+  "messages": [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": [{"type": "text", "text": "weather in "}, {"type": "text", "text": "Oslo?"}]},
+    {"role": "assistant", "content": null, "refusal": null, "tool_calls": [
+      {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "4 C and rain"}
+  ],
+  "tools": [{"type": "function", "function": {"name": "weather", "description": "Weather now",
+             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}, "strict": true}}],
+  "tool_choice": "auto", "max_completion_tokens": 200, "temperature": 0.2, "stop": "END",
+  "caller_tag": "agent-7"
+})";
+
+TEST_CASE("chat --request: an OpenAI-style request with tools and a tool exchange reaches each API in its own form") {
+  ChatFixture f;
+  f.write_config(f.targets("bad-key"));  // the primary's 401 sends it on to Anthropic
+  RequestFile request{std::string(kToolRequest)};
+  std::ostringstream out, err;
+  REQUIRE(chat({"--config", f.config_path, "--request", request.path}, out, err) == 0);
+  simdjson::dom::parser parser;
+  auto root = parser.parse(out.str()).value();
+  CHECK(std::string_view(root["target"]) == "backup");
+  CHECK(std::string_view(root["finish_reason"]) == "stop");
+  const auto sent = f.server->recent_requests();
+  REQUIRE(sent.size() == 2);
+  // OpenAI: the messages as written, tools and the tool result.
+  const std::string& openai = sent[0].body;
+  CHECK(openai.find(R"("model":"gpt-a")") != std::string::npos);  // the chain's model, not the file's
+  CHECK(openai.find(R"("content":"weather in Oslo?")") != std::string::npos);
+  CHECK(openai.find(R"("tool_call_id":"call_1")") != std::string::npos);
+  CHECK(openai.find(R"("max_tokens":200)") != std::string::npos);
+  CHECK(openai.find(R"("stop":["END"])") != std::string::npos);
+  CHECK(openai.find("agent-7") == std::string::npos);  // the caller tag is never sent upstream
+  // Anthropic: tool_use and tool_result blocks, the system prompt apart.
+  const std::string& anthropic = sent[1].body;
+  CHECK(anthropic.find(R"("system":"be brief")") != std::string::npos);
+  CHECK(anthropic.find(R"({"type":"tool_use","id":"call_1","name":"weather","input":{"city":"Oslo"}})") !=
+        std::string::npos);
+  CHECK(anthropic.find(R"({"type":"tool_result","tool_use_id":"call_1","content":"4 C and rain"})") !=
+        std::string::npos);
+  CHECK(anthropic.find(R"("input_schema":{"type":"object","properties":{"city":{"type":"string"}}})") !=
+        std::string::npos);
+}
+
+TEST_CASE("chat --request - reads the request from stdin; --message - the message; flags override the request") {
+  ChatFixture f;
+  f.write_config(f.targets("good-key-0123456789"));
+  std::ostringstream out, err;
+  REQUIRE(chat({"--config", f.config_path, "--request", "-", "--max-tokens", "7", "--tag", "cli"}, out, err,
+               R"({"messages": [{"role": "user", "content": "from stdin"}], "max_tokens": 100})") == 0);
+  auto sent = f.server->recent_requests();
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].body.find(R"("content":"from stdin")") != std::string::npos);
+  CHECK(sent[0].body.find(R"("max_tokens":7)") != std::string::npos);
+
+  std::ostringstream out2, err2;
+  REQUIRE(chat({"--config", f.config_path, "--message", "-", "--system", "answer in French"}, out2, err2,
+               "piped question\n") == 0);
+  sent = f.server->recent_requests();
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[1].body.find(R"({"role":"system","content":"answer in French"})") != std::string::npos);
+  CHECK(sent[1].body.find(R"({"role":"user","content":"piped question"})") != std::string::npos);
+}
+
+TEST_CASE("chat --request: a malformed request is refused before anything is sent, naming the member at fault") {
+  ChatFixture f;
+  f.write_config(f.targets("good-key-0123456789"));
+  struct Case {
+    std::string_view json, phrase;
+  };
+  const Case cases[] = {
+      {"not json", "not valid JSON"},
+      {R"([1, 2])", "must be a JSON object"},
+      {R"({"messages": []})", "messages is required"},
+      {R"({"messages": [{"role": "wizard", "content": "x"}]})", "messages[0].role must be"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]})",
+       "messages[0].content[0] must be a text part"},
+      {R"({"messages": [{"role": "tool", "content": "x"}]})", "messages[0].tool_call_id is required"},
+      {R"({"messages": [{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f"}}]}]})",
+       "messages[0].tool_calls[0].id is required"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0})", "max_tokens must be a positive"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "temprature": 1})", "temprature is not a member"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "sometimes"})", "tool_choice must be"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {}}]})",
+       "tools[0].function.name is required"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "group": "fast"})", "defines no groups"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.json);
+    RequestFile request{std::string(c.json)};
+    std::ostringstream out, err;
+    CHECK(chat({"--config", f.config_path, "--request", request.path}, out, err) == 2);
+    CHECK(err.str().find(c.phrase) != std::string::npos);
+    CHECK(out.str().empty());
+  }
+  CHECK(f.server->stats().requests == 0);
+}
+
+TEST_CASE("chat: --help exits 0; a message and a request together, or neither, is a usage error") {
+  ChatFixture f;
+  f.write_config(f.targets("good-key-0123456789"));
+  std::ostringstream help, help_err;
+  CHECK(chat({"--help"}, help, help_err) == 0);
+  CHECK(help.str().find("--request") != std::string::npos);
+  for (const std::vector<std::string>& words : {std::vector<std::string>{"llmguard", "classify", "--help"},
+                                                {"llmguard", "doctor", "--help"},
+                                                {"llmguard", "mock", "--help"},
+                                                {"llmguard", "--help"}}) {
+    CAPTURE(words[1]);
+    std::vector<char*> argv;
+    for (const std::string& w : words) argv.push_back(const_cast<char*>(w.c_str()));
+    std::istringstream in;
+    std::ostringstream out, err;
+    CHECK(run_cli(static_cast<int>(argv.size()), argv.data(), in, out, err) == 0);
+    CHECK(err.str().empty());
+  }
+  RequestFile request{R"({"messages": [{"role": "user", "content": "x"}]})"};
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--config", f.config_path},
+        {"--config", f.config_path, "--message", "hi", "--request", request.path},
+        {"--config", f.config_path, "--request", request.path, "--system", "s"},
+        {"--config", f.config_path, "--message", "hi", "--max-tokens", "many"},
+        {"--config", f.config_path, "--message", "hi", "--group", "fast"}}) {
+    std::ostringstream out, err;
+    CHECK(chat(args, out, err) == 2);
+    CHECK(out.str().empty());
+  }
+  CHECK(f.server->stats().requests == 0);
 }
 
 }  // namespace

@@ -3,14 +3,18 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <charconv>
 #include <chrono>
+#include <fstream>
 #include <istream>
 #include <ostream>
+#include <sstream>
 
 #include "classify.h"
 #include "json_writer.h"
 #include "llmguard/llmguard.h"
 #include "mock_cli.h"
+#include "request_json.h"
 #include "secrets.h"
 #include "text.h"
 #include "user_rules.h"
@@ -102,10 +106,58 @@ std::string classify_line(std::string_view line, const ClassifyArgs& args) {
 
 struct ChatArgs {
   std::string config;
-  std::string message;
+  std::optional<std::string> message;  // "-": standard input
+  std::string request_file;            // --request: a whole OpenAI-style request ("-": standard input)
+  std::optional<std::string> system;
+  std::optional<std::int64_t> max_tokens;
+  std::optional<std::string> tag;
+  std::optional<std::string> group;
   bool stream = false;
   bool restart = false;  // --restart-on-failure: a broken stream starts over (on the next target)
 };
+
+// The whole of standard input, or a file's contents; nullopt when unreadable.
+std::optional<std::string> read_input(const std::string& path, std::istream& in) {
+  std::ostringstream text;
+  if (path == "-") {
+    text << in.rdbuf();
+    return text.str();
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return std::nullopt;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// The request a chat command sends: --request's file (whose "stream": true
+// counts as --stream), or --message (with --system), then the flags that
+// override it.
+Result<ChatRequest> chat_request(ChatArgs& a, std::istream& in) {
+  ChatRequest request;
+  if (!a.request_file.empty()) {
+    auto text = read_input(a.request_file, in);
+    if (!text) return make_error(ErrorCategory::kBadRequest, fmt::format("cannot read {}", a.request_file));
+    auto parsed = internal::parse_openai_request(*text);
+    if (!parsed.ok()) return std::move(parsed).error();
+    if (!parsed->group.empty()) {
+      return make_error(ErrorCategory::kBadRequest,
+                        fmt::format("request: group \"{}\": the configuration defines no groups", parsed->group));
+    }
+    request = std::move(parsed->request);
+    a.stream = a.stream || parsed->stream;
+  } else {
+    std::string message = *a.message;
+    if (message == "-") {
+      message = *read_input("-", in);
+      while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) message.pop_back();
+    }
+    if (a.system) request.messages.push_back(Message::system(*a.system));
+    request.messages.push_back(Message::user(std::move(message)));
+  }
+  if (a.max_tokens) request.max_tokens = a.max_tokens;
+  if (a.tag) request.caller_tag = *a.tag;
+  return request;
+}
 
 int usage_error(std::ostream& err, std::string_view message, std::string_view usage) {
   err << "llmguard: " << message << "\nusage: " << usage << "\n";
@@ -247,6 +299,10 @@ int run_classify(const std::vector<std::string>& args, std::istream& in, std::os
   constexpr std::string_view kUsage = "llmguard classify [--explain] [--config FILE] < errors.jsonl";
   ClassifyArgs a;
   for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      out << "usage: " << kUsage << '\n';
+      return 0;
+    }
     if (args[i] == "--explain") {
       a.explain = true;
     } else if (args[i] == "--config" && i + 1 < args.size()) {
@@ -272,30 +328,69 @@ int run_classify(const std::vector<std::string>& args, std::istream& in, std::os
   return 0;
 }
 
-int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  constexpr std::string_view kUsage = "llmguard chat --config FILE --message TEXT [--stream [--restart-on-failure]]";
+int run_chat(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kUsage =
+      "llmguard chat --config FILE (--message TEXT|- [--system TEXT] | --request FILE|-)\n"
+      "                     [--max-tokens N] [--tag TAG] [--stream [--restart-on-failure]]";
   ChatArgs a;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--stream") {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      out << "usage: " << kUsage << '\n';
+      return 0;
+    }
+    if (arg == "--stream") {
       a.stream = true;
       continue;
     }
-    if (args[i] == "--restart-on-failure") {
+    if (arg == "--restart-on-failure") {
       a.restart = true;
       continue;
     }
-    if (i + 1 >= args.size()) return usage_error(err, fmt::format("{} needs a value", args[i]), kUsage);
-    if (args[i] == "--config") a.config = args[++i];
-    else if (args[i] == "--message") a.message = args[++i];
-    else return usage_error(err, fmt::format("unknown option {}", args[i]), kUsage);
+    if (i + 1 >= args.size()) return usage_error(err, fmt::format("{} needs a value", arg), kUsage);
+    const std::string& value = args[++i];
+    if (arg == "--config") {
+      a.config = value;
+    } else if (arg == "--message") {
+      a.message = value;
+    } else if (arg == "--request") {
+      a.request_file = value;
+    } else if (arg == "--system") {
+      a.system = value;
+    } else if (arg == "--tag") {
+      a.tag = value;
+    } else if (arg == "--group") {
+      a.group = value;
+    } else if (arg == "--max-tokens") {
+      std::int64_t n = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || end != value.data() + value.size() || n < 1) {
+        return usage_error(err, "--max-tokens needs a positive whole number", kUsage);
+      }
+      a.max_tokens = n;
+    } else {
+      return usage_error(err, fmt::format("unknown option {}", arg), kUsage);
+    }
   }
-  if (a.config.empty() || a.message.empty()) return usage_error(err, "--config and --message are required", kUsage);
+  if (a.config.empty()) return usage_error(err, "--config is required", kUsage);
+  if (a.message.has_value() == !a.request_file.empty()) {
+    return usage_error(err, "give --message or --request (one of them)", kUsage);
+  }
+  if (a.system && !a.message) return usage_error(err, "--system goes with --message", kUsage);
+  if (a.message && a.message->empty()) return usage_error(err, "--message is empty", kUsage);
+  if (a.group)
+    return usage_error(err, fmt::format("--group {}: the configuration defines no groups", *a.group), kUsage);
+  if (a.message && *a.message == "-" && a.request_file == "-")
+    return usage_error(err, "stdin can be read once", kUsage);
 
+  Result<ChatRequest> request = chat_request(a, in);
+  if (!request.ok()) {
+    err << "llmguard: " << escape_terminal_controls(internal::redact_secrets(request.error().message)) << '\n';
+    return 2;
+  }
   ClientSetup setup = set_up_client(a.config);
   Result<ChatResponse> result = setup.error ? Result<ChatResponse>(*setup.error) : Result<ChatResponse>(Error{});
   if (setup.client) {
-    ChatRequest request;
-    request.messages = {Message::user(a.message)};
     CallOptions call;
     call.restart_stream_on_failure = a.restart;
     // Deltas reach a terminal: credentials masked (also when split across
@@ -312,7 +407,7 @@ int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostre
         }
       };
     }
-    result = setup.client->guarded_chat(request, call);
+    result = setup.client->guarded_chat(*request, call);
     if (a.stream) {
       flush_stream();
       err << '\n';
@@ -327,6 +422,10 @@ int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ost
   constexpr std::string_view kUsage = "llmguard doctor --config FILE";
   std::string config;
   for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      out << "usage: " << kUsage << '\n';
+      return 0;
+    }
     if (args[i] == "--config" && i + 1 < args.size()) config = args[++i];
     else return usage_error(err, fmt::format("unexpected argument {}", args[i]), kUsage);
   }
@@ -375,14 +474,14 @@ int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ost
 int run_cli(int argc, char** argv, std::istream& in, std::ostream& out, std::ostream& err) {
   constexpr std::string_view kUsage =
       "llmguard classify [--explain] [--config FILE] < errors.jsonl\n"
-      "       llmguard chat --config FILE --message TEXT [--stream [--restart-on-failure]]\n"
+      "       llmguard chat --config FILE (--message TEXT|- | --request FILE|-) [options; see chat --help]\n"
       "       llmguard doctor --config FILE\n"
       "       llmguard mock [--port N] [--faults SPEC] [--script FILE] ...";
   if (argc < 2) return usage_error(err, "a command is required", kUsage);
   const std::string command = argv[1];
   std::vector<std::string> rest(argv + 2, argv + argc);
   if (command == "classify") return run_classify(rest, in, out, err);
-  if (command == "chat") return run_chat(rest, out, err);
+  if (command == "chat") return run_chat(rest, in, out, err);
   if (command == "doctor") return run_doctor(rest, out, err);
   if (command == "mock") return mock::run_mock_cli(argc - 1, argv + 1);
   if (command == "--help" || command == "-h" || command == "help") {

@@ -15,8 +15,9 @@ namespace llmguard::cli {
 // answer; --config FILE applies that config's classifier_rules.
 int run_classify(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err);
 
-// `args` are the words after the subcommand. Returns the exit status.
-int run_chat(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// `args` are the words after the subcommand. Returns the exit status. `in`
+// is read for `--message -` and `--request -`.
+int run_chat(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err);
 int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 // Makes text safe to copy to a terminal: C0 controls other than \n and \t,

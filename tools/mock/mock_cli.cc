@@ -24,17 +24,17 @@ namespace {
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
+constexpr const char* kUsage =
+    "usage: llmguard-mock [--port N] [--host IP] [--seed N] [--faults SPEC] [--script FILE]\n"
+    "                     [--require-key KEY]\n"
+    "  --faults rate_limit=0.2,quota=0,overloaded=0.1,server_error=0,bad_gateway=0,hang=0.02,reset=0,\n"
+    "           retry_after_ms=100\n"
+    "  --script FILE   JSON array of scripted replies, e.g. [{\"model\":\"gpt-a\",\"status\":429,\n"
+    "                  \"headers\":{\"retry-after\":\"1\"},\"body\":\"...\",\"times\":2}]\n"
+    "  control: POST /_mock/script (same array), GET /_mock/stats, POST /_mock/reset\n";
+
 int usage(const char* message) {
-  std::fprintf(stderr,
-               "llmguard-mock: %s\n"
-               "usage: llmguard-mock [--port N] [--host IP] [--seed N] [--faults SPEC] [--script FILE]\n"
-               "                     [--require-key KEY]\n"
-               "  --faults rate_limit=0.2,quota=0,overloaded=0.1,server_error=0,bad_gateway=0,hang=0.02,reset=0,\n"
-               "           retry_after_ms=100\n"
-               "  --script FILE   JSON array of scripted replies, e.g. [{\"model\":\"gpt-a\",\"status\":429,\n"
-               "                  \"headers\":{\"retry-after\":\"1\"},\"body\":\"...\",\"times\":2}]\n"
-               "  control: POST /_mock/script (same array), GET /_mock/stats, POST /_mock/reset\n",
-               message);
+  std::fprintf(stderr, "llmguard-mock: %s\n%s", message, kUsage);
   return 2;
 }
 
@@ -50,7 +50,10 @@ int run_mock_cli(int argc, char** argv) {
     std::string arg = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* value = nullptr;
-    if (arg == "--help" || arg == "-h") return usage("help");
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
     if (!(value = next())) return usage(fmt::format("{} needs a value", arg).c_str());
     if (arg == "--port") options.port = std::atoi(value);
     else if (arg == "--host") options.host = value;
