@@ -503,12 +503,18 @@ size_t CurlLoop::on_header(char* data, size_t size, size_t count, void* user) {
     if (status >= 200) deliver_headers(t);
     return n;
   }
+  // Trailers after a chunked body are not kept: the headers handed to
+  // on_headers stay as they were until on_complete (HttpHandlers says so).
+  if (t.headers_delivered) return n;
   auto colon = line.find(':');
   if (colon == std::string_view::npos) return n;
-  std::string name = internal::to_lower(internal::trim(line.substr(0, colon)));
-  std::string_view value = internal::trim(line.substr(colon + 1));
-  if (name == "content-length" && !t.handlers.on_body_chunk) reserve_body(t, value);
-  t.response.headers.emplace_back(std::move(name), std::string(value));
+  const std::string_view name = internal::trim(line.substr(0, colon));
+  const std::string_view value = internal::trim(line.substr(colon + 1));
+  // Built in place and lower-cased there: one string per name and value, no temporaries.
+  auto& [stored_name, stored_value] = t.response.headers.emplace_back(
+      std::piecewise_construct, std::forward_as_tuple(name), std::forward_as_tuple(value));
+  for (char& c : stored_name) c = internal::ascii_lower(c);
+  if (stored_name == "content-length" && !t.handlers.on_body_chunk) reserve_body(t, stored_value);
   return n;
 }
 

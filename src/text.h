@@ -33,7 +33,11 @@ constexpr bool istarts_with(std::string_view text, std::string_view prefix) noex
 bool iends_with(std::string_view text, std::string_view suffix) noexcept;
 // Case-insensitive substring search; `needle` is expected in lower case.
 bool icontains(std::string_view haystack, std::string_view needle) noexcept;
-std::string_view trim(std::string_view text) noexcept;
+constexpr std::string_view trim(std::string_view text) noexcept {
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
+}
 std::string to_lower(std::string_view text);
 
 // Strict decimal number parsing of the whole (trimmed) text; nullopt for
