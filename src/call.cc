@@ -73,6 +73,7 @@ void Call::record_skip(std::size_t target, ErrorCategory why, std::string_view m
   const std::string& name = client_.targets[target].config.name;
   trail_.push_back({.target = name, .skipped = why});
   emit({.kind = Event::Kind::kTargetSkipped, .target = name, .category = why, .message = message});
+  log_trail(false);
 }
 
 void Call::start() {
@@ -83,6 +84,7 @@ void Call::start() {
     });
   }
   client_.transport->post([self] {
+    self->call_start_ = self->client_.clock->now();
     if (const auto limit = self->deadline_limit_) {
       if (limit->count() == 0) {
         self->finish_past_deadline();
@@ -133,6 +135,7 @@ void Call::begin_attempt() {
   const std::uint64_t seq = ++attempt_seq_;
   reply_started_ = false;
   reported_usage_ = {};
+  ++attempts_started_;
   emit({.kind = Event::Kind::kAttemptStarted, .target = target().config.name});
   if (!http.ok()) {
     // Nothing was sent: the attempt fails with the wire API's error, through
@@ -402,6 +405,7 @@ void Call::succeed(ChatResponse response, int status, milliseconds duration) {
   response.target = t.config.name;
   if (const auto& price = client_.prices[target_index_]) response.cost_usd = internal::cost_of(response.usage, *price);
   account(std::nullopt, Spent::kReported, response.usage, duration);
+  log_trail(true);
   response.attempts = std::move(trail_);
   finish(std::move(response));
 }
@@ -463,6 +467,7 @@ void Call::note_step(NextStep next, StepReason reason) {
   if (trail_.empty() || trail_.back().skipped) return;
   trail_.back().next = next;
   trail_.back().reason = reason;
+  log_trail(false);
 }
 
 bool Call::try_shrink(const Error& error) {
@@ -542,6 +547,7 @@ void Call::wait_then_attempt(milliseconds delay, StepReason reason) {
   emit({.kind = Event::Kind::kRetryScheduled,
         .target = target().config.name,
         .category = last_error_ ? std::optional(last_error_->category) : std::nullopt,
+        .http_status = last_error_ ? last_error_->http_status : 0,
         .delay = delay,
         .reason = reason});
   wait_timer_ = client_.transport->schedule(delay, [self = shared_from_this()] {
@@ -593,8 +599,10 @@ void Call::finish(Result<ChatResponse> result) {
   if (!result.ok()) {
     Error& e = result.error();
     redact(e);
+    log_trail(true);
     if (e.attempts.empty()) e.attempts = std::move(trail_);
   }
+  log_call(result);
   auto done = std::move(done_);
   done(std::move(result));
   // Last: the client's destructor waits for this.

@@ -75,6 +75,11 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
                std::chrono::milliseconds latency);
   void account_failure(ErrorCategory category, std::chrono::milliseconds latency);
   void emit(Event event) const;
+  // Log lines (ClientOptions::log_level): the trail's attempts whose outcome
+  // and next step are known (`all`: every one left), then the call's line.
+  void log_trail(bool all);
+  void log_call(const Result<ChatResponse>& result);
+  void log(const std::string& line) const;
   internal::TargetHealth& health() const { return *client_.health[target_index_]; }
   internal::TargetLimiter& limiter() const { return client_.limiters[target_index_]; }
   void release_limit_slot();
@@ -138,6 +143,9 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   std::optional<Transport::TimerId> wait_timer_;
   std::optional<Transport::TimerId> deadline_timer_;
   std::vector<Attempt> trail_;
+  std::size_t logged_attempts_ = 0;  // trail_ entries already logged
+  int attempts_started_ = 0;         // requests sent (or about to be), for Event::attempt
+  SteadyTime call_start_{};
   std::optional<Error> last_error_;  // kept while waiting to retry
   const bool budgeted_;
   internal::AttemptBudget budget_;

@@ -1,11 +1,12 @@
 // What a call holds, spends and tells: client-side limit slots, budget
 // reservations and their settling, the ledger's records, breaker transitions
-// and events. The call's flow is in call.cc; these are the books it keeps on
+// events and log lines. The call's flow is in call.cc; these are the books it keeps on
 // the way.
 #include <fmt/format.h>
 
 #include "call.h"
 #include "codec.h"
+#include "engine_log.h"
 
 namespace llmguard {
 
@@ -114,9 +115,34 @@ void Call::account_failure(ErrorCategory category, milliseconds latency) {
 }
 
 void Call::emit(Event event) const {
-  if (!client_.options.on_event) return;
   event.caller_tag = request_.caller_tag;
-  client_.options.on_event(event);
+  event.attempt = attempts_started_;
+  if (client_.log_level >= LogLevel::kDebug) log(internal::event_line(id_, event));
+  if (client_.options.on_event) client_.options.on_event(event);
+}
+
+void Call::log_trail(bool all) {
+  if (client_.log_level < LogLevel::kInfo) return;
+  for (; logged_attempts_ < trail_.size(); ++logged_attempts_) {
+    const Attempt& a = trail_[logged_attempts_];
+    // A failed attempt is logged once the call has decided what comes next.
+    if (!all && a.category && !a.skipped && !a.next) return;
+    std::string_view model;
+    for (const auto& t : client_.targets) {
+      if (t.config.name == a.target) model = t.config.model;
+    }
+    log(internal::attempt_line(id_, logged_attempts_ + 1, a, model, request_.caller_tag));
+  }
+}
+
+void Call::log_call(const Result<ChatResponse>& result) {
+  if (client_.log_level < LogLevel::kInfo) return;
+  log(internal::call_line(id_, result, since(call_start_), request_.caller_tag));
+}
+
+void Call::log(const std::string& line) const {
+  // Messages are masked already; the rest is configuration, masked all the same.
+  client_.log_sink(client_.redactor.redact(line));
 }
 
 }  // namespace llmguard

@@ -11,6 +11,7 @@
 #include "call.h"
 #include "classify.h"
 #include "client_impl.h"
+#include "engine_log.h"
 #include "providers/wire.h"
 #include "providers/wire_api.h"
 #include "secrets.h"
@@ -238,6 +239,8 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   impl->classifier_rules = std::move(*rules);
   // Before the keys are moved out of the options: every credential they name.
   impl->redactor = internal::Redactor(internal::credentials_of(options));
+  impl->log_level = options.log_level ? *options.log_level : internal::log_level_from(std::getenv("LLMGUARD_LOG"));
+  impl->log_sink = options.log_sink ? options.log_sink : internal::write_log_line_to_stderr;
   impl->targets = std::move(*targets);
   for (std::size_t i = 0; i < impl->targets.size(); ++i) {
     impl->health.push_back(std::make_unique<internal::TargetHealth>(options.breaker, options.retry_budget));

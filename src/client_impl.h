@@ -66,6 +66,9 @@ struct Client::Impl {
   // Masks every configured credential (keys, key variables' values,
   // credential headers), in any case and cut short at a message's end.
   internal::Redactor redactor;
+  // ClientOptions::log_level (or LLMGUARD_LOG) and the sink lines go to.
+  LogLevel log_level = LogLevel::kOff;
+  std::function<void(std::string_view)> log_sink;
   internal::UserRules classifier_rules;  // ClientOptions::classifier_rules, compiled
   internal::Ledger ledger;
   std::unique_ptr<internal::BudgetBook> budgets;

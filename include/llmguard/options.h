@@ -190,8 +190,22 @@ struct Event {
   std::string_view caller_tag;
   // kRetryScheduled, kFallback, kRetryBudgetExhausted: why the call moved on.
   std::optional<StepReason> reason;
+  // The call's attempts sent so far, this event's own included (0 before the
+  // first): kAttemptStarted's number, and the attempt a retry or a fallback
+  // follows.
+  int attempt = 0;
 };
 std::string_view to_string(Event::Kind kind) noexcept;
+
+// How much the client writes to its log (ClientOptions::log_level).
+enum class LogLevel : std::uint8_t {
+  kOff,
+  // A line per attempt (call id, attempt number, target, model, status,
+  // category, wait before it, duration, what came next and why) and one per
+  // call (outcome, tokens, cost; the error's category and message).
+  kInfo,
+  kDebug,  // and a line per engine Event: retries, skips, fallbacks, breakers, budget overruns
+};
 
 struct Timeouts {
   std::chrono::milliseconds connect{10'000};
@@ -241,6 +255,13 @@ struct ClientOptions {
   // that its reservation bounds what it can spend.
   std::int64_t budget_default_max_tokens = 4096;
   std::function<void(const Event&)> on_event;
+  // Log lines in logfmt (`llmguard call=3 attempt=1 target=primary ...`),
+  // every credential masked. Unset: the LLMGUARD_LOG environment variable
+  // ("info", "debug"; anything else, or unset, is off), read at create().
+  std::optional<LogLevel> log_level;
+  // Where the lines go, one call per line without its newline, on the event
+  // loop thread (do not block). Unset: standard error, a line at a time.
+  std::function<void(std::string_view line)> log_sink;
   Timeouts timeouts;
   // Bounds a whole call across all attempts and targets; passing it ends the
   // call with kTimeout. nullopt: bounded only by the attempts.
