@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(g++ cmake ninja-build pkg-config
           libcurl4-openssl-dev libssl-dev libsimdjson-dev libfmt-dev libabsl-dev
-          doctest-dev libbenchmark-dev)
+          doctest-dev libbenchmark-dev
+          python3-prometheus-client)  # the tests read metrics back with Prometheus's own parser
 
 missing=()
 for p in "${packages[@]}"; do

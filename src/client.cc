@@ -12,6 +12,7 @@
 #include "classify.h"
 #include "client_impl.h"
 #include "engine_log.h"
+#include "metrics.h"
 #include "providers/wire.h"
 #include "providers/wire_api.h"
 #include "secrets.h"
@@ -316,6 +317,10 @@ void Client::guarded_chat_async(ChatRequest request, CallOptions options,
 }
 
 UsageSnapshot Client::usage() const { return impl_->ledger.snapshot(); }
+
+std::string Client::metrics(const PrometheusOptions& options) const {
+  return usage().to_prometheus(options) + internal::budget_metrics(budgets()) + internal::breaker_metrics(health());
+}
 
 std::vector<Client::BudgetState> Client::budgets() const { return impl_->budgets->states(impl_->clock->wall_now()); }
 

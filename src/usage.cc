@@ -6,6 +6,7 @@
 
 #include "json_writer.h"
 #include "llmguard/providers.h"
+#include "metrics.h"
 
 namespace llmguard {
 namespace {
@@ -90,9 +91,14 @@ std::string UsageSnapshot::to_json() const {
   return out;
 }
 
-std::string UsageSnapshot::to_prometheus() const {
+namespace {
+
+// The usage families over `series`, with or without the caller label.
+std::string prometheus_text(const std::map<UsageSnapshot::Key, UsageCounters>& series, bool with_caller) {
+  using Key = UsageSnapshot::Key;
   std::string out;
-  auto labels = [](const Key& k) {
+  auto labels = [with_caller](const Key& k) {
+    if (!with_caller) return fmt::format("target=\"{}\",model=\"{}\"", label_value(k.target), label_value(k.model));
     return fmt::format("target=\"{}\",model=\"{}\",caller=\"{}\"", label_value(k.target), label_value(k.model),
                        label_value(k.caller));
   };
@@ -146,5 +152,89 @@ std::string UsageSnapshot::to_prometheus() const {
   }
   return out;
 }
+
+}  // namespace
+
+std::string UsageSnapshot::to_prometheus(const PrometheusOptions& options) const {
+  if (!options.caller_label) {
+    std::map<Key, UsageCounters> merged;  // the same series without the caller: one per target and model
+    for (const auto& [k, c] : series) merged[Key{k.target, k.model, ""}].add(c);
+    return prometheus_text(merged, false);
+  }
+  return prometheus_text(series, true);
+}
+
+namespace internal {
+
+std::string_view period_name(Budget::Period period) {
+  switch (period) {
+    case Budget::Period::kTotal:
+      return "total";
+    case Budget::Period::kHour:
+      return "hour";
+    case Budget::Period::kDay:
+      return "day";
+    case Budget::Period::kMonth:
+      return "month";
+  }
+  return "total";
+}
+
+std::string budget_metrics(const std::vector<BudgetState>& budgets) {
+  std::string out;
+  struct Family {
+    std::string_view name, help;
+    double (*usd)(const BudgetState&);
+    std::int64_t (*tokens)(const BudgetState&);
+  };
+  const Family families[] = {
+      {"llmguard_budget_limit", "The budget's limit per period.",
+       [](const BudgetState& b) { return b.budget.usd.value_or(0); },
+       [](const BudgetState& b) { return b.budget.tokens.value_or(0); }},
+      {"llmguard_budget_spent", "Settled this period (overruns included).",
+       [](const BudgetState& b) { return b.spent_usd; }, [](const BudgetState& b) { return b.spent_tokens; }},
+      {"llmguard_budget_reserved", "Held by calls in flight.", [](const BudgetState& b) { return b.reserved_usd; },
+       [](const BudgetState& b) { return b.reserved_tokens; }},
+      {"llmguard_budget_overrun", "Billed this period beyond what reservations covered.",
+       [](const BudgetState& b) { return b.overrun_usd; }, [](const BudgetState& b) { return b.overrun_tokens; }},
+  };
+  for (const Family& f : families) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", f.name, f.help, f.name);
+    for (std::size_t i = 0; i < budgets.size(); ++i) {
+      const BudgetState& b = budgets[i];
+      const std::string labels = fmt::format("budget=\"{}\",caller=\"{}\",period=\"{}\"", i,
+                                             label_value(b.budget.caller_tag), period_name(b.budget.period));
+      if (b.budget.usd) out += fmt::format("{}{{{},unit=\"usd\"}} {}\n", f.name, labels, number(f.usd(b)));
+      if (b.budget.tokens) out += fmt::format("{}{{{},unit=\"tokens\"}} {}\n", f.name, labels, f.tokens(b));
+    }
+  }
+  return out;
+}
+
+std::string breaker_metrics(const std::vector<llmguard::TargetHealth>& targets) {
+  std::string out =
+      "# HELP llmguard_breaker_state The target's circuit breaker: 1 for its state, 0 for the others.\n"
+      "# TYPE llmguard_breaker_state gauge\n";
+  constexpr std::pair<llmguard::TargetHealth::State, std::string_view> kStates[] = {
+      {llmguard::TargetHealth::State::kClosed, "closed"},
+      {llmguard::TargetHealth::State::kHalfOpen, "half_open"},
+      {llmguard::TargetHealth::State::kOpen, "open"}};
+  for (const llmguard::TargetHealth& t : targets) {
+    for (const auto& [state, name] : kStates) {
+      out += fmt::format("llmguard_breaker_state{{target=\"{}\",state=\"{}\"}} {}\n", label_value(t.target), name,
+                         t.state == state ? 1 : 0);
+    }
+  }
+  out +=
+      "# HELP llmguard_breaker_consecutive_failures Failures in a row the breaker has counted.\n"
+      "# TYPE llmguard_breaker_consecutive_failures gauge\n";
+  for (const llmguard::TargetHealth& t : targets) {
+    out += fmt::format("llmguard_breaker_consecutive_failures{{target=\"{}\"}} {}\n", label_value(t.target),
+                       t.consecutive_failures);
+  }
+  return out;
+}
+
+}  // namespace internal
 
 }  // namespace llmguard

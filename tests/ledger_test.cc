@@ -1,15 +1,21 @@
 #include "ledger.h"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <tuple>
 
+#include "llmguard/client.h"
 #include "llmguard/providers.h"
+#include "mock_server.h"
 
 namespace llmguard::internal {
 namespace {
@@ -217,6 +223,73 @@ TEST_CASE("Prometheus output passes the exposition-format check, label values es
       text.find(
           R"(llmguard_attempt_duration_seconds_bucket{target="a",model="gpt-4o",caller="team \"x\"\\y\nz",le="0.1"} 1)") !=
       std::string::npos);
+}
+
+// Parses `text` with the official Python client's exposition parser
+// (python3-prometheus-client); returns its complaint, or "" when it read it all.
+std::string parse_with_prometheus_client(const std::string& text) {
+  const std::string base = "/tmp/llmguard-metrics-" + std::to_string(::getpid());
+  std::ofstream(base + ".prom") << text;
+  const std::string command =
+      "/usr/bin/python3 -c 'import sys; from prometheus_client.parser import text_string_to_metric_families as p; "
+      "fams = list(p(open(sys.argv[1]).read())); print(len(fams))' " +
+      base + ".prom > " + base + ".out 2>&1";
+  const int rc = std::system(command.c_str());
+  std::ifstream out(base + ".out");
+  std::string said((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  std::remove((base + ".prom").c_str());
+  std::remove((base + ".out").c_str());
+  return rc == 0 ? "" : said;
+}
+
+TEST_CASE(
+    "Client::metrics: usage, budgets and breakers, read back by Prometheus's own parser; the caller label optional") {
+  auto server = std::move(mock::MockServer::start({.require_key = "sk-good-0123456789"}).value());
+  ClientOptions o;
+  o.targets = {Target{.name = "primary",
+                      .base_url = server->base_url(),
+                      .model = "gpt-a",
+                      .api_key = "sk-bad-0123456789",
+                      .price = Price{.input_per_mtok = 1, .output_per_mtok = 2}},
+               Target{.name = "backup",
+                      .base_url = server->base_url(),
+                      .model = "gpt-b",
+                      .api_key = "sk-good-0123456789",
+                      .price = Price{.input_per_mtok = 1, .output_per_mtok = 2}}};
+  o.budgets = {Budget{.period = Budget::Period::kDay, .usd = 5.0}, Budget{.caller_tag = "agent-7", .tokens = 100'000}};
+  auto client = std::move(Client::create(std::move(o)).value());
+  ChatRequest request;
+  request.messages = {Message::user("hello")};
+  request.caller_tag = "agent-7";
+  request.max_tokens = 50;
+  auto reply = client->guarded_chat(request);
+  REQUIRE(reply.ok());
+  REQUIRE(reply->attempts.size() == 2);
+  CHECK(reply->attempts[0].category == ErrorCategory::kAuth);
+
+  const std::string text = client->metrics();
+  check_exposition(text);
+  CHECK(text.find(R"(caller="agent-7")") != std::string::npos);
+  // The bad key opened the primary's breaker; the backup's is closed.
+  CHECK(text.find(R"(llmguard_breaker_state{target="primary",state="open"} 1)") != std::string::npos);
+  CHECK(text.find(R"(llmguard_breaker_state{target="primary",state="closed"} 0)") != std::string::npos);
+  CHECK(text.find(R"(llmguard_breaker_state{target="backup",state="closed"} 1)") != std::string::npos);
+  CHECK(text.find(R"(llmguard_budget_limit{budget="0",caller="",period="day",unit="usd"} 5)") != std::string::npos);
+  CHECK(text.find(R"(llmguard_budget_limit{budget="1",caller="agent-7",period="total",unit="tokens"} 100000)") !=
+        std::string::npos);
+  CHECK(text.find(R"(llmguard_budget_reserved{budget="1",caller="agent-7",period="total",unit="tokens"} 0)") !=
+        std::string::npos);
+  const auto spent = text.find(R"(llmguard_budget_spent{budget="1",caller="agent-7",period="total",unit="tokens"} )");
+  REQUIRE(spent != std::string::npos);
+  CHECK(text.substr(spent, text.find('\n', spent) - spent).ends_with(" 0") == false);  // the reply's tokens
+  CHECK(parse_with_prometheus_client(text) == "");
+
+  const std::string lean = client->metrics({.caller_label = false});
+  check_exposition(lean);
+  CHECK(lean.find("caller=\"agent-7\",model") == std::string::npos);
+  CHECK(lean.find(R"(llmguard_attempts_total{target="backup",model="gpt-b",outcome="success"} 1)") !=
+        std::string::npos);
+  CHECK(parse_with_prometheus_client(lean) == "");
 }
 
 }  // namespace

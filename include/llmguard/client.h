@@ -66,6 +66,11 @@ class Client {
 
   // A snapshot of every target's breaker, in chain order.
   std::vector<TargetHealth> health() const;
+  // Prometheus text for a /metrics endpoint: usage() as
+  // UsageSnapshot::to_prometheus, each budget's limit, spent, reserved and
+  // overrun this period (llmguard_budget_*), and each breaker's state
+  // (llmguard_breaker_state, llmguard_breaker_consecutive_failures).
+  std::string metrics(const PrometheusOptions& options = {}) const;
   // Closes a target's breaker at once (after fixing its key, say).
   void reset_target(std::string_view name);
 

@@ -36,6 +36,14 @@ struct UsageCounters {
   void add(const UsageCounters& other);
 };
 
+// How metrics are labelled.
+struct PrometheusOptions {
+  // A `caller` label (ChatRequest::caller_tag) on the usage series. Off, the
+  // series are summed per target and model: one caller tag per end user
+  // would give the metrics store a series per user.
+  bool caller_label = true;
+};
+
 struct UsageSnapshot {
   UsageCounters total;
   std::map<std::string, UsageCounters> by_target;
@@ -52,8 +60,9 @@ struct UsageSnapshot {
   std::string to_json() const;
   // Metric families: llmguard_attempts_total, llmguard_failures_total,
   // llmguard_tokens_total, llmguard_cost_usd_total,
-  // llmguard_attempt_duration_seconds (histogram).
-  std::string to_prometheus() const;
+  // llmguard_attempt_duration_seconds (histogram). Client::metrics() adds
+  // budgets and breakers.
+  std::string to_prometheus(const PrometheusOptions& options = {}) const;
 };
 
 // A budget's current period, as Client::budgets() reports it.
