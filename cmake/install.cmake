@@ -7,6 +7,10 @@ install(TARGETS llmguard EXPORT llmguardTargets
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY include/llmguard DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The command line and the mock, for the shell and for testing agents against faults.
+if(LLMGUARD_BUILD_TOOLS)
+  install(TARGETS llmguard-cli llmguard-mock RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
 install(EXPORT llmguardTargets NAMESPACE llmguard::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/llmguard)
 

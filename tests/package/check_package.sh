@@ -6,11 +6,17 @@ source_dir=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cmake -S "$source_dir" -B "$work/lib" -G Ninja -DLLMGUARD_BUILD_TESTS=OFF -DLLMGUARD_BUILD_TOOLS=OFF \
+cmake -S "$source_dir" -B "$work/lib" -G Ninja -DLLMGUARD_BUILD_TESTS=OFF -DLLMGUARD_BUILD_TOOLS=ON \
       -DLLMGUARD_BUILD_BENCH=OFF -DLLMGUARD_BUILD_EXAMPLES=OFF -DLLMGUARD_INSTALL=ON \
       -DCMAKE_INSTALL_PREFIX="$work/prefix" >/dev/null
 cmake --build "$work/lib" >/dev/null
 cmake --install "$work/lib" >/dev/null
+
+echo "== the installed command line and mock"
+"$work/prefix/bin/llmguard" --help >/dev/null
+"$work/prefix/bin/llmguard-mock" --help >/dev/null
+"$work/prefix/bin/llmguard" classify <<<'{"status": 429, "body": "{}"}' | grep -q '"category":"rate_limit"'
+echo "cli and mock ok"
 
 echo "== find_package"
 cmake -S "$source_dir/tests/package" -B "$work/fp" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
