@@ -29,7 +29,18 @@ std::optional<Error> AttemptBudget::reserve(const Bound& b, WallTime now) {
           1e6;
   }
   auto reservation = book_.reserve(caller_tag_, usd, b.prompt_bytes + output_bound, now);
-  if (!reservation.ok()) return std::move(reservation).error();
+  if (!reservation.ok()) {
+    Error refused = std::move(reservation).error();
+    if (b.default_output) {
+      // A small budget refuses every such call; the cause is the missing max_tokens, not the budget.
+      refused.message += fmt::format(" (for {} output tokens: the request sets no max_tokens)", output_bound);
+      refused.hint = fmt::format(
+          "the request sets no max_tokens, so each attempt reserves budget_default_max_tokens ({}) of output; "
+          "set max_tokens to what the reply needs (or raise the budget if it is spent)",
+          b.requested_output);
+    }
+    return refused;
+  }
   reservation_ = std::move(*reservation);
   reserved_output_tokens_ = output_bound;
   return std::nullopt;

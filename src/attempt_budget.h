@@ -38,6 +38,8 @@ class AttemptBudget {
     std::int64_t prompt_bytes;      // the request body's size
     std::int64_t requested_output;  // max_tokens as sent
     double& output_scale;           // the target's learned factor on output tokens (>= 1)
+    // The request set no max_tokens: requested_output is ClientOptions::budget_default_max_tokens.
+    bool default_output = false;
   };
   // Reserves the bound on every budget that applies; a kBudgetExceeded error
   // when one would be overrun (or the target has no price under a USD budget).

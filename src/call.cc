@@ -362,6 +362,12 @@ void Call::on_complete(Result<HttpResponse> result) {
     finish_past_deadline();
     return;
   }
+  if (error.hint.empty() && streaming_ && stream_ && stream_->delivered()) {
+    // The route worked until the reply was cut: base_url, DNS and TLS are not the suspects.
+    error.hint =
+        "the stream broke after part of the reply had arrived (partial_content holds it): a provider or proxy cut, "
+        "stalled or garbled it; restart_stream_on_failure gets a complete answer from the next target instead";
+  }
   if (error.hint.empty()) error.hint = internal::hint_for(error);
   redact(error);
   error.target = t.config.name;

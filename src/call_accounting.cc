@@ -63,7 +63,8 @@ std::optional<Error> Call::reserve_budget() {
                           .price = client_.prices[target_index_],
                           .prompt_bytes = static_cast<std::int64_t>(body_.size()),
                           .requested_output = request_.max_tokens.value_or(client_.options.budget_default_max_tokens),
-                          .output_scale = client_.reserve_scale[target_index_]},
+                          .output_scale = client_.reserve_scale[target_index_],
+                          .default_output = !request_.max_tokens},
                          client_.clock->wall_now());
 }
 

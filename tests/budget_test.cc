@@ -126,6 +126,22 @@ TEST_CASE("Under a budget a request without max_tokens is sent with the default 
         client->usage().total.prompt_tokens + client->usage().total.completion_tokens);
 }
 
+TEST_CASE("A small budget refusing a request without max_tokens says so, and the same request with one passes") {
+  auto server = std::move(mock::MockServer::start({}).value());
+  ClientOptions o;
+  o.targets = {{.name = "a", .base_url = server->base_url(), .model = "gpt-a", .price = kPrice}};
+  o.budgets = {Budget{.tokens = 2'000}};  // room for a short reply, not for the default 4096 output tokens
+  auto client = std::move(Client::create(std::move(o)).value());
+  auto refused = client->guarded_chat(ask("hi", "", std::nullopt));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().category == ErrorCategory::kBudgetExceeded);
+  CHECK(refused.error().message.find("the request sets no max_tokens") != std::string::npos);
+  CHECK(refused.error().hint.find("set max_tokens") != std::string::npos);
+  CHECK(refused.error().hint.find("4096") != std::string::npos);
+  CHECK(server->stats().requests == 0);
+  REQUIRE(client->guarded_chat(ask("hi", "", 50)).ok());
+}
+
 TEST_CASE("Failed attempts are counted by category and cost nothing") {
   auto server = std::move(mock::MockServer::start({}).value());
   server->enqueue("gpt-a", {.status = 503, .body = R"({"error":{"message":"overloaded"}})"});

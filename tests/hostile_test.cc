@@ -387,6 +387,9 @@ TEST_CASE("Without restarts a stream broken after text keeps the safe default: p
   CHECK(r.error().partial_content == agent.kept);
   CHECK_FALSE(agent.kept.empty());
   CHECK(up.requests_for("gpt-b") == 0);
+  // The hint speaks of the stream, not of base_url, DNS or TLS.
+  CHECK(r.error().hint.find("stream broke") != std::string::npos);
+  CHECK(r.error().hint.find("DNS") == std::string::npos);
 }
 
 }  // namespace
