@@ -3,7 +3,8 @@
 #   fuzz/run.sh [target=classify_fuzzer] [seconds=600] [jobs=1]
 # Targets: classify_fuzzer (seeds: the classifier corpus), config_fuzzer
 # (seeds: every config in the repo's tests, examples and docs),
-# eventstream_fuzzer (seeds: the event-stream test vectors).
+# eventstream_fuzzer (seeds: the event-stream test vectors), request_fuzzer
+# (seeds: the request files in the CLI's tests).
 # Findings land in fuzz/findings/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +14,8 @@ if [[ $# -gt 0 && ! $1 =~ ^[0-9]+$ ]]; then target=$1; shift; fi
 seconds=${1:-600}
 jobs=${2:-1}
 case "$target" in
-  classify_fuzzer|config_fuzzer|eventstream_fuzzer) ;;
-  *) echo "fuzz: unknown target $target (classify_fuzzer, config_fuzzer, eventstream_fuzzer)" >&2; exit 2 ;;
+  classify_fuzzer|config_fuzzer|eventstream_fuzzer|request_fuzzer) ;;
+  *) echo "fuzz: unknown target $target (classify_fuzzer, config_fuzzer, eventstream_fuzzer, request_fuzzer)" >&2; exit 2 ;;
 esac
 command -v clang++ >/dev/null || { echo "fuzz: needs clang (apt-get install clang)" >&2; exit 1; }
 build=build-fuzz
@@ -72,6 +73,23 @@ PY
       { printf '\x07'; cat "$f"; } >"$seeds/$(basename "$(dirname "$f")")-$(basename "$f")"
     done
     { printf '\x03'; cat tests/data/eventstream/encoded/positive/*; } >"$seeds/all-positive"
+    ;;
+  request_fuzzer)
+    corpus=fuzz/corpus-run-request
+    # The request objects the CLI's tests write as C++ raw strings.
+    python3 - "$seeds" <<'PY'
+import hashlib, json, os, re, sys
+out = sys.argv[1]
+texts = re.findall(r'R"\((\{.*?\})\)"', open('tests/cli_test.cc', encoding='utf-8').read(), re.S)
+n = 0
+for t in texts:
+    if '"messages"' not in t:
+        continue
+    data = t.encode()
+    open(os.path.join(out, hashlib.sha1(data).hexdigest()), 'wb').write(data)
+    n += 1
+print(f'fuzz: {n} request seeds', file=sys.stderr)
+PY
     ;;
 esac
 dict=()
