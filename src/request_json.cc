@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "text.h"
+
 namespace llmguard::internal {
 namespace {
 
@@ -260,6 +262,8 @@ std::string read_request(object root, ParsedRequest& out) {
 }  // namespace
 
 Result<ParsedRequest> parse_openai_request(std::string_view json) {
+  // simdjson 3.0's parser reads an unallocated buffer when handed no bytes at all.
+  if (trim(json).empty()) return request_error("is empty: a JSON object with \"messages\" was expected");
   simdjson::dom::parser parser;
   element root;
   if (auto error = parser.parse(json.data(), json.size()).get(root); error != simdjson::SUCCESS) {

@@ -590,6 +590,8 @@ TEST_CASE("chat --request: a malformed request is refused before anything is sen
     std::string_view json, phrase;
   };
   const Case cases[] = {
+      {"", "is empty"},
+      {"  \n", "is empty"},
       {"not json", "not valid JSON"},
       {R"([1, 2])", "must be a JSON object"},
       {R"({"messages": []})", "messages is required"},
