@@ -262,7 +262,7 @@ std::string read_request(object root, ParsedRequest& out) {
 }  // namespace
 
 Result<ParsedRequest> parse_openai_request(std::string_view json) {
-  // simdjson 3.0's parser reads an unallocated buffer when handed no bytes at all.
+  // Said plainly, rather than as simdjson's "empty" error, and never handed to the parser.
   if (trim(json).empty()) return request_error("is empty: a JSON object with \"messages\" was expected");
   simdjson::dom::parser parser;
   element root;

@@ -54,6 +54,9 @@ const std::string* find_header(const Headers& headers, std::string_view name) {
 Message Message::system(std::string text) { return {.role = Role::kSystem, .content = std::move(text)}; }
 Message Message::user(std::string text) { return {.role = Role::kUser, .content = std::move(text)}; }
 Message Message::assistant(std::string text) { return {.role = Role::kAssistant, .content = std::move(text)}; }
+Message Message::assistant(const ChatResponse& reply) {
+  return {.role = Role::kAssistant, .content = reply.content, .tool_calls = reply.tool_calls};
+}
 Message Message::tool_result(std::string tool_call_id, std::string text) {
   return {.role = Role::kTool, .content = std::move(text), .tool_call_id = std::move(tool_call_id)};
 }

@@ -24,6 +24,8 @@ struct ToolCall {
   std::string arguments_json;
 };
 
+struct ChatResponse;
+
 struct Message {
   Role role = Role::kUser;
   std::string content;               // UTF-8 text
@@ -35,6 +37,12 @@ struct Message {
   static Message system(std::string text);
   static Message user(std::string text);
   static Message assistant(std::string text);
+  // A reply as the assistant's turn, its text and tool calls, for the next
+  // request of an agent loop:
+  //   request.messages.push_back(Message::assistant(*reply));
+  //   for (const ToolCall& call : reply->tool_calls)
+  //     request.messages.push_back(Message::tool_result(call.id, run(call)));
+  static Message assistant(const ChatResponse& reply);
   static Message tool_result(std::string tool_call_id, std::string text);
   static Message tool_error(std::string tool_call_id, std::string text);
 };

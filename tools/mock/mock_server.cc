@@ -251,14 +251,27 @@ struct Generated {
   std::string finish_reason;
   std::optional<std::string> usage_json;  // verbatim usage object, when scripted
   bool omit_usage = false;
+  std::vector<MockToolCall> tool_calls;
 };
+
+// A made-up id for tool call `i` of response `n`, in the API's style.
+std::string tool_id(std::string_view prefix, std::uint64_t n, std::size_t i) {
+  return fmt::format("{}{}x{}", prefix, n, i);
+}
+
+// A tool call's arguments in two fragments, as providers stream them.
+std::pair<std::string_view, std::string_view> halves(std::string_view json) {
+  const std::size_t mid = json.size() / 2;
+  return {json.substr(0, mid), json.substr(mid)};
+}
 
 Generated generate(const ChatCall& call, const MockReply& reply) {
   Generated g;
-  g.content = !reply.content.empty()
+  g.content = !reply.content.empty() || !reply.tool_calls.empty()
                   ? reply.content
                   : fmt::format("Hello from {}. You said: {}", call.model.empty() ? "the mock" : call.model,
                                 utf8_prefix(call.last_user_text, 48));
+  g.tool_calls = reply.tool_calls;
   g.prompt_tokens = tokens_for_chars(call.prompt_chars) + 3 * call.message_count;
   g.completion_tokens = std::max<std::int64_t>(1, tokens_for_chars(static_cast<std::int64_t>(g.content.size())));
   g.finish_reason = "stop";
@@ -266,6 +279,12 @@ Generated generate(const ChatCall& call, const MockReply& reply) {
     g.completion_tokens = std::max<std::int64_t>(1, *call.max_tokens);
     g.content = std::string(utf8_prefix(g.content, static_cast<std::size_t>(g.completion_tokens * 4)));
     g.finish_reason = "length";
+  }
+  if (!g.tool_calls.empty()) {
+    std::int64_t chars = static_cast<std::int64_t>(g.content.size());
+    for (const auto& t : g.tool_calls) chars += static_cast<std::int64_t>(t.name.size() + t.arguments_json.size());
+    g.completion_tokens = std::max<std::int64_t>(1, tokens_for_chars(chars));
+    g.finish_reason = "tool_calls";
   }
   if (reply.completion_tokens) g.completion_tokens = *reply.completion_tokens;
   g.usage_json = reply.usage;
@@ -293,7 +312,21 @@ std::string openai_completion(const ChatCall& call, const Generated& g, std::uin
   w.begin_object().key("id").string(fmt::format("chatcmpl-mock-{}", n)).key("object").string("chat.completion");
   w.key("created").number(std::int64_t{1700000000}).key("model").string(call.model);
   w.key("choices").begin_array().begin_object().key("index").number(std::int64_t{0});
-  w.key("message").begin_object().key("role").string("assistant").key("content").string(g.content);
+  w.key("message").begin_object().key("role").string("assistant").key("content");
+  if (g.content.empty() && !g.tool_calls.empty()) {
+    w.null();
+  } else {
+    w.string(g.content);
+  }
+  if (!g.tool_calls.empty()) {
+    w.key("tool_calls").begin_array();
+    for (std::size_t i = 0; i < g.tool_calls.size(); ++i) {
+      w.begin_object().key("id").string(tool_id("call_mock", n, i)).key("type").string("function");
+      w.key("function").begin_object().key("name").string(g.tool_calls[i].name);
+      w.key("arguments").string(g.tool_calls[i].arguments_json).end_object().end_object();
+    }
+    w.end_array();
+  }
   w.key("refusal").null().end_object();
   w.key("logprobs").null().key("finish_reason").string(g.finish_reason).end_object().end_array();
   write_openai_usage(w, g);
@@ -301,14 +334,26 @@ std::string openai_completion(const ChatCall& call, const Generated& g, std::uin
   return out;
 }
 
+std::string_view anthropic_stop_reason(const Generated& g) {
+  if (!g.tool_calls.empty()) return "tool_use";
+  return g.finish_reason == "length" ? "max_tokens" : "end_turn";
+}
+
 std::string anthropic_message(const ChatCall& call, const Generated& g, std::uint64_t n) {
   std::string out;
   JsonWriter w(out);
   w.begin_object().key("id").string(fmt::format("msg_mock{}", n)).key("type").string("message");
   w.key("role").string("assistant").key("model").string(call.model);
-  w.key("content").begin_array().begin_object().key("type").string("text").key("text").string(g.content);
-  w.end_object().end_array();
-  w.key("stop_reason").string(g.finish_reason == "length" ? "max_tokens" : "end_turn").key("stop_sequence").null();
+  w.key("content").begin_array();
+  if (!g.content.empty() || g.tool_calls.empty()) {
+    w.begin_object().key("type").string("text").key("text").string(g.content).end_object();
+  }
+  for (std::size_t i = 0; i < g.tool_calls.size(); ++i) {
+    w.begin_object().key("type").string("tool_use").key("id").string(tool_id("toolu_mock", n, i));
+    w.key("name").string(g.tool_calls[i].name).key("input").raw(g.tool_calls[i].arguments_json).end_object();
+  }
+  w.end_array();
+  w.key("stop_reason").string(anthropic_stop_reason(g)).key("stop_sequence").null();
   if (g.usage_json) {
     w.key("usage").raw(*g.usage_json);
   } else if (!g.omit_usage) {
@@ -360,12 +405,36 @@ std::vector<std::string> openai_stream_events(const ChatCall& call, const Genera
         w.key("finish_reason").null();
       },
       true);
-  for (const auto& piece : split_words(g.content)) {
+  if (!g.content.empty() || g.tool_calls.empty()) {
+    for (const auto& piece : split_words(g.content)) {
+      chunk(
+          [&](JsonWriter& w) {
+            w.key("delta").begin_object().key("content").string(piece).end_object().key("finish_reason").null();
+          },
+          true);
+    }
+  }
+  for (std::size_t i = 0; i < g.tool_calls.size(); ++i) {
+    const MockToolCall& t = g.tool_calls[i];
+    const auto index = static_cast<std::int64_t>(i);
     chunk(
         [&](JsonWriter& w) {
-          w.key("delta").begin_object().key("content").string(piece).end_object().key("finish_reason").null();
+          w.key("delta").begin_object().key("tool_calls").begin_array().begin_object().key("index").number(index);
+          w.key("id").string(tool_id("call_mock", n, i)).key("type").string("function");
+          w.key("function").begin_object().key("name").string(t.name).key("arguments").string("").end_object();
+          w.end_object().end_array().end_object().key("finish_reason").null();
         },
         true);
+    const auto [first, second] = halves(t.arguments_json);
+    for (std::string_view piece : {first, second}) {
+      chunk(
+          [&](JsonWriter& w) {
+            w.key("delta").begin_object().key("tool_calls").begin_array().begin_object().key("index").number(index);
+            w.key("function").begin_object().key("arguments").string(piece).end_object();
+            w.end_object().end_array().end_object().key("finish_reason").null();
+          },
+          true);
+    }
   }
   chunk([&](JsonWriter& w) { w.key("delta").begin_object().end_object().key("finish_reason").string(g.finish_reason); },
         true);
@@ -394,15 +463,52 @@ std::vector<std::string> anthropic_stream_events(const ChatCall& call, const Gen
     w.end_object().end_object();
   }
   event("message_start", out);
-  event("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
-  for (const auto& piece : split_words(g.content)) {
-    out.clear();
-    JsonWriter w(out);
-    w.begin_object().key("type").string("content_block_delta").key("index").number(std::int64_t{0});
-    w.key("delta").begin_object().key("type").string("text_delta").key("text").string(piece).end_object().end_object();
-    event("content_block_delta", out);
+  std::int64_t block = 0;
+  if (!g.content.empty() || g.tool_calls.empty()) {
+    event("content_block_start",
+          R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
+    for (const auto& piece : split_words(g.content)) {
+      out.clear();
+      JsonWriter w(out);
+      w.begin_object().key("type").string("content_block_delta").key("index").number(std::int64_t{0});
+      w.key("delta")
+          .begin_object()
+          .key("type")
+          .string("text_delta")
+          .key("text")
+          .string(piece)
+          .end_object()
+          .end_object();
+      event("content_block_delta", out);
+    }
+    event("content_block_stop", R"({"type":"content_block_stop","index":0})");
+    ++block;
   }
-  event("content_block_stop", R"({"type":"content_block_stop","index":0})");
+  for (std::size_t i = 0; i < g.tool_calls.size(); ++i, ++block) {
+    out.clear();
+    {
+      JsonWriter w(out);
+      w.begin_object().key("type").string("content_block_start").key("index").number(block);
+      w.key("content_block")
+          .begin_object()
+          .key("type")
+          .string("tool_use")
+          .key("id")
+          .string(tool_id("toolu_mock", n, i));
+      w.key("name").string(g.tool_calls[i].name).key("input").begin_object().end_object().end_object().end_object();
+    }
+    event("content_block_start", out);
+    const auto [first, second] = halves(g.tool_calls[i].arguments_json);
+    for (std::string_view piece : {first, second}) {
+      out.clear();
+      JsonWriter w(out);
+      w.begin_object().key("type").string("content_block_delta").key("index").number(block);
+      w.key("delta").begin_object().key("type").string("input_json_delta").key("partial_json").string(piece);
+      w.end_object().end_object();
+      event("content_block_delta", out);
+    }
+    event("content_block_stop", fmt::format(R"({{"type":"content_block_stop","index":{}}})", block));
+  }
   std::string delta_usage;
   if (g.usage_json) {
     delta_usage = fmt::format(R"(,"usage":{})", *g.usage_json);
@@ -411,7 +517,7 @@ std::vector<std::string> anthropic_stream_events(const ChatCall& call, const Gen
   }
   event("message_delta",
         fmt::format(R"({{"type":"message_delta","delta":{{"stop_reason":"{}","stop_sequence":null}}{}}})",
-                    g.finish_reason == "length" ? "max_tokens" : "end_turn", delta_usage));
+                    anthropic_stop_reason(g), delta_usage));
   event("message_stop", R"({"type":"message_stop"})");
   return events;
 }
@@ -450,12 +556,20 @@ void write_gemini_usage(JsonWriter& w, const Generated& g, bool final) {
 
 // One GenerateContentResponse: whole, or one event of a stream. `finish` is
 // set on the last.
+// With `tools`, the event carries the reply's function calls (Gemini sends each whole).
 std::string gemini_response(const ChatCall& call, const Generated& g, std::uint64_t n, std::string_view text,
-                            bool finish) {
+                            bool finish, bool tools = false) {
   std::string out;
   JsonWriter w(out);
   w.begin_object().key("candidates").begin_array().begin_object();
-  w.key("content").begin_object().key("parts").begin_array().begin_object().key("text").string(text).end_object();
+  w.key("content").begin_object().key("parts").begin_array();
+  if (!text.empty() || !tools || g.tool_calls.empty()) w.begin_object().key("text").string(text).end_object();
+  if (tools) {
+    for (const MockToolCall& t : g.tool_calls) {
+      w.begin_object().key("functionCall").begin_object().key("name").string(t.name);
+      w.key("args").raw(t.arguments_json).end_object().end_object();
+    }
+  }
   w.end_array().key("role").string("model").end_object();
   if (finish) w.key("finishReason").string(g.finish_reason == "length" ? "MAX_TOKENS" : "STOP");
   w.key("index").number(std::int64_t{0}).end_object().end_array();
@@ -465,7 +579,7 @@ std::string gemini_response(const ChatCall& call, const Generated& g, std::uint6
 }
 
 std::string gemini_whole(const ChatCall& call, const Generated& g, std::uint64_t n) {
-  return gemini_response(call, g, n, g.content, true);
+  return gemini_response(call, g, n, g.content, true, true);
 }
 
 // Gemini ends each event with CRLF CRLF and sends no end marker: the finish
@@ -474,10 +588,13 @@ std::string gemini_event(const std::string& json) { return fmt::format("data: {}
 
 std::vector<std::string> gemini_stream_events(const ChatCall& call, const Generated& g, std::uint64_t n) {
   std::vector<std::string> events;
-  const std::vector<std::string> pieces = split_words(g.content);
+  const std::vector<std::string> pieces =
+      g.content.empty() && !g.tool_calls.empty() ? std::vector<std::string>{} : split_words(g.content);
   for (std::size_t i = 0; i < pieces.size(); ++i) {
-    events.push_back(gemini_event(gemini_response(call, g, n, pieces[i], i + 1 == pieces.size())));
+    const bool last = i + 1 == pieces.size() && g.tool_calls.empty();
+    events.push_back(gemini_event(gemini_response(call, g, n, pieces[i], last)));
   }
+  if (!g.tool_calls.empty()) events.push_back(gemini_event(gemini_response(call, g, n, "", true, true)));
   return events;
 }
 
@@ -546,14 +663,22 @@ void write_bedrock_usage(JsonWriter& w, const Generated& g) {
 }
 
 std::string_view bedrock_stop_reason(const Generated& g) {
+  if (!g.tool_calls.empty()) return "tool_use";
   return g.finish_reason == "length" ? "max_tokens" : "end_turn";
 }
 
-std::string bedrock_whole(const ChatCall&, const Generated& g, std::uint64_t) {
+std::string bedrock_whole(const ChatCall&, const Generated& g, std::uint64_t n) {
   std::string out;
   JsonWriter w(out);
   w.begin_object().key("output").begin_object().key("message").begin_object().key("role").string("assistant");
-  w.key("content").begin_array().begin_object().key("text").string(g.content).end_object().end_array();
+  w.key("content").begin_array();
+  if (!g.content.empty() || g.tool_calls.empty()) w.begin_object().key("text").string(g.content).end_object();
+  for (std::size_t i = 0; i < g.tool_calls.size(); ++i) {
+    w.begin_object().key("toolUse").begin_object().key("toolUseId").string(tool_id("tooluse_mock", n, i));
+    w.key("name").string(g.tool_calls[i].name).key("input").raw(g.tool_calls[i].arguments_json);
+    w.end_object().end_object();
+  }
+  w.end_array();
   w.end_object().end_object().key("stopReason").string(bedrock_stop_reason(g));
   write_bedrock_usage(w, g);
   w.key("metrics").begin_object().key("latencyMs").number(std::int64_t{42}).end_object().end_object();
@@ -571,8 +696,31 @@ std::string bedrock_text_delta(const ChatCall&, std::uint64_t, std::string_view 
 std::vector<std::string> bedrock_stream_events(const ChatCall& call, const Generated& g, std::uint64_t n) {
   std::vector<std::string> events;
   events.push_back(bedrock_frame("messageStart", R"({"role":"assistant"})"));
-  for (const auto& piece : split_words(g.content)) events.push_back(bedrock_text_delta(call, n, piece));
-  events.push_back(bedrock_frame("contentBlockStop", R"({"contentBlockIndex":0})"));
+  std::int64_t block = 0;
+  if (!g.content.empty() || g.tool_calls.empty()) {
+    for (const auto& piece : split_words(g.content)) events.push_back(bedrock_text_delta(call, n, piece));
+    events.push_back(bedrock_frame("contentBlockStop", R"({"contentBlockIndex":0})"));
+    ++block;
+  }
+  for (std::size_t i = 0; i < g.tool_calls.size(); ++i, ++block) {
+    std::string start;
+    {
+      JsonWriter w(start);
+      w.begin_object().key("contentBlockIndex").number(block).key("start").begin_object().key("toolUse");
+      w.begin_object().key("toolUseId").string(tool_id("tooluse_mock", n, i)).key("name").string(g.tool_calls[i].name);
+      w.end_object().end_object().end_object();
+    }
+    events.push_back(bedrock_frame("contentBlockStart", start));
+    const auto [first, second] = halves(g.tool_calls[i].arguments_json);
+    for (std::string_view piece : {first, second}) {
+      std::string delta;
+      JsonWriter w(delta);
+      w.begin_object().key("contentBlockIndex").number(block).key("delta").begin_object().key("toolUse");
+      w.begin_object().key("input").string(piece).end_object().end_object().end_object();
+      events.push_back(bedrock_frame("contentBlockDelta", delta));
+    }
+    events.push_back(bedrock_frame("contentBlockStop", fmt::format(R"({{"contentBlockIndex":{}}})", block)));
+  }
   events.push_back(bedrock_frame("messageStop", fmt::format(R"({{"stopReason":"{}"}})", bedrock_stop_reason(g))));
   std::string out;
   JsonWriter w(out);
@@ -1707,8 +1855,21 @@ Result<std::vector<std::pair<std::string, MockReply>>> parse_script(std::string_
       else if (key == "raw" && value.get_string().get(s) == simdjson::SUCCESS) r.raw = std::string(s);
       else if (key == "usage")
         r.usage = value.is_string() ? std::string(value.get_string().value_unsafe()) : simdjson::minify(value);
-      else if (simdjson::dom::object headers;
-               key == "headers" && value.get_object().get(headers) == simdjson::SUCCESS) {
+      else if (simdjson::dom::array calls; key == "tool_calls" && value.get_array().get(calls) == simdjson::SUCCESS) {
+        for (auto c : calls) {
+          std::string_view name;
+          simdjson::dom::element arguments;
+          if (c["name"].get_string().get(name) != simdjson::SUCCESS || name.empty()) {
+            return fail("a tool call needs a \"name\"");
+          }
+          MockToolCall& call = r.tool_calls.emplace_back(MockToolCall{.name = std::string(name)});
+          if (c["arguments"].get(arguments) == simdjson::SUCCESS) {
+            if (!arguments.is_object()) return fail("a tool call's \"arguments\" must be a JSON object");
+            call.arguments_json = simdjson::minify(arguments);
+          }
+        }
+      } else if (simdjson::dom::object headers;
+                 key == "headers" && value.get_object().get(headers) == simdjson::SUCCESS) {
         for (auto [hk, hv] : headers) {
           std::string_view hs;
           if (hv.get_string().get(hs) != simdjson::SUCCESS) return fail("header values must be strings");

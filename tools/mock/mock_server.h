@@ -19,11 +19,22 @@
 namespace llmguard::mock {
 
 // One scripted reply. Default-constructed: a normal successful completion.
+// A tool call a generated reply makes; ids are made up per API.
+struct MockToolCall {
+  std::string name;
+  std::string arguments_json = "{}";  // a JSON object
+};
+
 struct MockReply {
   int status = 200;
-  Headers headers;                               // added to the response
-  std::optional<std::string> body;               // nullopt: a completion in the endpoint's format
-  std::string content;                           // text of a generated completion ("" = derived)
+  Headers headers;                  // added to the response
+  std::optional<std::string> body;  // nullopt: a completion in the endpoint's format
+  std::string content;              // text of a generated completion ("" = derived)
+  // Tool calls of the generated completion, in the API's own form, whole and
+  // streamed (arguments in two fragments where the API streams them); the
+  // finish reason says tool calls. With tool calls, an empty `content` means
+  // no text at all.
+  std::vector<MockToolCall> tool_calls;
   std::chrono::milliseconds delay{0};            // before the status line
   std::chrono::milliseconds drip{0};             // between body pieces
   std::size_t chunk_bytes = 0;                   // piece size when dripping (0 = 16 bytes)
