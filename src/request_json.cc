@@ -54,6 +54,15 @@ std::string read_content(element v, std::string_view where, std::string& out) {
   return {};
 }
 
+// A tool's or a tool call's "type": OpenAI's format has only "function".
+std::string read_function_type(element v, std::string_view where) {
+  std::string_view type;
+  if (v.get_string().get(type) != simdjson::SUCCESS || type != "function") {
+    return fmt::format("{}.type must be \"function\"", where);
+  }
+  return {};
+}
+
 std::string read_tool_call(element v, std::string_view where, ToolCall& out) {
   object call;
   if (v.get_object().get(call) != simdjson::SUCCESS) return fmt::format("{} must be an object", where);
@@ -61,10 +70,7 @@ std::string read_tool_call(element v, std::string_view where, ToolCall& out) {
     if (key == "id") {
       if (auto e = read_string(value, fmt::format("{}.id", where), out.id); !e.empty()) return e;
     } else if (key == "type") {
-      std::string_view type;
-      if (value.get_string().get(type) != simdjson::SUCCESS || type != "function") {
-        return fmt::format("{}.type must be \"function\"", where);
-      }
+      if (auto e = read_function_type(value, where); !e.empty()) return e;
     } else if (key == "function") {
       object function;
       if (value.get_object().get(function) != simdjson::SUCCESS)
@@ -144,10 +150,7 @@ std::string read_tool(element v, std::string_view where, Tool& out) {
   bool has_function = false;
   for (auto [key, value] : tool) {
     if (key == "type") {
-      std::string_view type;
-      if (value.get_string().get(type) != simdjson::SUCCESS || type != "function") {
-        return fmt::format("{}.type must be \"function\"", where);
-      }
+      if (auto e = read_function_type(value, where); !e.empty()) return e;
     } else if (key == "function") {
       has_function = true;
       object function;

@@ -607,6 +607,8 @@ TEST_CASE("chat --request: a malformed request is refused before anything is sen
       {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {}}]})",
        "tools[0].function.name is required"},
       {R"({"messages": [{"role": "user", "content": "x"}], "group": "fast"})", "defines no groups"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "code", "function": {"name": "f"}}]})",
+       "tools[0].type must be \"function\""},
   };
   for (const Case& c : cases) {
     CAPTURE(c.json);
