@@ -290,6 +290,63 @@ TEST_CASE("completion_tokens: the provider bills far above max_tokens and the cl
   }
 }
 
+TEST_CASE("Paths are served as the real services serve them; any other gets that service's 404") {
+  auto server = std::move(MockServer::start({}).value());
+  constexpr std::string_view kGeminiChat = R"({"contents":[{"role":"user","parts":[{"text":"hi"}]}]})";
+  for (std::string_view path : {"/v1/chat/completions", "/openai/v1/chat/completions",
+                                "/openai/deployments/gpt4o/chat/completions?api-version=2024-06-01",
+                                "/openai/deployments/gpt4o/chat/completions?x=1&api-version=2024-06-01"}) {
+    CAPTURE(path);
+    CHECK(exchange(*server, path, kOpenAIChat).starts_with("HTTP/1.1 200"));
+  }
+  CHECK(exchange(*server, "/v1/messages", kAnthropicChat).starts_with("HTTP/1.1 200"));
+  for (std::string_view path : {"/v1beta/models/gemini-2.5-flash:generateContent",
+                                "/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+                                "/v1/projects/p-1/locations/us-central1/publishers/google/models/g:generateContent",
+                                "/v1beta1/projects/p/locations/global/publishers/google/models/g:generateContent"}) {
+    CAPTURE(path);
+    CHECK(exchange(*server, path, kGeminiChat).starts_with("HTTP/1.1 200"));
+  }
+
+  struct Refused {
+    std::string_view path, body, content_type, says;
+  };
+  for (const Refused& r : {
+           Refused{"/chat/completions", kOpenAIChat, "application/json", "Invalid URL (POST /chat/completions)"},
+           Refused{"/v2/chat/completions", kOpenAIChat, "application/json", "Invalid URL"},
+           Refused{"/openai/deployments/gpt4o/chat/completions", kOpenAIChat, "application/json",
+                   "Resource not found"},
+           Refused{"/openai/deployments//chat/completions?api-version=1", kOpenAIChat, "application/json",
+                   "Resource not found"},
+           Refused{"/messages", kAnthropicChat, "application/json", "not_found_error"},
+           Refused{"/v1/v1/messages", kAnthropicChat, "application/json", "not_found_error"},
+           Refused{"/models/g:generateContent", kGeminiChat, "text/html", "was not found on this server"},
+           Refused{"/v1beta/v1beta/models/g:generateContent", kGeminiChat, "text/html", "was not found"},
+           Refused{"/v2/models/g:generateContent", kGeminiChat, "text/html", "was not found"},
+           Refused{"/v1/projects/p/publishers/google/models/g:generateContent", kGeminiChat, "text/html",
+                   "was not found"},
+           Refused{"/v1beta/models/g:countTokens", kGeminiChat, "application/json", "Invalid URL"},
+       }) {
+    CAPTURE(r.path);
+    const std::string response = exchange(*server, r.path, r.body);
+    CHECK(response.starts_with("HTTP/1.1 404"));
+    CHECK(response.find(fmt::format("content-type: {}", r.content_type)) != std::string::npos);
+    CHECK(body_of(response).find(r.says) != std::string::npos);
+  }
+
+  // A client pointed at the API root without its version hears why.
+  auto client = Client::create({.targets = {{.name = "claude",
+                                             .provider = Provider::kAnthropic,
+                                             .base_url = server->root_url(),
+                                             .model = "claude-x",
+                                             .api_key = "sk-ant-test"}}});
+  REQUIRE(client.ok());
+  auto reply = (*client)->guarded_chat({.messages = {Message::user("hi")}, .max_tokens = 10});
+  REQUIRE_FALSE(reply.ok());
+  CHECK(reply.error().attempts.at(0).http_status == 404);
+  CHECK(reply.error().hint.find("base_url") != std::string::npos);
+}
+
 TEST_CASE("echo_key: the presented credential comes back in code, type and message, every way it leaks") {
   auto server = std::move(MockServer::start({}).value());
   const std::string key = "sk-test-Secret1234567890abcdef";

@@ -855,9 +855,10 @@ std::string echo_key_error(Api api, const std::string& key) {
   return out;
 }
 
-// The model of a Gemini path (Google AI Studio's ".../models/M:generateContent"
-// or Vertex AI's ".../publishers/google/models/M:streamGenerateContent"), and
-// whether it streams.
+// The model of a Gemini path, and whether it streams. Google AI Studio serves
+// "/{v1,v1beta,v1alpha}/models/M:method"; Vertex AI serves
+// "/{v1,v1beta1}/projects/P/locations/L/publishers/google/models/M:method".
+// Any other prefix is a 404 there, and here.
 struct GeminiPath {
   std::string model;
   bool stream = false;
@@ -865,12 +866,79 @@ struct GeminiPath {
 std::optional<GeminiPath> gemini_model(std::string_view path) {
   const std::size_t models = path.rfind("/models/");
   if (models == std::string_view::npos) return std::nullopt;
+  const std::string_view prefix = path.substr(0, models);
+  std::vector<std::string_view> parts;
+  for (std::string_view rest = prefix; !rest.empty();) {
+    rest.remove_prefix(1);  // the '/'
+    const std::size_t slash = rest.find('/');
+    parts.push_back(rest.substr(0, slash));
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+  }
+  const bool studio = parts.size() == 1 && (parts[0] == "v1" || parts[0] == "v1beta" || parts[0] == "v1alpha");
+  const bool vertex = parts.size() == 7 && (parts[0] == "v1" || parts[0] == "v1beta1") && parts[1] == "projects" &&
+                      !parts[2].empty() && parts[3] == "locations" && !parts[4].empty() &&
+                      parts[5] == "publishers" && parts[6] == "google";
+  if (!studio && !vertex) return std::nullopt;
   std::string_view rest = path.substr(models + 8);
   const std::size_t colon = rest.find(':');
-  if (colon == std::string_view::npos) return std::nullopt;
+  if (colon == std::string_view::npos || colon == 0 || rest.substr(0, colon).find('/') != std::string_view::npos) {
+    return std::nullopt;
+  }
   const std::string_view method = rest.substr(colon + 1);
   if (method != "generateContent" && method != "streamGenerateContent") return std::nullopt;
   return GeminiPath{std::string(rest.substr(0, colon)), method == "streamGenerateContent"};
+}
+
+// The API a request's path (with its query) is for, by the real services'
+// rules: OpenAI's "/v1/chat/completions" (also under "/openai", as Azure's v1
+// API and Groq serve it), Azure's deployment path with its api-version,
+// Anthropic's "/v1/messages", Gemini's and Vertex AI's, Bedrock's.
+Api api_of(std::string_view target) {
+  const std::size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  if (path == "/v1/chat/completions" || path == "/openai/v1/chat/completions") return Api::kOpenAI;
+  if (path.starts_with("/openai/deployments/") && path.ends_with("/chat/completions")) {
+    const std::string_view deployment =
+        path.substr(std::strlen("/openai/deployments/"),
+                    path.size() - std::strlen("/openai/deployments/") - std::strlen("/chat/completions"));
+    const bool versioned = query.starts_with("api-version=") || query.find("&api-version=") != std::string_view::npos;
+    return !deployment.empty() && deployment.find('/') == std::string_view::npos && versioned ? Api::kOpenAI
+                                                                                                : Api::kUnknown;
+  }
+  if (path == "/v1/messages") return Api::kAnthropic;
+  if (gemini_model(path)) return Api::kGemini;
+  if (bedrock_model(path)) return Api::kBedrock;
+  return Api::kUnknown;
+}
+
+// A 404 as the service the path looks meant for sends it: Google's front
+// end answers an unknown path with an HTML page, Anthropic and Azure with
+// their JSON errors, OpenAI (and anything else) with "Invalid URL".
+struct NotFound {
+  std::string_view content_type;
+  std::string body;
+};
+NotFound not_found(std::string_view method, std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path.find(":generateContent") != std::string_view::npos ||
+      path.find(":streamGenerateContent") != std::string_view::npos) {
+    return {"text/html; charset=UTF-8",
+            fmt::format("<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not "
+                        "Found)!!1</title>\n  <p><b>404.</b> <ins>That\u2019s an error.</ins>\n  <p>The requested "
+                        "URL <code>{}</code> was not found on this server.  <ins>That\u2019s all we know.</ins>\n",
+                        path)};
+  }
+  if (path.ends_with("/messages")) {
+    return {"application/json", R"({"type":"error","error":{"type":"not_found_error","message":"Not Found"}})"};
+  }
+  if (path.starts_with("/openai/")) {
+    return {"application/json", R"({"error":{"code":"404","message":"Resource not found"}})"};
+  }
+  return {"application/json",
+          fmt::format(
+              R"json({{"error":{{"message":"Invalid URL ({} {})","type":"invalid_request_error","param":null,"code":null}}}})json",
+              method, path)};
 }
 
 // How one wire API's replies look, for the paths that build them.
@@ -1557,27 +1625,15 @@ std::deque<Step> MockServer::Impl::respond(const Request& req) {
   std::string_view path = req.path;
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
   if (path.starts_with("/_mock/")) return respond_control(req);
-  Api api = Api::kUnknown;
-  if (path == "/v1/chat/completions" || path == "/chat/completions" ||
-      (path.starts_with("/openai/deployments/") && path.ends_with("/chat/completions"))) {
-    api = Api::kOpenAI;
-  } else if (path == "/v1/messages" || path == "/messages") {
-    api = Api::kAnthropic;
-  } else if (gemini_model(path)) {
-    api = Api::kGemini;
-  } else if (bedrock_model(path)) {
-    api = Api::kBedrock;
-  }
-  if (api == Api::kUnknown || req.method != "POST") {
+  const Api api = req.method == "POST" ? api_of(req.path) : Api::kUnknown;
+  if (api == Api::kUnknown) {
     {
       std::lock_guard lock(mu);
       ++stats.requests;
     }
-    std::string body = fmt::format(
-        R"json({{"error":{{"message":"Invalid URL ({} {})","type":"invalid_request_error","param":null,"code":null}}}})json",
-        req.method, path);
+    const NotFound nf = not_found(req.method, req.path);
     std::deque<Step> steps;
-    steps.push_back({Step::Kind::kWrite, {}, head_for(404, {}, "application/json", body.size(), true) + body});
+    steps.push_back({Step::Kind::kWrite, {}, head_for(404, {}, nf.content_type, nf.body.size(), true) + nf.body});
     return steps;
   }
   return respond_chat(req, api);
