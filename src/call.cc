@@ -578,6 +578,7 @@ void Call::finish_past_deadline() {
 void Call::finish(Result<ChatResponse> result) {
   if (finished_) return;
   finished_ = true;
+  const std::shared_ptr<Call> parked = std::move(parked_self_);  // a parked call ends (cancelled, past its deadline)
   Transport& transport = *client_.transport;
   if (wait_timer_) transport.cancel_timer(*wait_timer_);
   if (deadline_timer_) transport.cancel_timer(*deadline_timer_);

@@ -120,6 +120,10 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   bool limits_free_on_release_ = false;        // a target passed over had every concurrency slot taken
   std::vector<std::uint32_t> skips_recorded_;  // per target, a bit per ErrorCategory already in the trail
   bool waiting_for_limits_ = false;
+  // While parked, nothing else may own this call (no timer, no transfer, and
+  // a call without a deadline has no deadline timer): it owns itself until
+  // it is resumed or finished, so that the line's weak reference holds.
+  std::shared_ptr<Call> parked_self_;
   bool resuming_ = false;               // a wait from here goes back to the front of its tag's queue
   std::optional<Error> waiting_cause_;  // the error to end with if the wait outlasts the call
 

@@ -22,6 +22,7 @@ void Call::release_limit_slot() {
 void Call::wait_for_limits(std::optional<SteadyTime> free_at, const Error* cause) {
   waiting_cause_ = cause ? std::optional<Error>(*cause) : std::nullopt;
   waiting_for_limits_ = true;
+  parked_self_ = shared_from_this();
   client_.limit_queue->park(request_.caller_tag, weak_from_this(), /*front=*/resuming_);
   if (free_at) client_.limit_queue->arm(*free_at);
 }
@@ -29,6 +30,7 @@ void Call::wait_for_limits(std::optional<SteadyTime> free_at, const Error* cause
 bool Call::still_waiting() const { return !finished_ && waiting_for_limits_; }
 
 void Call::resume() {
+  const std::shared_ptr<Call> self = std::move(parked_self_);  // until this returns; whatever goes on owns it then
   waiting_for_limits_ = false;
   std::optional<Error> cause = std::move(waiting_cause_);
   waiting_cause_.reset();

@@ -428,6 +428,30 @@ TEST_CASE("Requests per minute: with every target at its limit the call waits fo
   CHECK(h.transport->sent().size() == 3);
 }
 
+TEST_CASE("A call without a deadline waiting for a limit is kept until its turn, blocking or async") {
+  // Nothing but the wait line refers to such a call while it waits: no
+  // deadline timer, no retry timer, no transfer.
+  Target limited = target("a");
+  limited.limits.requests_per_minute = 1;
+  Harness h({limited}, policy(1));
+  REQUIRE(h.run()->ok());
+  std::optional<Result<ChatResponse>> async;
+  ChatRequest req;
+  req.messages.push_back(Message::user("hello"));
+  h.client->guarded_chat_async(req, {}, [&async](Result<ChatResponse> r) { async.emplace(std::move(r)); });
+  h.transport->run_for(milliseconds(1));
+  CHECK_FALSE(async.has_value());
+  CHECK(h.transport->sent().size() == 1);
+  h.transport->run_for(milliseconds(61000), [&async] { return async.has_value(); });
+  REQUIRE(async.has_value());
+  REQUIRE(async->ok());
+  CHECK(h.transport->sent().size() == 2);
+  auto third = h.run({}, milliseconds(120000));
+  REQUIRE(third.has_value());
+  REQUIRE(third->ok());
+  CHECK(h.transport->sent().size() == 3);
+}
+
 TEST_CASE("Callers waiting for a limited target are served in turn by caller tag, in order within a tag") {
   Target limited = target("a");
   limited.limits.max_concurrency = 1;
