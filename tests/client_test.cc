@@ -271,6 +271,22 @@ TEST_CASE("Base URL and key come from OPENAI_BASE_URL and OPENAI_API_KEY when no
   CHECK(r->target == "env");
 }
 
+TEST_CASE("ANTHROPIC_BASE_URL is taken as Anthropic's SDKs take it: the host, with or without /v1") {
+  auto server = start_mock({.require_key = "sk-ant-env-0123456789"});
+  ::setenv("ANTHROPIC_API_KEY", "sk-ant-env-0123456789", 1);
+  for (const std::string& url : {server->root_url(), server->root_url() + "/", server->base_url()}) {
+    CAPTURE(url);
+    ::setenv("ANTHROPIC_BASE_URL", url.c_str(), 1);
+    auto client = make_client({{.name = "claude", .provider = Provider::kAnthropic, .model = "claude-x"}});
+    auto r = client->guarded_chat(hello());
+    REQUIRE(r.ok());
+    CHECK(r->target == "claude");
+  }
+  ::unsetenv("ANTHROPIC_BASE_URL");
+  ::unsetenv("ANTHROPIC_API_KEY");
+  CHECK(server->recent_requests().back().path == "/v1/messages");
+}
+
 TEST_CASE("Invalid UTF-8 in a message is refused before anything is sent") {
   auto server = start_mock();
   auto client = make_client({{.name = "a", .base_url = server->base_url(), .model = "gpt-a"}});

@@ -70,8 +70,9 @@ struct Target {
   std::string name;  // unique within the client; shown in trails and usage
   Provider provider = Provider::kOpenAI;
   // API root including its version path, e.g. "https://api.openai.com/v1".
-  // Empty: OPENAI_BASE_URL / OPENAI_API_BASE for OpenAI, else the provider's
-  // public endpoint. For Azure, the resource endpoint.
+  // Empty: OPENAI_BASE_URL / OPENAI_API_BASE for OpenAI, ANTHROPIC_BASE_URL
+  // (with or without "/v1") for Anthropic, else the provider's public
+  // endpoint. For Azure, the resource endpoint.
   std::string base_url;
   std::string model;  // for Azure, the deployment name
   // The credential. Empty: read from `api_key_env`, else from the provider's

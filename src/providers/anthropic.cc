@@ -179,7 +179,7 @@ class AnthropicMessages final : public WireApi {
   std::string_view name() const override { return "anthropic"; }
 
   Status fill_defaults(const Target& target, std::string& base_url, std::string& key) const override {
-    if (base_url.empty()) base_url = first_env({"ANTHROPIC_BASE_URL"});
+    if (base_url.empty()) base_url = sdk_base_url();
     if (base_url.empty()) base_url = "https://api.anthropic.com/v1";
     if (key.empty() && target.api_key_env.empty()) key = first_env({"ANTHROPIC_API_KEY"});
     return ok_status();
@@ -277,6 +277,17 @@ class AnthropicMessages final : public WireApi {
   }
 
   std::unique_ptr<StreamDecoder> stream_decoder() const override { return std::make_unique<AnthropicStreamDecoder>(); }
+
+ private:
+  // ANTHROPIC_BASE_URL, as Anthropic's SDKs (and Claude Code) read it, names
+  // the host without the version ("https://api.anthropic.com"); base_url
+  // here includes it. Either form is taken.
+  static std::string sdk_base_url() {
+    std::string url = first_env({"ANTHROPIC_BASE_URL"});
+    while (url.ends_with('/')) url.pop_back();
+    if (!url.empty() && !url.ends_with("/v1")) url += "/v1";
+    return url;
+  }
 };
 
 }  // namespace
