@@ -1,16 +1,19 @@
 // One agent session against the bundled mock provider, with real providers'
-// failures injected: a rate limit with retry-after, overloads, an exhausted
-// quota, a bad request, into a chain of OpenAI, Gemini (its own API) and
-// Anthropic. Shows what guarded_chat() did about each, then a usage table.
-#include <fmt/format.h>
-
+// failures scripted in quickstart.json: a rate limit with retry-after,
+// overloads, an exhausted quota, a bad request, into a chain of OpenAI,
+// Gemini (its own API) and Anthropic. Shows what guarded_chat() did about
+// each, then a usage table.
+//
+//   llmguard-mock --port 8089 --script quickstart.json &
+//   ./quickstart http://127.0.0.1:8089
+#include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <string>
 
 #include "llmguard/llmguard.h"
-#include "mock_server.h"
 
 using llmguard::ErrorCategory;
-using llmguard::mock::MockReply;
 using std::chrono::milliseconds;
 
 namespace {
@@ -18,11 +21,13 @@ namespace {
 void print_trail(const std::vector<llmguard::Attempt>& attempts) {
   for (const auto& a : attempts) {
     if (a.skipped) {
-      fmt::print("    - {:<8} skipped ({})\n", a.target, llmguard::to_string(*a.skipped));
+      std::printf("    - %-8s skipped (%s)\n", a.target.c_str(), std::string(llmguard::to_string(*a.skipped)).c_str());
       continue;
     }
-    fmt::print("    - {:<8} waited {:>4} ms, HTTP {:<3} in {:>3} ms -> {}\n", a.target, a.waited.count(), a.http_status,
-               a.duration.count(), a.category ? llmguard::to_string(*a.category) : "ok");
+    const std::string outcome = a.category ? std::string(llmguard::to_string(*a.category)) : "ok";
+    std::printf("    - %-8s waited %4lld ms, HTTP %-3d in %3lld ms -> %s\n", a.target.c_str(),
+                static_cast<long long>(a.waited.count()), a.http_status, static_cast<long long>(a.duration.count()),
+                outcome.c_str());
   }
 }
 
@@ -34,33 +39,28 @@ struct Totals {
 
 }  // namespace
 
-int main() {
-  auto server = llmguard::mock::MockServer::start({});
-  if (!server.ok()) {
-    fmt::print(stderr, "cannot start the mock: {}\n", server.error().message);
-    return 1;
-  }
-  auto& mock = **server;
-
+int main(int argc, char** argv) {
+  const char* env = std::getenv("MOCK_URL");  // as scripts/with-mock.sh sets it
+  const std::string mock = argc > 1 ? argv[1] : env ? env : "http://127.0.0.1:8089";
   llmguard::ClientOptions options;
   options.targets = {
       {.name = "primary",
        .provider = llmguard::Provider::kOpenAI,
-       .base_url = mock.base_url(),
+       .base_url = mock + "/v1",
        .model = "gpt-4o-mini",
        .api_key = "sk-demo-primary-000000000000",
        .context_window = 128000,
        .price = llmguard::Price{.input_per_mtok = 0.15, .output_per_mtok = 0.60}},
       {.name = "gemini",
        .provider = llmguard::Provider::kGemini,  // Gemini's own API, not its OpenAI shim
-       .base_url = mock.base_url(),
+       .base_url = mock + "/v1beta",
        .model = "gemini-2.5-flash",
        .api_key = "AIza-demo-gemini-00000000000",
        .context_window = 1048576,
        .price = llmguard::Price{.input_per_mtok = 0.30, .output_per_mtok = 2.50}},
       {.name = "backup",
        .provider = llmguard::Provider::kAnthropic,
-       .base_url = mock.base_url(),
+       .base_url = mock + "/v1",
        .model = "claude-3-5-haiku-latest",
        .api_key = "sk-ant-demo-backup-0000000000",
        .context_window = 200000,
@@ -72,38 +72,9 @@ int main() {
   options.deadline = milliseconds(10000);
   auto client = llmguard::Client::create(std::move(options));
   if (!client.ok()) {
-    fmt::print(stderr, "bad configuration: {}\n", llmguard::describe(client.error()));
+    std::fprintf(stderr, "bad configuration: %s\n", llmguard::describe(client.error()).c_str());
     return 1;
   }
-
-  // What the provider will do, request by request (real providers' bodies).
-  mock.enqueue(
-      "gpt-4o-mini",
-      {.status = 429,
-       .headers = {{"retry-after-ms", "300"}},
-       .body =
-           R"({"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-demo on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 300ms.","type":"requests","param":null,"code":"rate_limit_exceeded"}})"});
-  mock.enqueue("gpt-4o-mini", {});
-  mock.enqueue(
-      "gpt-4o-mini",
-      {.status = 503,
-       .body =
-           R"({"error":{"message":"That model is currently overloaded with other requests.","type":"server_error","param":null,"code":null}})"});
-  mock.enqueue("gpt-4o-mini", {.status = 502,
-                               .headers = {{"content-type", "text/html"}},
-                               .body = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
-                                       "Gateway</h1></center><hr><center>nginx</center></body></html>"});
-  mock.enqueue("gpt-4o-mini", {});
-  mock.enqueue(
-      "gpt-4o-mini",
-      {.status = 400,
-       .body =
-           R"({"error":{"message":"Invalid value for 'temperature': must be between 0 and 2.","type":"invalid_request_error","param":"temperature","code":"invalid_value"}})"});
-  mock.enqueue(
-      "gpt-4o-mini",
-      {.status = 429,
-       .body =
-           R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})"});
 
   const std::vector<std::pair<std::string, std::string>> turns = {
       {"rate limited, then answered", "Plan the steps to summarise a file."},
@@ -119,9 +90,9 @@ int main() {
                         llmguard::Message::user(text)};
     request.caller_tag = "demo-agent";
     auto reply = (*client)->guarded_chat(request);
-    fmt::print("\n> {}\n  [{}]\n", text, label);
+    std::printf("\n> %s\n  [%s]\n", text.c_str(), label.c_str());
     if (reply.ok()) {
-      fmt::print("  answered by {}: \"{}\"\n", reply->target, reply->content);
+      std::printf("  answered by %s: \"%s\"\n", reply->target.c_str(), reply->content.c_str());
       print_trail(reply->attempts);
       Totals& t = usage[reply->target];
       ++t.calls;
@@ -130,15 +101,15 @@ int main() {
       t.cost += reply->cost_usd.value_or(0);
     } else {
       const llmguard::Error& e = reply.error();
-      fmt::print("  failed: {}\n", llmguard::describe(e));
+      std::printf("  failed: %s\n", llmguard::describe(e).c_str());
       print_trail(e.attempts);
     }
   }
 
-  fmt::print("\n{:<10} {:>6} {:>8} {:>11} {:>12}\n", "target", "calls", "prompt", "completion", "cost (USD)");
+  std::printf("\n%-10s %6s %8s %11s %12s\n", "target", "calls", "prompt", "completion", "cost (USD)");
   for (const auto& [name, t] : usage) {
-    fmt::print("{:<10} {:>6} {:>8} {:>11} {:>12.6f}\n", name, t.calls, t.prompt, t.completion, t.cost);
+    std::printf("%-10s %6d %8lld %11lld %12.6f\n", name.c_str(), t.calls, static_cast<long long>(t.prompt),
+                static_cast<long long>(t.completion), t.cost);
   }
-  fmt::print("\nupstream requests seen by the mock: {}\n", mock.stats().requests);
   return 0;
 }

@@ -300,10 +300,10 @@ TEST_CASE("Paths are served as the real services serve them; any other gets that
     CHECK(exchange(*server, path, kOpenAIChat).starts_with("HTTP/1.1 200"));
   }
   CHECK(exchange(*server, "/v1/messages", kAnthropicChat).starts_with("HTTP/1.1 200"));
-  for (std::string_view path : {"/v1beta/models/gemini-2.5-flash:generateContent",
-                                "/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
-                                "/v1/projects/p-1/locations/us-central1/publishers/google/models/g:generateContent",
-                                "/v1beta1/projects/p/locations/global/publishers/google/models/g:generateContent"}) {
+  for (std::string_view path :
+       {"/v1beta/models/gemini-2.5-flash:generateContent", "/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        "/v1/projects/p-1/locations/us-central1/publishers/google/models/g:generateContent",
+        "/v1beta1/projects/p/locations/global/publishers/google/models/g:generateContent"}) {
     CAPTURE(path);
     CHECK(exchange(*server, path, kGeminiChat).starts_with("HTTP/1.1 200"));
   }
@@ -314,8 +314,7 @@ TEST_CASE("Paths are served as the real services serve them; any other gets that
   for (const Refused& r : {
            Refused{"/chat/completions", kOpenAIChat, "application/json", "Invalid URL (POST /chat/completions)"},
            Refused{"/v2/chat/completions", kOpenAIChat, "application/json", "Invalid URL"},
-           Refused{"/openai/deployments/gpt4o/chat/completions", kOpenAIChat, "application/json",
-                   "Resource not found"},
+           Refused{"/openai/deployments/gpt4o/chat/completions", kOpenAIChat, "application/json", "Resource not found"},
            Refused{"/openai/deployments//chat/completions?api-version=1", kOpenAIChat, "application/json",
                    "Resource not found"},
            Refused{"/messages", kAnthropicChat, "application/json", "not_found_error"},

@@ -19,9 +19,13 @@ echo "== the installed command line and mock"
 echo "cli and mock ok"
 
 echo "== find_package"
-cmake -S "$source_dir/tests/package" -B "$work/fp" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake -S "$source_dir/tests/package" -B "$work/fp" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" \
+      -DLLMGUARD_EXAMPLES_DIR="$source_dir/examples" >/dev/null
 cmake --build "$work/fp" >/dev/null
 "$work/fp/consumer"
+echo "== an example built against the prefix, run against the prefix's mock"
+"$source_dir/tests/check_example.sh" --mock "$work/prefix/bin/llmguard-mock" \
+  --script "$source_dir/tests/examples/tool_agent.json" --expect "Oslo: 4 °C and overcast" -- "$work/fp/tool_agent"
 
 echo "== add_subdirectory"
 cmake -S "$source_dir/tests/package" -B "$work/sub" -G Ninja -DLLMGUARD_SOURCE_DIR="$source_dir" >/dev/null
@@ -34,3 +38,9 @@ export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/lib/x86_64-linux
 # shellcheck disable=SC2046
 g++ -std=c++20 "$source_dir/tests/package/consumer.cc" -o "$work/pc" $(pkg-config --cflags --libs llmguard)
 "$work/pc"
+for example in quickstart tool_agent streaming_chat service config_agent; do
+  # shellcheck disable=SC2046
+  g++ -std=c++20 "$source_dir/examples/$example.cc" -o "$work/pc-$example" $(pkg-config --cflags --libs llmguard)
+done
+"$source_dir/tests/check_example.sh" --mock "$work/prefix/bin/llmguard-mock" \
+  --script "$source_dir/examples/quickstart.json" --expect "answered by gemini" -- "$work/pc-quickstart"

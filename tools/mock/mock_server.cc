@@ -876,8 +876,8 @@ std::optional<GeminiPath> gemini_model(std::string_view path) {
   }
   const bool studio = parts.size() == 1 && (parts[0] == "v1" || parts[0] == "v1beta" || parts[0] == "v1alpha");
   const bool vertex = parts.size() == 7 && (parts[0] == "v1" || parts[0] == "v1beta1") && parts[1] == "projects" &&
-                      !parts[2].empty() && parts[3] == "locations" && !parts[4].empty() &&
-                      parts[5] == "publishers" && parts[6] == "google";
+                      !parts[2].empty() && parts[3] == "locations" && !parts[4].empty() && parts[5] == "publishers" &&
+                      parts[6] == "google";
   if (!studio && !vertex) return std::nullopt;
   std::string_view rest = path.substr(models + 8);
   const std::size_t colon = rest.find(':');
@@ -904,7 +904,7 @@ Api api_of(std::string_view target) {
                     path.size() - std::strlen("/openai/deployments/") - std::strlen("/chat/completions"));
     const bool versioned = query.starts_with("api-version=") || query.find("&api-version=") != std::string_view::npos;
     return !deployment.empty() && deployment.find('/') == std::string_view::npos && versioned ? Api::kOpenAI
-                                                                                                : Api::kUnknown;
+                                                                                              : Api::kUnknown;
   }
   if (path == "/v1/messages") return Api::kAnthropic;
   if (gemini_model(path)) return Api::kGemini;
@@ -935,10 +935,11 @@ NotFound not_found(std::string_view method, std::string_view target) {
   if (path.starts_with("/openai/")) {
     return {"application/json", R"({"error":{"code":"404","message":"Resource not found"}})"};
   }
-  return {"application/json",
-          fmt::format(
-              R"json({{"error":{{"message":"Invalid URL ({} {})","type":"invalid_request_error","param":null,"code":null}}}})json",
-              method, path)};
+  return {
+      "application/json",
+      fmt::format(
+          R"json({{"error":{{"message":"Invalid URL ({} {})","type":"invalid_request_error","param":null,"code":null}}}})json",
+          method, path)};
 }
 
 // How one wire API's replies look, for the paths that build them.
