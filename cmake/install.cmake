@@ -25,11 +25,11 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/llmguardConfig.cmake
 
 # A static libllmguard needs its private dependencies on the link line; a shared one does not.
 if(BUILD_SHARED_LIBS)
-  set(LLMGUARD_PC_REQUIRES_PRIVATE "libcurl simdjson fmt absl_time libcrypto")
+  set(LLMGUARD_PC_REQUIRES_PRIVATE "libcurl simdjson fmt absl_time libcrypto hiredis")
   set(LLMGUARD_PC_REQUIRES "")
 else()
   set(LLMGUARD_PC_REQUIRES_PRIVATE "")
-  set(LLMGUARD_PC_REQUIRES "libcurl simdjson fmt absl_time libcrypto")
+  set(LLMGUARD_PC_REQUIRES "libcurl simdjson fmt absl_time libcrypto hiredis")
 endif()
 configure_file(cmake/llmguard.pc.in ${CMAKE_CURRENT_BINARY_DIR}/llmguard.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/llmguard.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config
           libcurl4-openssl-dev libssl-dev libsimdjson-dev libfmt-dev libabsl-dev
           doctest-dev libbenchmark-dev
+          libhiredis-dev redis-server  # shared state across processes; the tests start their own server
           python3-prometheus-client)  # the tests read metrics back with Prometheus's own parser
 
 missing=()
