@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <sys/time.h>
 
 #include <cerrno>
@@ -269,6 +270,35 @@ Result<RedisReply> RedisConnection::command(std::span<const std::string_view> ar
     return e;
   }
   return converted(*reply);
+}
+
+void RedisConnection::set_timeout(std::chrono::milliseconds timeout) {
+  timeout = std::max(timeout, std::chrono::milliseconds(1));
+  if (timeout == timeout_) return;
+  timeout_ = timeout;
+  if (context_ && redisSetTimeout(context_, to_timeval(timeout_)) != REDIS_OK) drop();
+}
+
+Result<std::optional<RedisReply>> RedisConnection::next_message(std::chrono::milliseconds wait) {
+  if (!context_) return failure("not connected");
+  void* raw = nullptr;
+  if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) {
+    drop();
+    return failure("broken reply");
+  }
+  if (!raw) {
+    pollfd pending{.fd = context_->fd, .events = POLLIN, .revents = 0};
+    const int ready = ::poll(&pending, 1, static_cast<int>(wait.count()));
+    if (ready == 0 || (ready < 0 && errno == EINTR)) return std::optional<RedisReply>();
+    if (ready < 0 || redisBufferRead(context_) != REDIS_OK || redisGetReplyFromReader(context_, &raw) != REDIS_OK) {
+      Error e = failure(context_->errstr[0] ? context_->errstr : "connection lost");
+      drop();
+      return e;
+    }
+    if (!raw) return std::optional<RedisReply>();  // part of a message: the rest comes with the next read
+  }
+  std::unique_ptr<redisReply, ReplyDeleter> reply(static_cast<redisReply*>(raw));
+  return std::optional<RedisReply>(converted(*reply));
 }
 
 RedisScript::RedisScript(std::string source) : source_(std::move(source)) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <memory>
 #include <span>
 #include <string>
@@ -70,6 +71,14 @@ class RedisConnection {
   Result<RedisReply> command(std::initializer_list<std::string_view> argv) {
     return command(std::span<const std::string_view>(argv.begin(), argv.size()));
   }
+  // Bounds the round trips of the commands that follow (a call whose
+  // deadline is nearer than the connection's timeout asks for less).
+  void set_timeout(std::chrono::milliseconds timeout);
+  std::chrono::milliseconds timeout() const { return timeout_; }
+  // On a connection that has sent SUBSCRIBE: the next message pushed, or
+  // nullopt when none came within `wait`. A failure drops the connection
+  // (the subscription with it).
+  Result<std::optional<RedisReply>> next_message(std::chrono::milliseconds wait);
   bool connected() const { return context_ != nullptr; }
   const RedisEndpoint& endpoint() const { return endpoint_; }
 
