@@ -48,7 +48,7 @@ std::optional<Error> AttemptBudget::reserve(const Bound& b, WallTime now) {
 
 std::optional<AttemptBudget::Overrun> AttemptBudget::settle(Spent spent, const Usage* usage,
                                                             const std::optional<Price>& price, double& output_scale,
-                                                            WallTime now) {
+                                                            WallTime now, Settled* settled) {
   if (!reservation_) return std::nullopt;
   const BudgetBook::Reservation held = std::move(*reservation_);
   reservation_.reset();
@@ -63,6 +63,7 @@ std::optional<AttemptBudget::Overrun> AttemptBudget::settle(Spent spent, const U
     tokens = usage->total_tokens;
   }
   book_.settle(held, usd, tokens, now);
+  if (settled) *settled = {usd, tokens};
   if (spent != Spent::kReported || usage->estimated) return std::nullopt;
   // Relaxes towards 1 while replies fit; jumps to the largest ratio seen.
   constexpr double kMaxScale = 64, kRelax = 0.9;

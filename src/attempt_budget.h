@@ -52,9 +52,17 @@ class AttemptBudget {
     std::int64_t completion_tokens;
     double output_scale;  // the target's factor after learning from it
   };
-  // Settles the open reservation (a no-op when none is open).
+  // What a settled reservation was replaced by.
+  struct Settled {
+    double usd = 0;
+    std::int64_t tokens = 0;
+  };
+  // Settles the open reservation (a no-op when none is open); `settled`, if
+  // given, is set to what it was replaced by.
   std::optional<Overrun> settle(Spent spent, const Usage* usage, const std::optional<Price>& price,
-                                double& output_scale, WallTime now);
+                                double& output_scale, WallTime now, Settled* settled = nullptr);
+  // The open reservation, if any: what the fleet is asked to hold too.
+  const std::optional<BudgetBook::Reservation>& reservation() const { return reservation_; }
 
  private:
   BudgetBook& book_;

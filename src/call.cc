@@ -130,6 +130,14 @@ void Call::begin_attempt() {
   }
   if (!admit_attempt()) return;
   holding_limit_slot_ = true;
+  if (client_.fleet && client_.fleet->involved(target_index_, budgeted_)) {
+    ask_fleet();
+    return;
+  }
+  send_attempt();
+}
+
+void Call::send_attempt() {
   ++tries_on_target_;
   Result<HttpRequest> http = build_http_request();
   const std::uint64_t seq = ++attempt_seq_;
@@ -243,6 +251,75 @@ bool Call::admit_attempt() {
                                          "call's deadline");
   enter_target(target_index_ + 1, &cause);
   return false;
+}
+
+void Call::ask_fleet() {
+  internal::Fleet::AdmitRequest request{
+      .target = target_index_,
+      .tokens = internal::estimate_tokens(body_.size()) + current_request().max_tokens.value_or(0)};
+  if (const auto& held = budget_.reservation()) {
+    for (const auto& e : held->entries) request.holds.push_back({e.budget, e.period, e.usd, e.tokens});
+  }
+  fleet_holds_ = request.holds.size();
+  if (deadline_) {
+    // The fleet's commands are timed by the real clock, whatever clock the client was given.
+    request.deadline = std::chrono::steady_clock::now() + (*deadline_ - client_.clock->now());
+  }
+  const std::uint64_t seq = ++admission_seq_;
+  admitting_ = true;
+  client_.fleet->admit(std::move(request), [self = shared_from_this(), seq](internal::Fleet::Admission a) {
+    self->on_admission(seq, std::move(a));
+  });
+}
+
+void Call::undo_local_admission() {
+  release_limit_slot();
+  settle_budget(Spent::kNothing, nullptr);
+  health().on_abandoned();
+}
+
+void Call::on_admission(std::uint64_t seq, internal::Fleet::Admission admission) {
+  using Verdict = internal::Fleet::Admission::Verdict;
+  if (finished_ || seq != admission_seq_ || !admitting_) {
+    // Too late (cancelled, past the deadline): whatever was granted goes back unspent.
+    client_.fleet->finish(admission.lease, std::vector<internal::Fleet::Spent>(fleet_holds_));
+    return;
+  }
+  admitting_ = false;
+  if (admission.verdict == Verdict::kGo) {
+    fleet_lease_ = admission.lease;
+    send_attempt();
+    return;
+  }
+  undo_local_admission();
+  const std::string& name = target().config.name;
+  if (admission.verdict == Verdict::kWait) {
+    const auto now = client_.clock->now();
+    const SteadyTime free_at = now + admission.wait;
+    limits_free_at_ = limits_free_at_ ? std::min(*limits_free_at_, free_at) : free_at;
+    if (admission.slots_taken) limits_free_on_release_ = true;  // a slot freed anywhere wakes the line
+    record_skip(target_index_, ErrorCategory::kRateLimit, "at the fleet's client-side limits (shared_state)");
+    Error cause = last_error_ ? *last_error_
+                              : make_error(ErrorCategory::kRateLimit,
+                                           "every target is at its client-side limits (Target::limits, shared across "
+                                           "the fleet) past the call's deadline");
+    enter_target(target_index_ + 1, &cause);
+    return;
+  }
+  Error refusal = std::move(*admission.refusal);
+  refusal.target = name;
+  if (refusal.hint.empty()) refusal.hint = internal::hint_for(refusal);
+  if (refusal.category == ErrorCategory::kConnection) {
+    finish(std::move(refusal));  // on_unavailable: fail
+    return;
+  }
+  record_skip(target_index_, refusal.category, refusal.message);
+  if (refusal.category == ErrorCategory::kCircuitOpen && last_error_) {
+    const Error cause = *last_error_;
+    enter_target(target_index_ + 1, &cause);
+    return;
+  }
+  enter_target(target_index_ + 1, &refusal);
 }
 
 Result<HttpRequest> Call::build_http_request() {

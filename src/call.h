@@ -36,6 +36,14 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   using SteadyTime = std::chrono::steady_clock::time_point;
 
   void begin_attempt();
+  // Admitted (by this process, and the fleet if it has a say): sends it.
+  void send_attempt();
+  // The fleet's admission (ClientOptions::shared_state), asked after this
+  // process's own; the answer comes back on the loop.
+  void ask_fleet();
+  void on_admission(std::uint64_t seq, internal::Fleet::Admission admission);
+  // The fleet said no: what this process took for the attempt goes back.
+  void undo_local_admission();
   // Breaker, request body, budget and limits: false when the call moved on
   // (to another target, a wait or its end) instead.
   bool admit_attempt();
@@ -124,6 +132,12 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   // a call without a deadline has no deadline timer): it owns itself until
   // it is resumed or finished, so that the line's weak reference holds.
   std::shared_ptr<Call> parked_self_;
+  // The fleet's side of the current attempt: an admission asked (answers
+  // to an older one are stale), the lease it granted.
+  std::uint64_t admission_seq_ = 0;
+  bool admitting_ = false;
+  std::uint64_t fleet_lease_ = 0;
+  std::size_t fleet_holds_ = 0;
   bool resuming_ = false;               // a wait from here goes back to the front of its tag's queue
   std::optional<Error> waiting_cause_;  // the error to end with if the wait outlasts the call
 

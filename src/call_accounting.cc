@@ -48,6 +48,7 @@ void Call::report_transition(const std::optional<internal::TargetHealth::Transit
                              const std::optional<ErrorCategory>& failure) {
   if (!transition) return;
   if (transition->to == llmguard::TargetHealth::State::kOpen) {
+    if (client_.fleet && failure) client_.fleet->breaker_opened(target_index_, *failure, transition->open_for);
     emit({.kind = Event::Kind::kBreakerOpened,
           .target = target().config.name,
           .category = failure,
@@ -71,8 +72,15 @@ std::optional<Error> Call::reserve_budget() {
 }
 
 void Call::settle_budget(Spent spent, const Usage* usage) {
+  internal::AttemptBudget::Settled settled;
   const auto overrun = budget_.settle(spent, usage, client_.prices[target_index_], client_.reserve_scale[target_index_],
-                                      client_.clock->wall_now());
+                                      client_.clock->wall_now(), &settled);
+  if (fleet_lease_ != 0) {
+    // One settlement gives the fleet the attempt's slot back and its holds, replaced by the same amounts.
+    client_.fleet->finish(fleet_lease_,
+                          std::vector<internal::Fleet::Spent>(fleet_holds_, {settled.usd, settled.tokens}));
+    fleet_lease_ = 0;
+  }
   if (!overrun) return;
   emit({.kind = Event::Kind::kBudgetOverrun,
         .target = target().config.name,

@@ -16,6 +16,7 @@
 #include "providers/wire.h"
 #include "providers/wire_api.h"
 #include "secrets.h"
+#include "state/redis_state.h"
 #include "taxonomy.h"
 #include "text.h"
 
@@ -226,6 +227,29 @@ Status validate(const ClientOptions& o) {
   return ok_status();
 }
 
+// What the fleet tells this client. The hooks run on the loop thread and
+// hold the client's state weakly: news may come as the client goes.
+internal::RedisFleet::Hooks fleet_hooks(const std::shared_ptr<Client::Impl>& impl,
+                                        std::function<void(const Event&)> on_event) {
+  std::weak_ptr<Client::Impl> weak = impl;
+  return {
+      // The options' own copy: news may come before create() has stored them.
+      .event = std::move(on_event),
+      .breaker_opened =
+          [weak](std::size_t target, ErrorCategory why, std::chrono::milliseconds left) {
+            if (auto s = weak.lock()) s->health[target]->open_from_fleet(why, left, s->clock->now());
+          },
+      .breaker_reset =
+          [weak](std::size_t target) {
+            if (auto s = weak.lock()) s->health[target]->reset();
+          },
+      .slot_freed =
+          [weak] {
+            if (auto s = weak.lock()) s->limit_queue->wake();
+          },
+  };
+}
+
 }  // namespace
 
 Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -263,6 +287,15 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
     impl->owns_transport = true;
   }
   impl->limit_queue = std::make_shared<internal::LimitQueue>(impl->transport, *impl->clock);
+  if (options.shared_state) {
+    auto fleet = internal::RedisFleet::create(*options.shared_state, options.targets, options.budgets, impl->transport,
+                                              fleet_hooks(impl, options.on_event));
+    if (!fleet.ok()) return std::move(fleet).error();
+    for (const auto& open : (*fleet)->open_at_start()) {
+      impl->health[open.target]->open_from_fleet(open.why, open.left, impl->clock->now());
+    }
+    impl->fleet = std::move(*fleet);
+  }
   impl->options = std::move(options);
   impl->options.transport.reset();  // held once, in impl->transport
   return std::unique_ptr<Client>(new Client(std::move(impl)));
@@ -337,7 +370,9 @@ std::vector<Client::TargetHealth> Client::health() const {
 
 void Client::reset_target(std::string_view name) {
   for (std::size_t i = 0; i < impl_->targets.size(); ++i) {
-    if (impl_->targets[i].config.name == name) impl_->health[i]->reset();
+    if (impl_->targets[i].config.name != name) continue;
+    impl_->health[i]->reset();
+    if (impl_->fleet) impl_->fleet->reset(i);
   }
 }
 

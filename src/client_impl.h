@@ -20,6 +20,7 @@
 #include "limiter.h"
 #include "llmguard/client.h"
 #include "secrets.h"
+#include "state/shared_state.h"
 #include "user_rules.h"
 
 namespace llmguard::internal {
@@ -74,6 +75,9 @@ struct Client::Impl {
   std::unique_ptr<internal::BudgetBook> budgets;
   std::shared_ptr<Transport> transport;
   bool owns_transport = false;
+  // ClientOptions::shared_state; null: this process's state decides alone.
+  // After `transport`: it posts to it, so it goes first.
+  std::unique_ptr<internal::Fleet> fleet;
   Clock* clock = nullptr;
   RandomSource* random = nullptr;
 

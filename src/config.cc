@@ -415,6 +415,34 @@ std::string read_budget(element v, std::string_view where, Budget& b) {
   return {};
 }
 
+// {"redis_url": "redis://127.0.0.1:6379/0", "namespace": "fleet-a",
+//  "on_unavailable": "local" | "fail", "lease_ttl_ms": 10000, ...}
+std::string read_shared_state(element v, SharedState& s) {
+  object o;
+  if (v.get_object().get(o) != simdjson::SUCCESS) return "shared_state must be an object";
+  for (auto [key, value] : o) {
+    const std::string field = fmt::format("shared_state.{}", key);
+    std::string err;
+    if (key == "redis_url") err = read_string(value, field, s.redis_url);
+    else if (key == "password_env") err = read_string(value, field, s.password_env);
+    else if (key == "namespace") err = read_string(value, field, s.name_space);
+    else if (key == "lease_ttl_ms") err = read_ms(value, field, {100, kDayMs, " (24 h)"}, s.lease_ttl);
+    else if (key == "command_timeout_ms") err = read_ms(value, field, {1, 60'000, " (a minute)"}, s.command_timeout);
+    else if (key == "on_unavailable") {
+      std::string mode;
+      err = read_string(value, field, mode);
+      if (mode == "local") s.on_unavailable = SharedState::OnUnavailable::kLocal;
+      else if (mode == "fail") s.on_unavailable = SharedState::OnUnavailable::kFail;
+      else if (err.empty()) err = "shared_state.on_unavailable must be local or fail";
+    } else {
+      err = fmt::format("unknown key {}", field);
+    }
+    if (!err.empty()) return err;
+  }
+  if (s.redis_url.empty()) return "shared_state.redis_url is required";
+  return {};
+}
+
 }  // namespace
 
 Result<ClientOptions> parse_client_options(std::string_view json) {
@@ -456,6 +484,10 @@ Result<ClientOptions> parse_client_options(std::string_view json) {
       std::chrono::milliseconds d{0};
       err = read_ms(value, "deadline_ms", kDeadlineRange, d);
       if (err.empty()) options.deadline = d;
+    } else if (key == "shared_state") {
+      SharedState shared;
+      err = read_shared_state(value, shared);
+      if (err.empty()) options.shared_state = std::move(shared);
     } else if (key == "budget") {
       Budget budget;
       err = read_budget(value, "budget", budget);

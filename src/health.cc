@@ -45,6 +45,12 @@ std::optional<TargetHealth::Transition> TargetHealth::open(milliseconds for_how_
   return Transition{State::kOpen, for_how_long};
 }
 
+void TargetHealth::open_from_fleet(ErrorCategory why, milliseconds left, SteadyTime now) {
+  std::lock_guard lock(mu_);
+  if (state_ == State::kOpen && open_until_ >= now + left) return;
+  open(left, why, now);
+}
+
 std::optional<TargetHealth::Transition> TargetHealth::on_failure(ErrorCategory category, SteadyTime now) {
   std::lock_guard lock(mu_);
   switch (category_info(category).breaker) {

@@ -34,6 +34,9 @@ class TargetHealth {
   };
   std::optional<Transition> on_success(SteadyTime now);
   std::optional<Transition> on_failure(ErrorCategory category, SteadyTime now);
+  // Another process of the fleet opened this target's breaker, `left` more
+  // to go: opens it as long, unless it is open longer already.
+  void open_from_fleet(ErrorCategory why, std::chrono::milliseconds left, SteadyTime now);
   // The attempt was abandoned (cancelled): a probe slot is released.
   void on_abandoned();
 

@@ -73,6 +73,10 @@ std::string_view to_string(Event::Kind kind) noexcept {
       return "breaker_closed";
     case Event::Kind::kBudgetOverrun:
       return "budget_overrun";
+    case Event::Kind::kSharedStateUnavailable:
+      return "shared_state_unavailable";
+    case Event::Kind::kSharedStateRestored:
+      return "shared_state_restored";
   }
   return "unknown";
 }

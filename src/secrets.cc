@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "providers/wire_api.h"
+#include "state/redis_connection.h"
 #include "text.h"
 
 namespace llmguard::internal {
@@ -64,6 +65,20 @@ std::vector<std::string> credentials_of(const ClientOptions& options) {
     for (const auto& [name, value] : t.headers) {
       if (is_credential_header(name)) add_header_value(out, name, value);
     }
+  }
+  if (const auto& shared = options.shared_state) {
+    // The Redis password, from the URL (raw and percent-decoded) or its variable.
+    if (auto endpoint = parse_redis_url(shared->redis_url); endpoint.ok()) add(out, endpoint->password);
+    const std::string_view url = shared->redis_url;
+    const std::size_t scheme = url.find("://");
+    const std::size_t at = url.rfind('@');
+    if (scheme != std::string_view::npos && at != std::string_view::npos && at > scheme) {
+      const std::string_view userinfo = url.substr(scheme + 3, at - scheme - 3);
+      if (const std::size_t colon = userinfo.find(':'); colon != std::string_view::npos) {
+        add(out, userinfo.substr(colon + 1));
+      }
+    }
+    add_env(out, shared->password_env);
   }
   return out;
 }

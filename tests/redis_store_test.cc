@@ -34,23 +34,28 @@ TEST_CASE("Concurrency slots are leases: taken, given back, or expired when thei
   const std::int64_t t0 = 1'000'000;
   CHECK(admit(f.store, {.target = "a", .lease = "p1:1", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0})
             .kind == Kind::kGo);
-  CHECK(admit(f.store, {.target = "a", .lease = "p1:2", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 10})
-            .kind == Kind::kGo);
-  const auto full =
-      admit(f.store, {.target = "a", .lease = "p2:1", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 20});
+  CHECK(
+      admit(f.store, {.target = "a", .lease = "p1:2", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 10})
+          .kind == Kind::kGo);
+  const auto full = admit(
+      f.store, {.target = "a", .lease = "p2:1", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 20});
   CHECK(full.kind == Kind::kSlotsTaken);
   CHECK(full.wait == milliseconds(480));  // until the first lease runs out
   // Another target's slots are its own.
-  CHECK(admit(f.store, {.target = "b", .lease = "p2:1", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 20})
-            .kind == Kind::kGo);
+  CHECK(
+      admit(f.store, {.target = "b", .lease = "p2:1", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 20})
+          .kind == Kind::kGo);
 
   REQUIRE(f.store.finish("p1:2", "a", {}).ok());
-  CHECK(admit(f.store, {.target = "a", .lease = "p2:2", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 30})
-            .kind == Kind::kGo);
+  CHECK(
+      admit(f.store, {.target = "a", .lease = "p2:2", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 30})
+          .kind == Kind::kGo);
   // p1:1's process died (never finished, never renewed): its slot is free after the TTL.
-  CHECK(admit(f.store, {.target = "a", .lease = "p2:3", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 499})
+  CHECK(admit(f.store,
+              {.target = "a", .lease = "p2:3", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 499})
             .kind == Kind::kSlotsTaken);
-  CHECK(admit(f.store, {.target = "a", .lease = "p2:3", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 501})
+  CHECK(admit(f.store,
+              {.target = "a", .lease = "p2:3", .lease_ttl = milliseconds(500), .limits = two, .now_ms = t0 + 501})
             .kind == Kind::kGo);
 }
 
@@ -101,16 +106,19 @@ TEST_CASE("Budgets: reserved and settled atomically; a refusal takes nothing; ex
     return std::vector<RedisStore::Hold>{{.key = key, .limit_usd = 1.0, .usd = usd, .tokens = 100}};
   };
   const auto h1 = hold(0.4);
-  REQUIRE(admit(f.store, {.target = "a", .lease = "l1", .lease_ttl = milliseconds(1000), .limits = slots,
-                          .holds = h1, .now_ms = t0})
-              .kind == Kind::kGo);
+  REQUIRE(
+      admit(f.store,
+            {.target = "a", .lease = "l1", .lease_ttl = milliseconds(1000), .limits = slots, .holds = h1, .now_ms = t0})
+          .kind == Kind::kGo);
   const auto h2 = hold(0.5);
-  REQUIRE(admit(f.store, {.target = "a", .lease = "l2", .lease_ttl = milliseconds(1000), .limits = slots,
-                          .holds = h2, .now_ms = t0})
-              .kind == Kind::kGo);
+  REQUIRE(
+      admit(f.store,
+            {.target = "a", .lease = "l2", .lease_ttl = milliseconds(1000), .limits = slots, .holds = h2, .now_ms = t0})
+          .kind == Kind::kGo);
   const auto h3 = hold(0.2);
-  const auto refused = admit(f.store, {.target = "a", .lease = "l3", .lease_ttl = milliseconds(1000), .limits = slots,
-                                       .holds = h3, .now_ms = t0});
+  const auto refused = admit(
+      f.store,
+      {.target = "a", .lease = "l3", .lease_ttl = milliseconds(1000), .limits = slots, .holds = h3, .now_ms = t0});
   REQUIRE(refused.kind == Kind::kBudgetRefused);
   CHECK(refused.budget == 0);
   CHECK(refused.held_usd == doctest::Approx(0.9));
@@ -123,15 +131,27 @@ TEST_CASE("Budgets: reserved and settled atomically; a refusal takes nothing; ex
   // l1 spent less than it held; l2's process died.
   const RedisStore::Settled spent[] = {{.key = key, .usd = 0.1, .tokens = 40}};
   REQUIRE(f.store.finish("l1", "a", spent).ok());
-  CHECK(admit(f.store, {.target = "a", .lease = "l3", .lease_ttl = milliseconds(1000), .limits = slots, .holds = h3,
+  CHECK(admit(f.store, {.target = "a",
+                        .lease = "l3",
+                        .lease_ttl = milliseconds(1000),
+                        .limits = slots,
+                        .holds = h3,
                         .now_ms = t0 + 10})
             .kind == Kind::kGo);  // 0.1 spent + 0.5 held + 0.2
   const auto h4 = hold(0.3);
-  CHECK(admit(f.store, {.target = "a", .lease = "l4", .lease_ttl = milliseconds(1000), .limits = slots, .holds = h4,
+  CHECK(admit(f.store, {.target = "a",
+                        .lease = "l4",
+                        .lease_ttl = milliseconds(1000),
+                        .limits = slots,
+                        .holds = h4,
                         .now_ms = t0 + 20})
             .kind == Kind::kBudgetRefused);
   // l2 is past its lease: its 0.5 comes back (l3's 0.2 is still held).
-  CHECK(admit(f.store, {.target = "a", .lease = "l4", .lease_ttl = milliseconds(1000), .limits = slots, .holds = h4,
+  CHECK(admit(f.store, {.target = "a",
+                        .lease = "l4",
+                        .lease_ttl = milliseconds(1000),
+                        .limits = slots,
+                        .holds = h4,
                         .now_ms = t0 + 1001})
             .kind == Kind::kGo);
 

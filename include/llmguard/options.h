@@ -181,6 +181,11 @@ struct Event {
     // A reply billed more than its budget reservation covered (`message`
     // says how much); the budgets' overrun counters grew by the excess.
     kBudgetOverrun,
+    // The shared state (ClientOptions::shared_state) cannot be reached or
+    // refused a command (`message` says why, naming Redis, never its
+    // password); and reached again. Not tied to a call: `attempt` is 0.
+    kSharedStateUnavailable,
+    kSharedStateRestored,
   };
   Kind kind = Kind::kAttemptStarted;
   std::string_view target;
@@ -244,10 +249,35 @@ struct ClassifierRule {
   std::string delay_field;
 };
 
+// Budgets, client-side limits and breakers shared by every client, in any
+// process on any host, that names the same Redis and namespace (see
+// docs/fleet.md). Without it, each client keeps its own.
+struct SharedState {
+  // redis://[[user]:password@]host[:port][/db] or
+  // unix://[[user]:password@]/path/redis.sock[?db=N]. TLS (rediss://) is
+  // not available: Debian's hiredis is built without it.
+  std::string redis_url;
+  // A variable holding the password, for a URL without one.
+  std::string password_env;
+  std::string name_space = "default";  // keys are llmguard:{name_space}:...; no braces
+  enum class OnUnavailable : std::uint8_t {
+    kLocal,  // go on with this process's own state, say so (Event), reconnect in the background
+    kFail,   // end calls at once with kConnection, naming Redis
+  };
+  OnUnavailable on_unavailable = OnUnavailable::kLocal;
+  // A concurrency slot or a budget reservation of a process that dies comes
+  // back this long after its last renewal; live calls renew theirs.
+  std::chrono::milliseconds lease_ttl{10000};
+  // Each Redis round trip's limit (and never past the call's deadline).
+  std::chrono::milliseconds command_timeout{250};
+};
+
 struct ClientOptions {
   std::vector<Target> targets;  // the fallback chain, in order
   // Tried in order before the built-in classifier; see ClassifierRule.
   std::vector<ClassifierRule> classifier_rules;
+  // Shares budgets, limits and breakers across a fleet; nullopt: in process.
+  std::optional<SharedState> shared_state;
   RetryPolicy retry;
   BreakerPolicy breaker;
   RetryBudget retry_budget;

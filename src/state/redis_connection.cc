@@ -279,7 +279,7 @@ void RedisConnection::set_timeout(std::chrono::milliseconds timeout) {
   if (context_ && redisSetTimeout(context_, to_timeval(timeout_)) != REDIS_OK) drop();
 }
 
-Result<std::optional<RedisReply>> RedisConnection::next_message(std::chrono::milliseconds wait) {
+Result<std::optional<RedisReply>> RedisConnection::next_message(std::chrono::milliseconds wait, int interrupt_fd) {
   if (!context_) return failure("not connected");
   void* raw = nullptr;
   if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) {
@@ -287,9 +287,11 @@ Result<std::optional<RedisReply>> RedisConnection::next_message(std::chrono::mil
     return failure("broken reply");
   }
   if (!raw) {
-    pollfd pending{.fd = context_->fd, .events = POLLIN, .revents = 0};
-    const int ready = ::poll(&pending, 1, static_cast<int>(wait.count()));
+    pollfd pending[2] = {{.fd = context_->fd, .events = POLLIN, .revents = 0},
+                         {.fd = interrupt_fd, .events = POLLIN, .revents = 0}};
+    const int ready = ::poll(pending, interrupt_fd >= 0 ? 2 : 1, static_cast<int>(wait.count()));
     if (ready == 0 || (ready < 0 && errno == EINTR)) return std::optional<RedisReply>();
+    if (ready > 0 && pending[1].revents != 0) return std::optional<RedisReply>();
     if (ready < 0 || redisBufferRead(context_) != REDIS_OK || redisGetReplyFromReader(context_, &raw) != REDIS_OK) {
       Error e = failure(context_->errstr[0] ? context_->errstr : "connection lost");
       drop();

@@ -9,8 +9,8 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -76,9 +76,9 @@ class RedisConnection {
   void set_timeout(std::chrono::milliseconds timeout);
   std::chrono::milliseconds timeout() const { return timeout_; }
   // On a connection that has sent SUBSCRIBE: the next message pushed, or
-  // nullopt when none came within `wait`. A failure drops the connection
-  // (the subscription with it).
-  Result<std::optional<RedisReply>> next_message(std::chrono::milliseconds wait);
+  // nullopt when none came within `wait` or `interrupt_fd` became readable.
+  // A failure drops the connection (the subscription with it).
+  Result<std::optional<RedisReply>> next_message(std::chrono::milliseconds wait, int interrupt_fd = -1);
   bool connected() const { return context_ != nullptr; }
   const RedisEndpoint& endpoint() const { return endpoint_; }
 

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "json_writer.h"
+#include "metrics.h"
 
 namespace llmguard::internal {
 
@@ -191,20 +192,13 @@ Result<RedisReply> checked(Result<RedisReply> reply, const RedisConnection& redi
   return reply;
 }
 
-std::string_view period_name(Budget::Period p) {
-  switch (p) {
-    case Budget::Period::kTotal: return "total";
-    case Budget::Period::kHour: return "hour";
-    case Budget::Period::kDay: return "day";
-    case Budget::Period::kMonth: return "month";
-  }
-  return "total";
-}
-
 }  // namespace
 
 RedisStore::RedisStore(RedisConnection& redis, std::string_view ns)
-    : redis_(redis), namespace_(ns), prefix_(fmt::format("llmguard:{{{}}}:", ns)), events_channel_(prefix_ + "events") {}
+    : redis_(redis),
+      namespace_(ns),
+      prefix_(fmt::format("llmguard:{{{}}}:", ns)),
+      events_channel_(prefix_ + "events") {}
 
 std::string RedisStore::key(std::string_view kind, std::string_view name) const {
   return fmt::format("{}{}:{}", prefix_, kind, name);
@@ -237,8 +231,8 @@ Result<RedisStore::Verdict> RedisStore::admit(const AdmitArgs& a) {
   if (!reply.ok()) return std::move(reply).error();
   const auto& e = reply->elements;
   if (reply->type != RedisReply::Type::kArray || e.empty()) {
-    return make_error(ErrorCategory::kConnection,
-                      fmt::format("redis {} answered an admission with an unexpected reply", redis_.endpoint().where()));
+    return make_error(ErrorCategory::kConnection, fmt::format("redis {} answered an admission with an unexpected reply",
+                                                              redis_.endpoint().where()));
   }
   Verdict v;
   const std::string_view kind = e[0].text;
@@ -262,16 +256,15 @@ Result<RedisStore::Verdict> RedisStore::admit(const AdmitArgs& a) {
     v.spent_tokens = as_int(e[4]);
     v.held_tokens = as_int(e[5]);
   } else {
-    return make_error(ErrorCategory::kConnection,
-                      fmt::format("redis {} answered an admission with an unexpected reply", redis_.endpoint().where()));
+    return make_error(ErrorCategory::kConnection, fmt::format("redis {} answered an admission with an unexpected reply",
+                                                              redis_.endpoint().where()));
   }
   return v;
 }
 
 Status RedisStore::finish(std::string_view lease, std::string_view slot_target, std::span<const Settled> spent) {
   std::vector<std::string> keys = {key("slots", slot_target.empty() ? std::string_view("-") : slot_target)};
-  std::vector<std::string> args = {std::string(lease), events_channel_,
-                                   fmt::format("freed\x1f{}", slot_target)};
+  std::vector<std::string> args = {std::string(lease), events_channel_, fmt::format("freed\x1f{}", slot_target)};
   for (const Settled& s : spent) {
     keys.emplace_back(s.key);
     keys.push_back(std::string(s.key) + ":held");
@@ -414,8 +407,8 @@ Result<std::string> RedisStore::snapshot_json(std::int64_t now_ms) {
     auto h = checked(redis_.command({"HMGET", k, "spent_usd", "spent_tokens", "held_usd", "held_tokens", "expired"}),
                      redis_, "an HMGET");
     if (!h.ok()) return std::move(h).error();
-    auto held = checked(redis_.command({"ZCOUNT", k + ":held", fmt::format("({}", now_ms), "+inf"}), redis_,
-                        "a ZCOUNT");
+    auto held =
+        checked(redis_.command({"ZCOUNT", k + ":held", fmt::format("({}", now_ms), "+inf"}), redis_, "a ZCOUNT");
     if (!held.ok()) return std::move(held).error();
     if (h->elements.size() != 5) continue;
     const auto& f = h->elements;
@@ -424,8 +417,10 @@ Result<std::string> RedisStore::snapshot_json(std::int64_t now_ms) {
       w.key("period_id").string(period.substr(colon + 1));
     }
     w.key("spent_usd").number(as_double(f[0])).key("spent_tokens").number(as_int(f[1]));
-    w.key("reserved_usd").number(std::max(0.0, as_double(f[2]))).key("reserved_tokens").number(
-        std::max<std::int64_t>(0, as_int(f[3])));
+    w.key("reserved_usd")
+        .number(std::max(0.0, as_double(f[2])))
+        .key("reserved_tokens")
+        .number(std::max<std::int64_t>(0, as_int(f[3])));
     w.key("reservations").number(static_cast<std::int64_t>(held->integer)).key("leases_expired").number(as_int(f[4]));
     w.end_object();
   }

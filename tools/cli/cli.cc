@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <istream>
 #include <ostream>
@@ -16,6 +17,7 @@
 #include "mock_cli.h"
 #include "request_json.h"
 #include "secrets.h"
+#include "state/redis_store.h"
 #include "text.h"
 #include "user_rules.h"
 
@@ -242,7 +244,8 @@ struct ClientSetup {
   std::unique_ptr<Client> client;
 };
 
-ClientSetup set_up_client(const std::string& config_path) {
+// `warnings`: where the shared state's troubles are told (Redis away, back).
+ClientSetup set_up_client(const std::string& config_path, std::ostream* warnings = nullptr) {
   ClientSetup s;
   auto options = load_client_options(config_path);
   if (!options.ok()) {
@@ -251,7 +254,15 @@ ClientSetup set_up_client(const std::string& config_path) {
   }
   s.options = std::move(*options);
   s.redactor = internal::Redactor(internal::credentials_of(s.options));
-  auto client = Client::create(s.options);
+  ClientOptions create_with = s.options;
+  if (warnings && create_with.shared_state) {
+    create_with.on_event = [warnings, redactor = s.redactor](const Event& e) {
+      if (e.kind == Event::Kind::kSharedStateUnavailable || e.kind == Event::Kind::kSharedStateRestored) {
+        *warnings << "llmguard: " << escape_terminal_controls(redactor.redact(e.message)) << '\n' << std::flush;
+      }
+    };
+  }
+  auto client = Client::create(std::move(create_with));
   if (client.ok()) s.client = std::move(*client);
   else s.error = std::move(client).error();
   return s;
@@ -388,7 +399,7 @@ int run_chat(const std::vector<std::string>& args, std::istream& in, std::ostrea
     err << "llmguard: " << escape_terminal_controls(internal::redact_secrets(request.error().message)) << '\n';
     return 2;
   }
-  ClientSetup setup = set_up_client(a.config);
+  ClientSetup setup = set_up_client(a.config, &err);
   Result<ChatResponse> result = setup.error ? Result<ChatResponse>(*setup.error) : Result<ChatResponse>(Error{});
   if (setup.client) {
     CallOptions call;
@@ -418,18 +429,26 @@ int run_chat(const std::vector<std::string>& args, std::istream& in, std::ostrea
   return result.ok() ? 0 : 1;
 }
 
-int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  constexpr std::string_view kUsage = "llmguard doctor --config FILE";
-  std::string config;
+// For commands whose one argument is --config FILE: the exit code when the
+// command is done already (--help, a usage error), else nullopt.
+std::optional<int> read_config_argument(const std::vector<std::string>& args, std::string_view usage, std::ostream& out,
+                                        std::ostream& err, std::string& config) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--help" || args[i] == "-h") {
-      out << "usage: " << kUsage << '\n';
+      out << "usage: " << usage << '\n';
       return 0;
     }
     if (args[i] == "--config" && i + 1 < args.size()) config = args[++i];
-    else return usage_error(err, fmt::format("unexpected argument {}", args[i]), kUsage);
+    else return usage_error(err, fmt::format("unexpected argument {}", args[i]), usage);
   }
-  if (config.empty()) return usage_error(err, "--config is required", kUsage);
+  if (config.empty()) return usage_error(err, "--config is required", usage);
+  return std::nullopt;
+}
+
+int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kUsage = "llmguard doctor --config FILE";
+  std::string config;
+  if (auto done = read_config_argument(args, kUsage, out, err, config)) return *done;
   ClientSetup setup = set_up_client(config);
   const internal::Redactor& red = setup.redactor;
   // What reaches the terminal: credentials masked, control characters visible.
@@ -471,11 +490,43 @@ int run_doctor(const std::vector<std::string>& args, std::ostream& out, std::ost
   return failures == 0 ? 0 : 1;
 }
 
+int run_fleet(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kUsage = "llmguard fleet --config FILE";
+  std::string config;
+  if (auto done = read_config_argument(args, kUsage, out, err, config)) return *done;
+  auto options = load_client_options(config);
+  const internal::Redactor redactor(options.ok() ? internal::credentials_of(*options) : std::vector<std::string>{});
+  auto fail = [&](const Error& e) {
+    err << "llmguard: " << escape_terminal_controls(redactor.redact(internal::redact_secrets(e.message))) << '\n';
+    return 1;
+  };
+  if (!options.ok()) return fail(options.error());
+  if (!options->shared_state) {
+    return usage_error(err, fmt::format("{} has no shared_state: its clients share nothing", config), kUsage);
+  }
+  const SharedState& shared = *options->shared_state;
+  auto endpoint = internal::parse_redis_url(shared.redis_url);
+  if (!endpoint.ok()) return fail(endpoint.error());
+  if (endpoint->password.empty() && !shared.password_env.empty()) {
+    if (const char* password = std::getenv(shared.password_env.c_str())) endpoint->password = password;
+  }
+  // An operator's look during an incident: a second or two, not the calls' quarter.
+  internal::RedisConnection redis(std::move(*endpoint),
+                                  std::max(shared.command_timeout, std::chrono::milliseconds(2000)));
+  internal::RedisStore store(redis, shared.name_space);
+  auto snapshot = store.snapshot_json();
+  if (!snapshot.ok()) return fail(snapshot.error());
+  out << *snapshot << '\n';
+  out.flush();
+  return 0;
+}
+
 int run_cli(int argc, char** argv, std::istream& in, std::ostream& out, std::ostream& err) {
   constexpr std::string_view kUsage =
       "llmguard classify [--explain] [--config FILE] < errors.jsonl\n"
       "       llmguard chat --config FILE (--message TEXT|- | --request FILE|-) [options; see chat --help]\n"
       "       llmguard doctor --config FILE\n"
+      "       llmguard fleet --config FILE\n"
       "       llmguard mock [--port N] [--faults SPEC] [--script FILE] ...";
   if (argc < 2) return usage_error(err, "a command is required", kUsage);
   const std::string command = argv[1];
@@ -483,6 +534,7 @@ int run_cli(int argc, char** argv, std::istream& in, std::ostream& out, std::ost
   if (command == "classify") return run_classify(rest, in, out, err);
   if (command == "chat") return run_chat(rest, in, out, err);
   if (command == "doctor") return run_doctor(rest, out, err);
+  if (command == "fleet") return run_fleet(rest, out, err);
   if (command == "mock") return mock::run_mock_cli(argc - 1, argv + 1);
   if (command == "--help" || command == "-h" || command == "help") {
     out << "usage: " << kUsage << '\n';

@@ -1101,7 +1101,9 @@ struct Conn {
   std::string out;
   std::size_t out_offset = 0;
   std::deque<Step> steps;
-  bool busy = false;  // a response is being produced
+  bool busy = false;     // a response is being produced
+  bool counted = false;  // ... to a request counted in MockStats::in_flight
+  bool hanging = false;  // ... that is never answered
   bool close_after_flush = false;
   bool waiting_timer = false;
   bool waiting_flush = false;  // a kRepeat step waits for `out` to drain
@@ -1255,6 +1257,7 @@ struct MockServer::Impl {
   void close_conn(int fd, bool reset);
   void set_write_interest(Conn& c, bool on);
   std::deque<Step> respond(const Request& req);
+  void uncount(Conn& c);  // its request is answered (or its connection gone)
   std::deque<Step> respond_chat(const Request& req, Api api);
   std::deque<Step> respond_control(const Request& req);
   std::optional<MockReply> next_scripted(const std::string& model);
@@ -1409,7 +1412,14 @@ void MockServer::Impl::process_input(Conn& c) {
       c.in.clear();
     } else {
       c.in.erase(0, used);
+      if (!req.path.starts_with("/_mock/")) {
+        std::lock_guard lock(mu);
+        stats.max_in_flight = std::max(stats.max_in_flight, ++stats.in_flight);
+        c.counted = true;
+      }
       c.steps = respond(req);
+      // A request never answered (hang) stays in flight until its connection goes.
+      c.hanging = c.steps.empty();
       if (!req.keep_alive) c.steps.push_back({Step::Kind::kClose});
       c.steps.push_back({Step::Kind::kDone});
     }
@@ -1486,6 +1496,7 @@ void MockServer::Impl::run_steps(Conn& c) {
         return;
       case Step::Kind::kDone:
         c.busy = false;
+        if (!c.hanging) uncount(c);
         break;
     }
   }
@@ -1537,7 +1548,15 @@ void MockServer::Impl::close_conn(int fd, bool reset) {
   }
   ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
   ::close(fd);
+  if (auto it = conns.find(fd); it != conns.end()) uncount(it->second);
   conns.erase(fd);
+}
+
+void MockServer::Impl::uncount(Conn& c) {
+  if (!c.counted) return;
+  c.counted = false;
+  std::lock_guard lock(mu);
+  if (stats.in_flight > 0) --stats.in_flight;
 }
 
 std::optional<MockReply> MockServer::Impl::next_scripted(const std::string& model) {
@@ -1843,6 +1862,7 @@ std::deque<Step> MockServer::Impl::respond_control(const Request& req) {
     JsonWriter w(body);
     w.begin_object().key("requests").number(static_cast<std::int64_t>(stats.requests));
     w.key("connections").number(static_cast<std::int64_t>(stats.connections));
+    w.key("max_in_flight").number(static_cast<std::int64_t>(stats.max_in_flight));
     w.key("prompt_tokens").number(static_cast<std::int64_t>(stats.prompt_tokens));
     w.key("completion_tokens").number(static_cast<std::int64_t>(stats.completion_tokens));
     w.key("by_model").begin_object();
@@ -1851,7 +1871,9 @@ std::deque<Step> MockServer::Impl::respond_control(const Request& req) {
   } else if (req.path == "/_mock/reset" && req.method == "POST") {
     std::lock_guard lock(mu);
     queues.clear();
+    const std::uint64_t open = stats.in_flight;  // those still being answered are counted down later
     stats = {};
+    stats.in_flight = open;
     recent.clear();
     body = "{}";
   } else {
@@ -1987,7 +2009,9 @@ std::vector<RecordedRequest> MockServer::recent_requests() const {
 void MockServer::reset() {
   std::lock_guard lock(impl_->mu);
   impl_->queues.clear();
+  const std::uint64_t open = impl_->stats.in_flight;
   impl_->stats = {};
+  impl_->stats.in_flight = open;
   impl_->recent.clear();
 }
 

@@ -135,6 +135,9 @@ struct MockOptions {
 struct MockStats {
   std::uint64_t requests = 0;
   std::uint64_t connections = 0;  // accepted TCP connections
+  // Requests received and not yet answered in full: now, and the most at once.
+  std::uint64_t in_flight = 0;
+  std::uint64_t max_in_flight = 0;
   std::map<std::string, std::uint64_t> by_model;
   std::uint64_t prompt_tokens = 0;  // usage reported in successful replies
   std::uint64_t completion_tokens = 0;

@@ -1,0 +1,298 @@
+// Clients sharing budgets, limits and breakers through a real redis-server,
+// calling the mock over real HTTP: several clients in this process stand
+// for a fleet's processes (each has its own state, its own Redis
+// connections); fleet_cli_test runs real separate processes.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "llmguard/client.h"
+#include "mock_server.h"
+#include "eventually.h"
+#include "redis_server.h"
+#include "state/redis_connection.h"
+
+namespace llmguard {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::eventually;
+using testing::RedisServer;
+
+const Price kPrice{.input_per_mtok = 1000.0, .output_per_mtok = 2000.0};
+
+ChatRequest ask(std::string text, std::string tag = "") {
+  ChatRequest r;
+  r.messages.push_back(Message::user(std::move(text)));
+  r.caller_tag = std::move(tag);
+  r.max_tokens = 20;
+  return r;
+}
+
+SharedState shared(const RedisServer& redis, std::string ns = "test") {
+  return {.redis_url = redis.url(), .name_space = std::move(ns)};
+}
+
+struct Events {
+  std::mutex mu;
+  std::vector<std::pair<Event::Kind, std::string>> seen;
+  std::function<void(const Event&)> sink() {
+    return [this](const Event& e) {
+      std::lock_guard lock(mu);
+      seen.emplace_back(e.kind, std::string(e.message));
+    };
+  }
+  int count(Event::Kind kind) {
+    std::lock_guard lock(mu);
+    return static_cast<int>(std::count_if(seen.begin(), seen.end(), [&](const auto& e) { return e.first == kind; }));
+  }
+  std::string first(Event::Kind kind) {
+    std::lock_guard lock(mu);
+    for (const auto& e : seen) {
+      if (e.first == kind) return e.second;
+    }
+    return {};
+  }
+};
+
+TEST_CASE("Four clients share two concurrency slots: the upstream never sees three at once") {
+  auto redis = RedisServer::start({});
+  REQUIRE(redis);
+  auto server = std::move(mock::MockServer::start({}).value());
+  for (int i = 0; i < 64; ++i) server->enqueue("*", {.delay = milliseconds(20)});
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int c = 0; c < 4; ++c) {
+    ClientOptions o;
+    o.targets = {{.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.max_concurrency = 2}}};
+    o.shared_state = shared(*redis);
+    o.deadline = milliseconds(30'000);
+    clients.push_back(std::move(Client::create(std::move(o)).value()));
+  }
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < 4; ++c) {
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, c] {
+        for (int i = 0; i < 4; ++i) ok += clients[c]->guarded_chat(ask("hi")).ok();
+      });
+    }
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 64);
+  CHECK(server->stats().requests == 64);
+  CHECK(server->stats().max_in_flight <= 2);  // each client alone would allow 2, so 8 together
+}
+
+TEST_CASE("Four clients under one USD budget: together they never spend past it") {
+  auto redis = RedisServer::start({});
+  REQUIRE(redis);
+  auto server = std::move(mock::MockServer::start({}).value());
+  const double budget = 2.0;  // about $0.03 settled per call: some 60 calls
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int c = 0; c < 4; ++c) {
+    ClientOptions o;
+    o.targets = {{.name = "a", .base_url = server->base_url(), .model = "gpt-a", .price = kPrice}};
+    o.budgets = {Budget{.usd = budget}};
+    o.shared_state = shared(*redis);
+    clients.push_back(std::move(Client::create(std::move(o)).value()));
+  }
+  std::atomic<int> ok{0}, refused{0}, other{0};
+  std::atomic<std::int64_t> cost_micros{0};
+  std::string refusal;
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  for (int c = 0; c < 4; ++c) {
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, c, t] {
+        for (int i = 0; i < 30; ++i) {
+          auto r = clients[c]->guarded_chat(ask("client " + std::to_string(c) + " thread " + std::to_string(t)));
+          if (r.ok()) {
+            ++ok;
+            cost_micros += static_cast<std::int64_t>(*r->cost_usd * 1e6 + 0.5);
+          } else if (r.error().category == ErrorCategory::kBudgetExceeded) {
+            ++refused;
+            std::lock_guard lock(mu);
+            refusal = r.error().message;
+          } else {
+            ++other;
+          }
+        }
+      });
+    }
+  }
+  for (auto& t : threads) t.join();
+  MESSAGE("ok=", ok.load(), " refused=", refused.load(), " spent=$", cost_micros.load() / 1e6);
+  CHECK(other == 0);
+  CHECK(refused > 0);
+  CHECK(ok > 10);
+  CHECK(cost_micros.load() / 1e6 <= budget + 1e-6);  // what the provider billed, across all four
+  CHECK(refusal.find("fleet") != std::string::npos);
+  // Each client alone would have let ~60 through: together they are held to one budget.
+  double local_spent = 0;
+  for (auto& c : clients) local_spent += c->budgets().at(0).spent_usd;
+  CHECK(local_spent == doctest::Approx(cost_micros.load() / 1e6).epsilon(1e-3));
+}
+
+TEST_CASE("Three clients share one requests-per-minute bucket") {
+  auto redis = RedisServer::start({});
+  REQUIRE(redis);
+  auto server = std::move(mock::MockServer::start({}).value());
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int c = 0; c < 3; ++c) {
+    ClientOptions o;
+    o.targets = {{.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.requests_per_minute = 12}}};
+    o.shared_state = shared(*redis);
+    o.deadline = milliseconds(2000);  // the next request is 5 s away: past every call's deadline
+    clients.push_back(std::move(Client::create(std::move(o)).value()));
+  }
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 10; ++i) {
+    for (auto& c : clients) {
+      auto r = c->guarded_chat(ask("hi"));
+      if (r.ok()) ++ok;
+      else if (r.error().category == ErrorCategory::kRateLimit) ++limited;
+    }
+  }
+  CHECK(ok == 12);  // a minute's allowance for the fleet, not for each
+  CHECK(limited == 18);
+  CHECK(server->stats().requests == 12);
+}
+
+TEST_CASE("A target one client finds with a bad key is skipped by the others") {
+  auto redis = RedisServer::start({});
+  REQUIRE(redis);
+  auto server = std::move(mock::MockServer::start({.require_key = "good-key-0123456789"}).value());
+  auto make = [&](Events& events) {
+    ClientOptions o;
+    o.targets = {{.name = "primary", .base_url = server->base_url(), .model = "gpt-p", .api_key = "revoked-key-000000"},
+                 {.name = "backup", .base_url = server->base_url(), .model = "gpt-b", .api_key = "good-key-0123456789"}};
+    o.shared_state = shared(*redis);
+    o.on_event = events.sink();
+    return std::move(Client::create(std::move(o)).value());
+  };
+  Events first_events, second_events;
+  auto first = make(first_events);
+  auto second = make(second_events);
+  auto r = first->guarded_chat(ask("hi"));
+  REQUIRE(r.ok());
+  CHECK(r->target == "backup");
+  CHECK(server->stats().by_model["gpt-p"] == 1);
+  // The news travels on the channel: the second client has it once it arrives.
+  REQUIRE(eventually([&] { return second->health().at(0).state == TargetHealth::State::kOpen; }));
+  CHECK(second->health().at(0).opened_by == ErrorCategory::kAuth);
+  auto r2 = second->guarded_chat(ask("hi"));
+  REQUIRE(r2.ok());
+  CHECK(r2->target == "backup");
+  CHECK(server->stats().by_model["gpt-p"] == 1);  // never asked again
+  CHECK(r2->attempts.at(0).skipped == ErrorCategory::kCircuitOpen);
+
+  // A client started afterwards knows it from the start.
+  Events third_events;
+  auto third = make(third_events);
+  CHECK(third->health().at(0).state == TargetHealth::State::kOpen);
+
+  // reset_target is fleet-wide.
+  second->reset_target("primary");
+  REQUIRE(eventually([&] { return first->health().at(0).state == TargetHealth::State::kClosed; }));
+  REQUIRE(eventually([&] { return third->health().at(0).state == TargetHealth::State::kClosed; }));
+}
+
+TEST_CASE("A long call's slot is renewed past the lease TTL; another client cannot take it meanwhile") {
+  auto redis = RedisServer::start({});
+  REQUIRE(redis);
+  auto server = std::move(mock::MockServer::start({}).value());
+  auto make = [&](milliseconds deadline) {
+    ClientOptions o;
+    o.targets = {{.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.max_concurrency = 1}}};
+    SharedState s = shared(*redis);
+    s.lease_ttl = milliseconds(150);
+    o.shared_state = s;
+    o.deadline = deadline;
+    return std::move(Client::create(std::move(o)).value());
+  };
+  auto holder = make(milliseconds(10'000));
+  auto other = make(milliseconds(500));
+  server->enqueue("*", {.delay = milliseconds(900)});  // six TTLs
+  std::thread long_call([&] { CHECK(holder->guarded_chat(ask("slow")).ok()); });
+  REQUIRE(eventually([&] { return server->stats().in_flight == 1; }));
+  auto r = other->guarded_chat(ask("fast"));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().category == ErrorCategory::kTimeout);  // its deadline passed, waiting for the slot
+  CHECK(r.error().attempts.at(0).skipped == ErrorCategory::kRateLimit);
+  CHECK(server->stats().requests == 1);
+  long_call.join();
+  CHECK(other->guarded_chat(ask("now")).ok());  // given back when the call ended, not left to expire
+}
+
+TEST_CASE("Redis away: local mode goes on alone and says so; fail mode ends calls naming Redis") {
+  auto redis = RedisServer::start({.password = "redis-secret-pass-42"});
+  REQUIRE(redis);
+  const std::string url = "redis://:redis-secret-pass-42@127.0.0.1:" + std::to_string(redis->port()) + "/0";
+  redis->stop();
+  auto server = std::move(mock::MockServer::start({}).value());
+  auto make = [&](SharedState::OnUnavailable mode, Events& events) {
+    ClientOptions o;
+    o.targets = {{.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.max_concurrency = 4}}};
+    o.shared_state = SharedState{.redis_url = url, .on_unavailable = mode};
+    o.on_event = events.sink();
+    return std::move(Client::create(std::move(o)).value());
+  };
+  Events local_events;
+  auto local = make(SharedState::OnUnavailable::kLocal, local_events);
+  for (int i = 0; i < 5; ++i) CHECK(local->guarded_chat(ask("hi")).ok());
+  CHECK(local_events.count(Event::Kind::kSharedStateUnavailable) == 1);  // said once, not per call
+  const std::string said = local_events.first(Event::Kind::kSharedStateUnavailable);
+  CHECK(said.find("redis redis://127.0.0.1:") != std::string::npos);
+  CHECK(said.find("redis-secret-pass-42") == std::string::npos);
+
+  Events fail_events;
+  auto failing = make(SharedState::OnUnavailable::kFail, fail_events);
+  auto r = failing->guarded_chat(ask("hi"));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().category == ErrorCategory::kConnection);
+  CHECK(r.error().message.find("redis") != std::string::npos);
+  CHECK(r.error().message.find("redis-secret-pass-42") == std::string::npos);
+  CHECK(server->stats().requests == 5);  // the failing client sent nothing
+
+  // Redis comes back: both see it (a background probe), and the fleet is used again.
+  REQUIRE(redis->restart({.password = "redis-secret-pass-42"}));
+  REQUIRE(eventually([&] { return local_events.count(Event::Kind::kSharedStateRestored) == 1; }));
+  REQUIRE(eventually([&] { return fail_events.count(Event::Kind::kSharedStateRestored) == 1; }));
+  CHECK(failing->guarded_chat(ask("hi")).ok());
+}
+
+TEST_CASE("Redis restarted mid-run, and its script cache flushed: calls go on, the fleet is used again") {
+  auto redis = RedisServer::start({});
+  REQUIRE(redis);
+  auto server = std::move(mock::MockServer::start({}).value());
+  Events events;
+  ClientOptions o;
+  o.targets = {{.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.requests_per_minute = 1000}}};
+  o.shared_state = shared(*redis);
+  o.on_event = events.sink();
+  auto client = std::move(Client::create(std::move(o)).value());
+  internal::RedisConnection look(*internal::parse_redis_url(redis->url()), milliseconds(2000));
+  auto allowance = [&] {
+    auto r = look.command({"HGET", "llmguard:{test}:bucket:a", "req"});
+    return r.ok() && r->type == internal::RedisReply::Type::kString ? std::stod(r->text) : -1.0;
+  };
+  CHECK(client->guarded_chat(ask("one")).ok());
+  CHECK(allowance() == doctest::Approx(999).epsilon(0.01));
+  REQUIRE(look.command({"SCRIPT", "FLUSH"}).ok());
+  CHECK(client->guarded_chat(ask("two")).ok());
+  CHECK(allowance() < 999);  // admitted by the fleet: the script was sent again
+
+  REQUIRE(redis->restart({}));
+  REQUIRE_FALSE(look.command({"PING"}).ok());  // this connection was closed too; the next command reconnects
+  for (int i = 0; i < 3; ++i) CHECK(client->guarded_chat(ask("during")).ok());
+  // The restart closed the connection: the client went on alone, then found Redis back.
+  CHECK(events.count(Event::Kind::kSharedStateUnavailable) == 1);
+  REQUIRE(eventually([&] { return events.count(Event::Kind::kSharedStateRestored) == 1; }));
+  CHECK(client->guarded_chat(ask("after")).ok());
+  CHECK(allowance() > 0);
+}
+
+}  // namespace
+}  // namespace llmguard
