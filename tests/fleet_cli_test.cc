@@ -15,8 +15,8 @@
 #include <sstream>
 #include <thread>
 
-#include "mock_server.h"
 #include "eventually.h"
+#include "mock_server.h"
 #include "redis_server.h"
 
 extern char** environ;
@@ -114,9 +114,10 @@ struct Fixture {
 TEST_CASE("Separate processes share one request bucket") {
   Fixture f;
   const std::string config = f.scratch.write(
-      "c.json", fmt::format(R"({{"targets": [{{"name": "a", "base_url": "{}", "model": "gpt-a", "api_key": "k-000000000",
+      "c.json",
+      fmt::format(R"({{"targets": [{{"name": "a", "base_url": "{}", "model": "gpt-a", "api_key": "k-000000000",
                                "limits": {{"requests_per_minute": 2}}}}], "deadline_ms": 1000, {}}})",
-                            f.mock->base_url(), shared_state(f.redis)));
+                  f.mock->base_url(), shared_state(f.redis)));
   CHECK(chat(f.scratch, config).exit == 0);
   CHECK(chat(f.scratch, config).exit == 0);
   const Ran third = chat(f.scratch, config);
@@ -130,10 +131,11 @@ TEST_CASE("A second process skips the target the first found with a bad key") {
   auto server = std::move(mock::MockServer::start({.require_key = "good-key-0123456789"}).value());
   const std::string config = f.scratch.write(
       "c.json",
-      fmt::format(R"({{"targets": [{{"name": "primary", "base_url": "{0}", "model": "gpt-p", "api_key": "revoked-key-0000"}},
+      fmt::format(
+          R"({{"targets": [{{"name": "primary", "base_url": "{0}", "model": "gpt-p", "api_key": "revoked-key-0000"}},
                                   {{"name": "backup", "base_url": "{0}", "model": "gpt-b", "api_key": "good-key-0123456789"}}],
                       {1}}})",
-                  server->base_url(), shared_state(f.redis)));
+          server->base_url(), shared_state(f.redis)));
   const Ran first = chat(f.scratch, config);
   CHECK(first.exit == 0);
   CHECK(first.out.find("\"target\":\"backup\"") != std::string::npos);
@@ -157,15 +159,16 @@ TEST_CASE("Concurrent processes under one USD budget spend no more than it") {
   Fixture f;
   const double budget = 0.5;  // each call reserves ~$0.15 and spends ~$0.03
   const std::string config = f.scratch.write(
-      "c.json", fmt::format(R"({{"targets": [{{"name": "a", "base_url": "{}", "model": "gpt-a", "api_key": "k-000000000",
+      "c.json",
+      fmt::format(R"({{"targets": [{{"name": "a", "base_url": "{}", "model": "gpt-a", "api_key": "k-000000000",
                                "price": {{"input_per_mtok": 1000, "output_per_mtok": 2000}}}}],
                                "budget": {{"usd": {}}}, {}}})",
-                            f.mock->base_url(), budget, shared_state(f.redis)));
+                  f.mock->base_url(), budget, shared_state(f.redis)));
   for (int i = 0; i < 8; ++i) f.mock->enqueue("*", {.delay = milliseconds(1000)});  // in flight together
   std::vector<Process> workers;
   for (int i = 0; i < 8; ++i) {
-    workers.push_back(Process::start(f.scratch, {"chat", "--config", config, "--message", "worker " + std::to_string(i),
-                                                 "--max-tokens", "20"}));
+    workers.push_back(Process::start(
+        f.scratch, {"chat", "--config", config, "--message", "worker " + std::to_string(i), "--max-tokens", "20"}));
   }
   double spent = 0;
   int ok = 0, refused = 0;
@@ -198,10 +201,11 @@ TEST_CASE("Concurrent processes under one USD budget spend no more than it") {
 TEST_CASE("A SIGKILLed process's slot comes back after the lease TTL") {
   Fixture f;
   const std::string config = f.scratch.write(
-      "c.json", fmt::format(R"({{"targets": [{{"name": "a", "base_url": "{}", "model": "gpt-a", "api_key": "k-000000000",
+      "c.json",
+      fmt::format(R"({{"targets": [{{"name": "a", "base_url": "{}", "model": "gpt-a", "api_key": "k-000000000",
                                "limits": {{"max_concurrency": 1}}}}], "deadline_ms": 8000,
                                {}}})",
-                            f.mock->base_url(), shared_state(f.redis, R"(, "lease_ttl_ms": 300)")));
+                  f.mock->base_url(), shared_state(f.redis, R"(, "lease_ttl_ms": 300)")));
   f.mock->enqueue("*", {.hang = true});
   Process doomed = Process::start(f.scratch, {"chat", "--config", config, "--message", "never answered"});
   REQUIRE(eventually([&] { return f.mock->stats().in_flight == 1; }));
@@ -223,9 +227,10 @@ TEST_CASE("A SIGKILLed process's slot comes back after the lease TTL") {
 TEST_CASE("With Redis down the CLI says so on stderr and goes on alone; fleet fails naming Redis") {
   Fixture f;
   const std::string config = f.scratch.write(
-      "c.json", fmt::format(R"({{"targets": [{{"name": "a", "base_url": "{}", "model": "gpt-a", "api_key": "k-000000000",
+      "c.json",
+      fmt::format(R"({{"targets": [{{"name": "a", "base_url": "{}", "model": "gpt-a", "api_key": "k-000000000",
                                "limits": {{"max_concurrency": 4}}}}], {}}})",
-                            f.mock->base_url(), shared_state(f.redis)));
+                  f.mock->base_url(), shared_state(f.redis)));
   f.redis.stop();
   const Ran alone = chat(f.scratch, config);
   CHECK(alone.exit == 0);

@@ -8,9 +8,9 @@
 #include <mutex>
 #include <thread>
 
+#include "eventually.h"
 #include "llmguard/client.h"
 #include "mock_server.h"
-#include "eventually.h"
 #include "redis_server.h"
 #include "state/redis_connection.h"
 
@@ -142,7 +142,8 @@ TEST_CASE("Three clients share one requests-per-minute bucket") {
   std::vector<std::unique_ptr<Client>> clients;
   for (int c = 0; c < 3; ++c) {
     ClientOptions o;
-    o.targets = {{.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.requests_per_minute = 12}}};
+    o.targets = {
+        {.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.requests_per_minute = 12}}};
     o.shared_state = shared(*redis);
     o.deadline = milliseconds(2000);  // the next request is 5 s away: past every call's deadline
     clients.push_back(std::move(Client::create(std::move(o)).value()));
@@ -166,8 +167,9 @@ TEST_CASE("A target one client finds with a bad key is skipped by the others") {
   auto server = std::move(mock::MockServer::start({.require_key = "good-key-0123456789"}).value());
   auto make = [&](Events& events) {
     ClientOptions o;
-    o.targets = {{.name = "primary", .base_url = server->base_url(), .model = "gpt-p", .api_key = "revoked-key-000000"},
-                 {.name = "backup", .base_url = server->base_url(), .model = "gpt-b", .api_key = "good-key-0123456789"}};
+    o.targets = {
+        {.name = "primary", .base_url = server->base_url(), .model = "gpt-p", .api_key = "revoked-key-000000"},
+        {.name = "backup", .base_url = server->base_url(), .model = "gpt-b", .api_key = "good-key-0123456789"}};
     o.shared_state = shared(*redis);
     o.on_event = events.sink();
     return std::move(Client::create(std::move(o)).value());
@@ -269,7 +271,8 @@ TEST_CASE("Redis restarted mid-run, and its script cache flushed: calls go on, t
   auto server = std::move(mock::MockServer::start({}).value());
   Events events;
   ClientOptions o;
-  o.targets = {{.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.requests_per_minute = 1000}}};
+  o.targets = {
+      {.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.requests_per_minute = 1000}}};
   o.shared_state = shared(*redis);
   o.on_event = events.sink();
   auto client = std::move(Client::create(std::move(o)).value());

@@ -26,10 +26,14 @@ constexpr milliseconds kFirstProbe{500}, kLongestProbe{5000};
 std::chrono::seconds kept_for(Budget::Period period) {
   using std::chrono::hours;
   switch (period) {
-    case Budget::Period::kTotal: return std::chrono::seconds(0);
-    case Budget::Period::kHour: return hours(2);
-    case Budget::Period::kDay: return hours(48);
-    case Budget::Period::kMonth: return hours(24 * 62);
+    case Budget::Period::kTotal:
+      return std::chrono::seconds(0);
+    case Budget::Period::kHour:
+      return hours(2);
+    case Budget::Period::kDay:
+      return hours(48);
+    case Budget::Period::kMonth:
+      return hours(24 * 62);
   }
   return std::chrono::seconds(0);
 }
@@ -154,8 +158,8 @@ void RedisFleet::enqueue(Job job) {
 void RedisFleet::admit(AdmitRequest request, std::function<void(Admission)> done) {
   if (away_.load(std::memory_order_acquire)) {
     // Known to be away: no round trip (and no timeout) per attempt until a probe finds it back.
-    done(unavailable(make_error(ErrorCategory::kConnection,
-                                fmt::format("redis {} is unreachable", redis_.endpoint().where()))));
+    done(unavailable(
+        make_error(ErrorCategory::kConnection, fmt::format("redis {} is unreachable", redis_.endpoint().where()))));
     return;
   }
   enqueue(AdmitJob{std::move(request), next_lease_.fetch_add(1), std::move(done)});
@@ -182,8 +186,9 @@ std::string RedisFleet::lease_name(std::uint64_t lease) const { return fmt::form
 
 Fleet::Admission RedisFleet::unavailable(const Error& error) const {
   if (options_.on_unavailable == SharedState::OnUnavailable::kLocal) return {};  // go, on this process's own word
-  Error e = make_error(ErrorCategory::kConnection,
-                       fmt::format("shared state unavailable: {}; shared_state.on_unavailable is \"fail\"", error.message));
+  Error e =
+      make_error(ErrorCategory::kConnection,
+                 fmt::format("shared state unavailable: {}; shared_state.on_unavailable is \"fail\"", error.message));
   e.hint = "start Redis (or fix shared_state.redis_url), or set on_unavailable to \"local\" to go on without it";
   return {.verdict = Admission::Verdict::kSkip, .refusal = std::move(e)};
 }
@@ -255,8 +260,8 @@ void RedisFleet::run(AdmitJob& job) {
     post([done = std::move(job.done), admission = std::move(admission)]() mutable { done(std::move(admission)); });
   };
   if (away_.load(std::memory_order_acquire)) {
-    answer(unavailable(make_error(ErrorCategory::kConnection,
-                                  fmt::format("redis {} is unreachable", redis_.endpoint().where()))));
+    answer(unavailable(
+        make_error(ErrorCategory::kConnection, fmt::format("redis {} is unreachable", redis_.endpoint().where()))));
     return;
   }
   milliseconds timeout = options_.command_timeout;
@@ -333,8 +338,8 @@ void RedisFleet::run(AdmitJob& job) {
                             budget_scope(b), *b.usd, v.spent_usd, v.held_usd, options_.name_space, h.usd)
               : fmt::format("the fleet's {} budget of {} tokens would be exceeded: {} spent, {} reserved across "
                             "namespace \"{}\", this attempt reserves {}",
-                            budget_scope(b), b.tokens.value_or(0), v.spent_tokens, v.held_tokens,
-                            options_.name_space, h.tokens));
+                            budget_scope(b), b.tokens.value_or(0), v.spent_tokens, v.held_tokens, options_.name_space,
+                            h.tokens));
       break;
     }
   }

@@ -127,7 +127,7 @@ class RedisFleet final : public Fleet {
   std::deque<Job> jobs_;
   bool stopping_ = false;
   bool first_subscribe_done_ = false;  // the listener's first SUBSCRIBE has been answered (or failed)
-  int stop_fd_ = -1;  // an eventfd the listener polls beside its socket
+  int stop_fd_ = -1;                   // an eventfd the listener polls beside its socket
 
   std::thread worker_;
   std::thread listener_;
