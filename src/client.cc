@@ -352,7 +352,13 @@ void Client::guarded_chat_async(ChatRequest request, CallOptions options,
 UsageSnapshot Client::usage() const { return impl_->ledger.snapshot(); }
 
 std::string Client::metrics(const PrometheusOptions& options) const {
-  return usage().to_prometheus(options) + internal::budget_metrics(budgets()) + internal::breaker_metrics(health());
+  std::string text =
+      usage().to_prometheus(options) + internal::budget_metrics(budgets()) + internal::breaker_metrics(health());
+  if (impl_->fleet) {
+    const internal::Fleet::Stats fleet = impl_->fleet->stats();
+    text += internal::shared_state_metrics(fleet.reachable, fleet.round_trips, fleet.scripts);
+  }
+  return text;
 }
 
 std::vector<Client::BudgetState> Client::budgets() const { return impl_->budgets->states(impl_->clock->wall_now()); }

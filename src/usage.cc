@@ -235,6 +235,21 @@ std::string breaker_metrics(const std::vector<llmguard::TargetHealth>& targets) 
   return out;
 }
 
+std::string shared_state_metrics(bool reachable, std::uint64_t round_trips, std::uint64_t scripts) {
+  return fmt::format(
+      "# HELP llmguard_shared_state_up Whether the shared state (Redis) answers: 0 while calls go on without it.\n"
+      "# TYPE llmguard_shared_state_up gauge\n"
+      "llmguard_shared_state_up {}\n"
+      "# HELP llmguard_shared_state_round_trips_total Round trips to the shared state, each a pipeline of scripts.\n"
+      "# TYPE llmguard_shared_state_round_trips_total counter\n"
+      "llmguard_shared_state_round_trips_total {}\n"
+      "# HELP llmguard_shared_state_scripts_total Scripts the shared state ran: admissions, settlements, renewals, "
+      "breaker news.\n"
+      "# TYPE llmguard_shared_state_scripts_total counter\n"
+      "llmguard_shared_state_scripts_total {}\n",
+      reachable ? 1 : 0, round_trips, scripts);
+}
+
 }  // namespace internal
 
 }  // namespace llmguard

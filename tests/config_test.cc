@@ -244,6 +244,57 @@ TEST_CASE("Budgets: the DESIGN.md form and the list form") {
   CHECK(many->budgets[1].caller_tag == "bot");
 }
 
+TEST_CASE("shared_state: the DESIGN.md form; mistakes named; a bad URL refused at create() without its password") {
+  auto o = parse_client_options(R"({"targets": [{"name": "a", "model": "gpt-4o-mini", "api_key": "k"}],
+    "shared_state": {"redis_url": "unix:///run/redis.sock", "namespace": "fleet-a", "on_unavailable": "fail",
+                     "lease_ttl_ms": 5000, "command_timeout_ms": 100, "password_env": "REDIS_PASSWORD"}})");
+  REQUIRE(o.ok());
+  REQUIRE(o->shared_state);
+  CHECK(o->shared_state->redis_url == "unix:///run/redis.sock");
+  CHECK(o->shared_state->name_space == "fleet-a");
+  CHECK(o->shared_state->on_unavailable == SharedState::OnUnavailable::kFail);
+  CHECK(o->shared_state->lease_ttl == milliseconds(5000));
+  CHECK(o->shared_state->command_timeout == milliseconds(100));
+  CHECK(o->shared_state->password_env == "REDIS_PASSWORD");
+
+  auto defaults = parse_client_options(R"({"shared_state": {"redis_url": "redis://127.0.0.1:6379/0"}})");
+  REQUIRE(defaults.ok());
+  CHECK(defaults->shared_state->on_unavailable == SharedState::OnUnavailable::kLocal);
+  CHECK(defaults->shared_state->lease_ttl == milliseconds(10'000));
+  CHECK(defaults->shared_state->name_space == "default");
+
+  struct Case {
+    std::string_view json, says;
+  };
+  for (const Case& c :
+       {Case{R"({"shared_state": {"namespace": "x"}})", "shared_state.redis_url is required"},
+        Case{R"({"shared_state": {"redis_url": "redis://h", "on_unavailable": "retry"}})",
+             "on_unavailable must be local or fail"},
+        Case{R"({"shared_state": {"redis_url": "redis://h", "lease_ttl_ms": 10}})", "lease_ttl_ms"},
+        Case{R"({"shared_state": {"redis_url": "redis://h", "ttl": 10}})", "unknown key shared_state.ttl"},
+        Case{R"({"shared_state": "redis://h"})", "shared_state must be an object"}}) {
+    auto bad = parse_client_options(c.json);
+    REQUIRE_FALSE(bad.ok());
+    CHECK_MESSAGE(bad.error().message.find(c.says) != std::string::npos, bad.error().message);
+  }
+
+  for (std::string_view url : {"rediss://:hunter2-password@cache:6380", "redis://:hunter2-password@cache:notaport"}) {
+    ClientOptions options;
+    options.targets = {{.name = "a", .model = "gpt-4o-mini", .api_key = "k"}};
+    options.shared_state = SharedState{.redis_url = std::string(url)};
+    auto client = Client::create(std::move(options));
+    REQUIRE_FALSE(client.ok());
+    CHECK(client.error().category == ErrorCategory::kBadRequest);
+    CHECK(client.error().message.find("hunter2-password") == std::string::npos);
+  }
+  ClientOptions braces;
+  braces.targets = {{.name = "a", .model = "gpt-4o-mini", .api_key = "k"}};
+  braces.shared_state = SharedState{.redis_url = "redis://127.0.0.1:1/0", .name_space = "a}b"};
+  auto refused = Client::create(std::move(braces));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("namespace") != std::string::npos);
+}
+
 TEST_CASE("A missing file is named in the error") {
   auto o = load_client_options("/nonexistent/llmguard.json");
   REQUIRE_FALSE(o.ok());

@@ -135,19 +135,20 @@ TEST_CASE("Four clients under one USD budget: together they never spend past it"
   CHECK(local_spent == doctest::Approx(cost_micros.load() / 1e6).epsilon(1e-3));
 }
 
-TEST_CASE("Three clients share one requests-per-minute bucket") {
+TEST_CASE("Three clients share one requests-per-minute bucket; another namespace has its own") {
   auto redis = RedisServer::start({});
   REQUIRE(redis);
   auto server = std::move(mock::MockServer::start({}).value());
-  std::vector<std::unique_ptr<Client>> clients;
-  for (int c = 0; c < 3; ++c) {
+  auto make = [&](std::string ns) {
     ClientOptions o;
     o.targets = {
         {.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.requests_per_minute = 12}}};
-    o.shared_state = shared(*redis);
+    o.shared_state = shared(*redis, std::move(ns));
     o.deadline = milliseconds(2000);  // the next request is 5 s away: past every call's deadline
-    clients.push_back(std::move(Client::create(std::move(o)).value()));
-  }
+    return std::move(Client::create(std::move(o)).value());
+  };
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int c = 0; c < 3; ++c) clients.push_back(make("test"));
   int ok = 0, limited = 0;
   for (int i = 0; i < 10; ++i) {
     for (auto& c : clients) {
@@ -159,6 +160,13 @@ TEST_CASE("Three clients share one requests-per-minute bucket") {
   CHECK(ok == 12);  // a minute's allowance for the fleet, not for each
   CHECK(limited == 18);
   CHECK(server->stats().requests == 12);
+
+  // The same target name in another namespace: another fleet, its own minute.
+  auto elsewhere = make("other-fleet");
+  int other_ok = 0;
+  for (int i = 0; i < 14; ++i) other_ok += elsewhere->guarded_chat(ask("hi")).ok() ? 1 : 0;
+  CHECK(other_ok == 12);
+  CHECK(server->stats().requests == 24);
 }
 
 TEST_CASE("A target one client finds with a bad key is skipped by the others") {
@@ -248,6 +256,9 @@ TEST_CASE("Redis away: local mode goes on alone and says so; fail mode ends call
   const std::string said = local_events.first(Event::Kind::kSharedStateUnavailable);
   CHECK(said.find("redis redis://127.0.0.1:") != std::string::npos);
   CHECK(said.find("redis-secret-pass-42") == std::string::npos);
+  const std::string metrics = local->metrics();
+  CHECK(metrics.find("\nllmguard_shared_state_up 0\n") != std::string::npos);
+  CHECK(metrics.find("redis-secret-pass-42") == std::string::npos);
 
   Events fail_events;
   auto failing = make(SharedState::OnUnavailable::kFail, fail_events);
@@ -281,8 +292,18 @@ TEST_CASE("Redis restarted mid-run, and its script cache flushed: calls go on, t
     auto r = look.command({"HGET", "llmguard:{test}:bucket:a", "req"});
     return r.ok() && r->type == internal::RedisReply::Type::kString ? std::stod(r->text) : -1.0;
   };
+  auto metric = [&](std::string_view name) {
+    const std::string text = client->metrics();
+    const std::string line = "\n" + std::string(name) + " ";
+    const std::size_t at = text.find(line);
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + line.size()));
+  };
   CHECK(client->guarded_chat(ask("one")).ok());
   CHECK(allowance() == doctest::Approx(999).epsilon(0.01));
+  CHECK(metric("llmguard_shared_state_up") == 1);
+  // An admission and its settlement: two scripts, in one or two round trips.
+  REQUIRE(eventually([&] { return metric("llmguard_shared_state_scripts_total") >= 2; }));
+  CHECK(metric("llmguard_shared_state_round_trips_total") >= 1);
   REQUIRE(look.command({"SCRIPT", "FLUSH"}).ok());
   CHECK(client->guarded_chat(ask("two")).ok());
   CHECK(allowance() < 999);  // admitted by the fleet: the script was sent again
@@ -293,6 +314,7 @@ TEST_CASE("Redis restarted mid-run, and its script cache flushed: calls go on, t
   // The restart closed the connection: the client went on alone, then found Redis back.
   CHECK(events.count(Event::Kind::kSharedStateUnavailable) == 1);
   REQUIRE(eventually([&] { return events.count(Event::Kind::kSharedStateRestored) == 1; }));
+  CHECK(metric("llmguard_shared_state_up") == 1);
   CHECK(client->guarded_chat(ask("after")).ok());
   CHECK(allowance() > 0);
 }

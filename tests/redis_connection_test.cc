@@ -201,5 +201,60 @@ TEST_CASE("Scripts run by SHA1 and are sent again when the server has lost them"
   CHECK(failed->is_error());  // the script's own error, as a value
 }
 
+TEST_CASE("A pipeline: many commands, one round trip, every reply in its place") {
+  auto server = RedisServer::start({});
+  REQUIRE(server);
+  auto endpoint = parse_redis_url(server->url());
+  REQUIRE(endpoint.ok());
+  RedisConnection redis(*endpoint, milliseconds(2000));
+  const std::string_view set[] = {"SET", "k", "v"};
+  const std::string_view wrong_type[] = {"INCR", "k"};
+  const std::string_view get[] = {"GET", "k"};
+  const std::string_view missing[] = {"GET", "nobody"};
+  const std::span<const std::string_view> commands[] = {set, wrong_type, get, missing};
+  auto replies = redis.pipeline(commands);
+  REQUIRE(replies.size() == 4);
+  REQUIRE(replies[0].ok());
+  CHECK(replies[0]->text == "OK");
+  REQUIRE(replies[1].ok());
+  CHECK(replies[1]->is_error());  // one command's error is its own: the others still answer
+  REQUIRE(replies[2].ok());
+  CHECK(replies[2]->text == "v");
+  REQUIRE(replies[3].ok());
+  CHECK(replies[3]->type == RedisReply::Type::kNil);
+
+  // Scripts, some the server has lost: those alone are sent again whole.
+  const RedisScript add("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+  const RedisScript twice("return 2 * redis.call('INCRBY', KEYS[1], ARGV[1])");
+  const ScriptCall known{.script = &add, .keys = {"a"}, .args = {"1"}};
+  REQUIRE(run_scripts(redis, std::span(&known, 1)).front().ok());
+  REQUIRE(redis.command({"SCRIPT", "FLUSH"}).ok());
+  REQUIRE(run_scripts(redis, std::span(&known, 1)).front().ok());  // cached again by EVAL: a = 2
+  const ScriptCall calls[] = {{.script = &add, .keys = {"a"}, .args = {"10"}},
+                              {.script = &twice, .keys = {"b"}, .args = {"5"}},
+                              {.script = &add, .keys = {"a"}, .args = {"100"}}};
+  auto ran = run_scripts(redis, calls);
+  REQUIRE(ran.size() == 3);
+  REQUIRE(ran[0].ok());
+  CHECK(ran[0]->integer == 12);
+  REQUIRE(ran[1].ok());
+  CHECK(ran[1]->integer == 10);  // NOSCRIPT first, then EVAL: run once, not twice
+  REQUIRE(ran[2].ok());
+  CHECK(ran[2]->integer == 112);
+  auto b = redis.command({"GET", "b"});
+  REQUIRE(b.ok());
+  CHECK(b->text == "5");
+
+  // The server gone: every command of the pipeline fails, none hangs.
+  server.reset();
+  auto lost = redis.pipeline(commands);
+  REQUIRE(lost.size() == 4);
+  for (const auto& r : lost) {
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().category == ErrorCategory::kConnection);
+  }
+  CHECK_FALSE(redis.connected());
+}
+
 }  // namespace
 }  // namespace llmguard::internal

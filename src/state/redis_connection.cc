@@ -248,28 +248,46 @@ Status RedisConnection::connect() {
 }
 
 Result<RedisReply> RedisConnection::command(std::span<const std::string_view> argv) {
+  const std::span<const std::string_view> one[] = {argv};
+  return std::move(pipeline(one).front());
+}
+
+std::vector<Result<RedisReply>> RedisConnection::pipeline(std::span<const std::span<const std::string_view>> commands) {
+  std::vector<Result<RedisReply>> replies;
+  replies.reserve(commands.size());
+  auto fail_the_rest = [&](Error e) {
+    drop();  // a late reply would be read as the next command's
+    while (replies.size() < commands.size()) replies.emplace_back(e);
+    return std::move(replies);
+  };
   if (!context_) {
     Status connected = connect();
-    if (!connected.ok()) return std::move(connected).error();
+    if (!connected.ok()) return fail_the_rest(std::move(connected).error());
   }
   std::vector<const char*> args;
   std::vector<std::size_t> lengths;
-  args.reserve(argv.size());
-  lengths.reserve(argv.size());
-  for (std::string_view a : argv) {
-    args.push_back(a.data());
-    lengths.push_back(a.size());
+  for (std::span<const std::string_view> argv : commands) {
+    args.clear();
+    lengths.clear();
+    for (std::string_view a : argv) {
+      args.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    if (redisAppendCommandArgv(context_, static_cast<int>(args.size()), args.data(), lengths.data()) != REDIS_OK) {
+      return fail_the_rest(failure("cannot queue a command"));
+    }
   }
-  std::unique_ptr<redisReply, ReplyDeleter> reply(
-      static_cast<redisReply*>(redisCommandArgv(context_, static_cast<int>(args.size()), args.data(), lengths.data())));
-  if (!reply) {
-    const bool timed_out = context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
-    Error e = timed_out ? failure(fmt::format("no reply within {} ms", timeout_.count()))
-                        : failure(context_->errstr[0] ? context_->errstr : "connection lost");
-    drop();  // a late reply would be read as the next command's
-    return e;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(context_, &raw) != REDIS_OK || !raw) {
+      const bool timed_out = context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+      return fail_the_rest(timed_out ? failure(fmt::format("no reply within {} ms", timeout_.count()))
+                                     : failure(context_->errstr[0] ? context_->errstr : "connection lost"));
+    }
+    std::unique_ptr<redisReply, ReplyDeleter> reply(static_cast<redisReply*>(raw));
+    replies.emplace_back(converted(*reply));
   }
-  return converted(*reply);
+  return replies;
 }
 
 void RedisConnection::set_timeout(std::chrono::milliseconds timeout) {
@@ -316,15 +334,39 @@ RedisScript::RedisScript(std::string source) : source_(std::move(source)) {
 
 Result<RedisReply> RedisScript::run(RedisConnection& redis, std::span<const std::string> keys,
                                     std::span<const std::string> args) const {
-  const std::string key_count = std::to_string(keys.size());
-  std::vector<std::string_view> argv = {"EVALSHA", sha1_, key_count};
-  for (const std::string& k : keys) argv.push_back(k);
-  for (const std::string& a : args) argv.push_back(a);
-  auto reply = redis.command(argv);
-  if (!reply.ok() || reply->error_code() != "NOSCRIPT") return reply;
-  argv[0] = "EVAL";
-  argv[1] = source_;
-  return redis.command(argv);
+  const ScriptCall call{.script = this, .keys = {keys.begin(), keys.end()}, .args = {args.begin(), args.end()}};
+  return std::move(run_scripts(redis, std::span(&call, 1)).front());
+}
+
+std::vector<Result<RedisReply>> run_scripts(RedisConnection& redis, std::span<const ScriptCall> calls) {
+  std::vector<std::string> key_counts;
+  key_counts.reserve(calls.size());
+  std::vector<std::vector<std::string_view>> argvs;
+  argvs.reserve(calls.size());
+  for (const ScriptCall& c : calls) {
+    key_counts.push_back(std::to_string(c.keys.size()));
+    std::vector<std::string_view>& argv = argvs.emplace_back();
+    argv.reserve(3 + c.keys.size() + c.args.size());
+    argv = {"EVALSHA", c.script->sha1(), key_counts.back()};
+    argv.insert(argv.end(), c.keys.begin(), c.keys.end());
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+  }
+  std::vector<std::span<const std::string_view>> commands(argvs.begin(), argvs.end());
+  std::vector<Result<RedisReply>> replies = redis.pipeline(commands);
+  std::vector<std::size_t> unknown;
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    if (replies[i].ok() && replies[i]->error_code() == "NOSCRIPT") unknown.push_back(i);
+  }
+  if (unknown.empty()) return replies;
+  std::vector<std::span<const std::string_view>> again;
+  for (std::size_t i : unknown) {
+    argvs[i][0] = "EVAL";
+    argvs[i][1] = calls[i].script->source();
+    again.emplace_back(argvs[i]);
+  }
+  std::vector<Result<RedisReply>> second = redis.pipeline(again);
+  for (std::size_t k = 0; k < unknown.size(); ++k) replies[unknown[k]] = std::move(second[k]);
+  return replies;
 }
 
 }  // namespace llmguard::internal

@@ -71,6 +71,9 @@ class RedisConnection {
   Result<RedisReply> command(std::initializer_list<std::string_view> argv) {
     return command(std::span<const std::string_view>(argv.begin(), argv.size()));
   }
+  // Sends every command in one write and reads their replies in order: one
+  // round trip for all. After a failure every command left gets it too.
+  std::vector<Result<RedisReply>> pipeline(std::span<const std::span<const std::string_view>> commands);
   // Bounds the round trips of the commands that follow (a call whose
   // deadline is nearer than the connection's timeout asks for less).
   void set_timeout(std::chrono::milliseconds timeout);
@@ -99,6 +102,7 @@ class RedisScript {
  public:
   explicit RedisScript(std::string source);
   const std::string& sha1() const { return sha1_; }
+  const std::string& source() const { return source_; }
   Result<RedisReply> run(RedisConnection& redis, std::span<const std::string> keys,
                          std::span<const std::string> args) const;
 
@@ -106,6 +110,16 @@ class RedisScript {
   std::string source_;
   std::string sha1_;  // lowercase hex, as SCRIPT LOAD answers
 };
+
+// One run of a script, to be sent along with others.
+struct ScriptCall {
+  const RedisScript* script = nullptr;
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+};
+// Runs them all in one round trip (a second one for those the server
+// answered NOSCRIPT, which ran nothing); their replies in order.
+std::vector<Result<RedisReply>> run_scripts(RedisConnection& redis, std::span<const ScriptCall> calls);
 
 }  // namespace llmguard::internal
 

@@ -20,6 +20,8 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr milliseconds kFirstProbe{500}, kLongestProbe{5000};
+// Jobs sent in one round trip at most: a bound on the reply a slow Redis keeps everyone waiting for.
+constexpr std::size_t kLongestPipeline = 64;
 
 // How long a period's budget key outlives its last write: past the period's
 // end, so that an operator still sees the last one; forever for kTotal.
@@ -176,6 +178,12 @@ void RedisFleet::breaker_opened(std::size_t target, ErrorCategory why, milliseco
 
 void RedisFleet::reset(std::size_t target) { enqueue(BreakerJob{target, "", milliseconds(0)}); }
 
+Fleet::Stats RedisFleet::stats() const {
+  return {.reachable = !away_.load(std::memory_order_acquire),
+          .round_trips = round_trips_.load(std::memory_order_relaxed),
+          .scripts = scripts_.load(std::memory_order_relaxed)};
+}
+
 std::optional<std::size_t> RedisFleet::target_index(std::string_view name) const {
   const auto t = std::find(target_names_.begin(), target_names_.end(), name);
   if (t == target_names_.end()) return std::nullopt;
@@ -229,14 +237,19 @@ void RedisFleet::probe() {
 
 void RedisFleet::work() {
   std::unique_lock lock(mu_);
+  std::vector<Job> batch;
   while (true) {
     const auto due = away_.load(std::memory_order_acquire) ? std::min(next_renewal_, next_probe_) : next_renewal_;
     wake_.wait_until(lock, due, [this] { return stopping_ || !jobs_.empty(); });
     if (!jobs_.empty()) {
-      Job job = std::move(jobs_.front());
-      jobs_.pop_front();
+      // All that queued up while the last round trip was out go in the next one.
+      batch.clear();
+      while (!jobs_.empty() && batch.size() < kLongestPipeline) {
+        batch.push_back(std::move(jobs_.front()));
+        jobs_.pop_front();
+      }
       lock.unlock();
-      std::visit([this](auto& j) { run(j); }, job);
+      run(batch);
       lock.lock();
       continue;
     }
@@ -254,24 +267,62 @@ void RedisFleet::work() {
   }
 }
 
-void RedisFleet::run(AdmitJob& job) {
-  const AdmitRequest& r = job.request;
-  auto answer = [this, &job](Admission admission) {
-    post([done = std::move(job.done), admission = std::move(admission)]() mutable { done(std::move(admission)); });
+void RedisFleet::run(std::vector<Job>& batch) {
+  // Jobs given the whole command_timeout share a round trip; one whose call
+  // is nearer its deadline goes alone, so that its shorter wait is its own.
+  std::vector<ScriptCall> calls;
+  std::vector<std::size_t> senders;
+  auto send = [&](milliseconds timeout) {
+    if (calls.empty()) return;
+    redis_.set_timeout(timeout);
+    round_trips_.fetch_add(1, std::memory_order_relaxed);
+    scripts_.fetch_add(calls.size(), std::memory_order_relaxed);
+    std::vector<Result<RedisReply>> replies = run_scripts(redis_, calls);
+    for (std::size_t k = 0; k < senders.size(); ++k) {
+      std::visit([&](auto& job) { complete(job, std::move(replies[k]), timeout); }, batch[senders[k]]);
+    }
+    calls.clear();
+    senders.clear();
   };
+  std::vector<std::pair<std::size_t, Outgoing>> hurried;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    Outgoing out = std::visit([this](auto& job) { return prepare(job); }, batch[i]);
+    if (!out.call) continue;
+    if (out.timeout < options_.command_timeout) {
+      hurried.emplace_back(i, std::move(out));
+      continue;
+    }
+    calls.push_back(std::move(*out.call));
+    senders.push_back(i);
+  }
+  send(options_.command_timeout);
+  for (auto& [i, out] : hurried) {
+    calls.push_back(std::move(*out.call));
+    senders.push_back(i);
+    send(out.timeout);
+  }
+}
+
+void RedisFleet::failed(const Error& error, milliseconds timeout) {
+  if (timeout >= options_.command_timeout) went_away(error);
+}
+
+RedisFleet::Outgoing RedisFleet::prepare(AdmitJob& job) {
+  const AdmitRequest& r = job.request;
   if (away_.load(std::memory_order_acquire)) {
-    answer(unavailable(
-        make_error(ErrorCategory::kConnection, fmt::format("redis {} is unreachable", redis_.endpoint().where()))));
-    return;
+    post([done = std::move(job.done),
+          a = unavailable(make_error(ErrorCategory::kConnection,
+                                     fmt::format("redis {} is unreachable", redis_.endpoint().where())))]() mutable {
+      done(std::move(a));
+    });
+    return {};
   }
   milliseconds timeout = options_.command_timeout;
   if (r.deadline) {
     timeout = std::min(timeout, std::chrono::ceil<milliseconds>(*r.deadline - Clock::now()));
     timeout = std::max(timeout, milliseconds(1));
   }
-  redis_.set_timeout(timeout);
   std::vector<RedisStore::Hold> holds;
-  Held held;
   for (const Hold& h : r.holds) {
     const Budget& b = budgets_[h.budget];
     holds.push_back({.key = store_.budget_key(b.caller_tag, b.period, h.period),
@@ -280,21 +331,27 @@ void RedisFleet::run(AdmitJob& job) {
                      .usd = h.usd,
                      .tokens = h.tokens,
                      .keep = kept_for(b.period)});
-    held.hold_keys.push_back(holds.back().key);
-    held.hold_keep.push_back(holds.back().keep);
+    job.held.hold_keys.push_back(holds.back().key);
+    job.held.hold_keep.push_back(holds.back().keep);
   }
-  const Target::Limits& limits = limits_[r.target];
-  const std::string& target = target_names_[r.target];
-  const std::string lease = lease_name(job.lease);
-  round_trips_.fetch_add(1, std::memory_order_relaxed);
-  auto verdict = store_.admit({.target = target,
-                               .lease = lease,
-                               .lease_ttl = options_.lease_ttl,
-                               .limits = limits,
-                               .tokens = r.tokens,
-                               .holds = holds});
+  if (limits_[r.target].max_concurrency) job.held.slot_target = target_names_[r.target];
+  return {.call = store_.admit_call({.target = target_names_[r.target],
+                                     .lease = lease_name(job.lease),
+                                     .lease_ttl = options_.lease_ttl,
+                                     .limits = limits_[r.target],
+                                     .tokens = r.tokens,
+                                     .holds = holds}),
+          .timeout = timeout};
+}
+
+void RedisFleet::complete(AdmitJob& job, Result<RedisReply> reply, milliseconds timeout) {
+  const AdmitRequest& r = job.request;
+  auto answer = [this, &job](Admission admission) {
+    post([done = std::move(job.done), admission = std::move(admission)]() mutable { done(std::move(admission)); });
+  };
+  auto verdict = store_.verdict_of(std::move(reply));
   if (!verdict.ok()) {
-    went_away(verdict.error());
+    failed(verdict.error(), timeout);
     answer(unavailable(verdict.error()));
     return;
   }
@@ -303,8 +360,7 @@ void RedisFleet::run(AdmitJob& job) {
   Admission a;
   switch (v.kind) {
     case Kind::kGo:
-      if (limits.max_concurrency) held.slot_target = target;
-      held_.emplace(job.lease, std::move(held));
+      held_.emplace(job.lease, std::move(job.held));
       a.lease = job.lease;
       break;
     case Kind::kBreakerOpen: {
@@ -346,31 +402,37 @@ void RedisFleet::run(AdmitJob& job) {
   answer(std::move(a));
 }
 
-void RedisFleet::run(FinishJob& job) {
+RedisFleet::Outgoing RedisFleet::prepare(FinishJob& job) {
   auto it = held_.find(job.lease);
-  if (it == held_.end()) return;
+  if (it == held_.end()) return {};
   const Held held = std::move(it->second);
   held_.erase(it);
-  if (away_.load(std::memory_order_acquire)) return;  // its lease expires on the server
+  if (away_.load(std::memory_order_acquire)) return {};  // its lease expires on the server
   std::vector<RedisStore::Settled> settled;
   for (std::size_t i = 0; i < held.hold_keys.size(); ++i) {
     const Spent spent = i < job.spent.size() ? job.spent[i] : Spent{};
     settled.push_back({.key = held.hold_keys[i], .usd = spent.usd, .tokens = spent.tokens, .keep = held.hold_keep[i]});
   }
-  redis_.set_timeout(options_.command_timeout);
-  round_trips_.fetch_add(1, std::memory_order_relaxed);
-  Status done = store_.finish(lease_name(job.lease), held.slot_target, settled);
-  if (!done.ok()) went_away(done.error());
+  return {.call = store_.finish_call(lease_name(job.lease), held.slot_target, settled),
+          .timeout = options_.command_timeout};
 }
 
-void RedisFleet::run(BreakerJob& job) {
-  if (away_.load(std::memory_order_acquire)) return;
-  redis_.set_timeout(options_.command_timeout);
-  round_trips_.fetch_add(1, std::memory_order_relaxed);
+void RedisFleet::complete(FinishJob& /*job*/, Result<RedisReply> reply, milliseconds timeout) {
+  Status done = store_.status_of(std::move(reply), "a settlement");
+  if (!done.ok()) failed(done.error(), timeout);
+}
+
+RedisFleet::Outgoing RedisFleet::prepare(BreakerJob& job) {
+  if (away_.load(std::memory_order_acquire)) return {};
   const std::string& target = target_names_[job.target];
-  Status done = job.why.empty() ? store_.reset_target(target, origin_)
-                                : store_.open_breaker(target, job.why, job.open_for, origin_);
-  if (!done.ok()) went_away(done.error());
+  return {.call = job.why.empty() ? store_.reset_call(target, origin_)
+                                  : store_.open_breaker_call(target, job.why, job.open_for, origin_),
+          .timeout = options_.command_timeout};
+}
+
+void RedisFleet::complete(BreakerJob& job, Result<RedisReply> reply, milliseconds timeout) {
+  Status done = store_.status_of(std::move(reply), job.why.empty() ? "a breaker reset" : "a breaker opening");
+  if (!done.ok()) failed(done.error(), timeout);
 }
 
 void RedisFleet::renew() {
@@ -385,6 +447,7 @@ void RedisFleet::renew() {
   renewal.keys.erase(std::unique(renewal.keys.begin(), renewal.keys.end()), renewal.keys.end());
   redis_.set_timeout(options_.command_timeout);
   round_trips_.fetch_add(1, std::memory_order_relaxed);
+  scripts_.fetch_add(1, std::memory_order_relaxed);
   Status done = store_.renew(renewal, options_.lease_ttl);
   if (!done.ok()) went_away(done.error());
 }

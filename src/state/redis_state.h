@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <variant>
@@ -59,14 +60,20 @@ class RedisFleet final : public Fleet {
   };
   const std::vector<OpenTarget>& open_at_start() const { return open_at_start_; }
 
-  // Round trips to Redis so far (admissions, settlements, renewals...), for benchmarks.
-  std::uint64_t round_trips() const { return round_trips_.load(std::memory_order_relaxed); }
+  Stats stats() const override;
 
  private:
+  // What an admitted lease holds, to settle and renew it.
+  struct Held {
+    std::string slot_target;  // empty: no slot
+    std::vector<std::string> hold_keys;
+    std::vector<std::chrono::seconds> hold_keep;  // how long each budget key is kept
+  };
   struct AdmitJob {
     AdmitRequest request;
     std::uint64_t lease;
     std::function<void(Admission)> done;
+    Held held;  // what it takes if it goes
   };
   struct FinishJob {
     std::uint64_t lease;
@@ -78,11 +85,11 @@ class RedisFleet final : public Fleet {
     std::chrono::milliseconds open_for;
   };
   using Job = std::variant<AdmitJob, FinishJob, BreakerJob>;
-  // What an admitted lease holds, to settle and renew it.
-  struct Held {
-    std::string slot_target;  // empty: no slot
-    std::vector<std::string> hold_keys;
-    std::vector<std::chrono::seconds> hold_keep;  // how long each budget key is kept
+  // A job's part of a round trip: the script it runs (none: it was dealt
+  // with without Redis) and how long its reply may take.
+  struct Outgoing {
+    std::optional<ScriptCall> call;
+    std::chrono::milliseconds timeout{0};
   };
 
   RedisFleet(const SharedState& options, RedisEndpoint endpoint, const std::vector<Target>& targets,
@@ -90,9 +97,16 @@ class RedisFleet final : public Fleet {
   void enqueue(Job job);
   void work();
   void listen();
-  void run(AdmitJob& job);
-  void run(FinishJob& job);
-  void run(BreakerJob& job);
+  // The jobs queued together go out in one round trip (a pipeline).
+  void run(std::vector<Job>& batch);
+  Outgoing prepare(AdmitJob& job);
+  Outgoing prepare(FinishJob& job);
+  Outgoing prepare(BreakerJob& job);
+  void complete(AdmitJob& job, Result<RedisReply> reply, std::chrono::milliseconds timeout);
+  void complete(FinishJob& job, Result<RedisReply> reply, std::chrono::milliseconds timeout);
+  void complete(BreakerJob& job, Result<RedisReply> reply, std::chrono::milliseconds timeout);
+  // A failed round trip says Redis is away only when it had the whole command_timeout.
+  void failed(const Error& error, std::chrono::milliseconds timeout);
   void renew();
   void probe();
   // Redis failed a command: say so once and answer without it until a probe finds it back.
@@ -112,6 +126,7 @@ class RedisFleet final : public Fleet {
   std::string origin_;  // this process's (and client's) name in leases and on the channel
   std::atomic<std::uint64_t> next_lease_{1};
   std::atomic<std::uint64_t> round_trips_{0};
+  std::atomic<std::uint64_t> scripts_{0};
   std::atomic<bool> away_{false};
   std::vector<OpenTarget> open_at_start_;
 

@@ -148,6 +148,13 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 )lua";
 
+// KEYS: breaker. ARGV: channel, message.
+constexpr std::string_view kReset = R"lua(
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1
+)lua";
+
 std::string with_prelude(std::string_view body) { return std::string(kPrelude) + std::string(body); }
 // Built once each: the SHA1 is what EVALSHA sends.
 const RedisScript& admit_script() {
@@ -164,6 +171,10 @@ const RedisScript& renew_script() {
 }
 const RedisScript& open_breaker_script() {
   static const RedisScript script(with_prelude(kOpenBreaker));
+  return script;
+}
+const RedisScript& reset_script() {
+  static const RedisScript script(with_prelude(kReset));
   return script;
 }
 
@@ -209,25 +220,32 @@ std::string RedisStore::budget_key(std::string_view caller_tag, Budget::Period p
   return fmt::format("{}budget:{}:{}:{}:{}", prefix_, caller_tag.size(), caller_tag, period_name(period), id);
 }
 
-Result<RedisStore::Verdict> RedisStore::admit(const AdmitArgs& a) {
-  std::vector<std::string> keys = {key("breaker", a.target), key("slots", a.target), key("bucket", a.target)};
-  std::vector<std::string> args = {std::to_string(a.now_ms),
-                                   std::string(a.lease),
-                                   std::to_string(a.lease_ttl.count()),
-                                   std::to_string(a.limits.max_concurrency.value_or(0)),
-                                   number_text(a.limits.requests_per_minute.value_or(0)),
-                                   std::to_string(a.limits.tokens_per_minute.value_or(0)),
-                                   std::to_string(a.tokens)};
+ScriptCall RedisStore::admit_call(const AdmitArgs& a) const {
+  ScriptCall call{.script = &admit_script(),
+                  .keys = {key("breaker", a.target), key("slots", a.target), key("bucket", a.target)},
+                  .args = {std::to_string(a.now_ms), std::string(a.lease), std::to_string(a.lease_ttl.count()),
+                           std::to_string(a.limits.max_concurrency.value_or(0)),
+                           number_text(a.limits.requests_per_minute.value_or(0)),
+                           std::to_string(a.limits.tokens_per_minute.value_or(0)), std::to_string(a.tokens)}};
   for (const Hold& h : a.holds) {
-    keys.push_back(h.key);
-    keys.push_back(h.key + ":held");
-    args.push_back(h.limit_usd ? number_text(*h.limit_usd) : "");
-    args.push_back(h.limit_tokens ? std::to_string(*h.limit_tokens) : "");
-    args.push_back(number_text(h.usd));
-    args.push_back(std::to_string(h.tokens));
-    args.push_back(std::to_string(h.keep.count()));
+    call.keys.push_back(h.key);
+    call.keys.push_back(h.key + ":held");
+    call.args.push_back(h.limit_usd ? number_text(*h.limit_usd) : "");
+    call.args.push_back(h.limit_tokens ? std::to_string(*h.limit_tokens) : "");
+    call.args.push_back(number_text(h.usd));
+    call.args.push_back(std::to_string(h.tokens));
+    call.args.push_back(std::to_string(h.keep.count()));
   }
-  auto reply = checked(admit_script().run(redis_, keys, args), redis_, "an admission");
+  return call;
+}
+
+Result<RedisStore::Verdict> RedisStore::admit(const AdmitArgs& args) {
+  const ScriptCall call = admit_call(args);
+  return verdict_of(std::move(run_scripts(redis_, std::span(&call, 1)).front()));
+}
+
+Result<RedisStore::Verdict> RedisStore::verdict_of(Result<RedisReply> answer) const {
+  auto reply = checked(std::move(answer), redis_, "an admission");
   if (!reply.ok()) return std::move(reply).error();
   const auto& e = reply->elements;
   if (reply->type != RedisReply::Type::kArray || e.empty()) {
@@ -262,17 +280,28 @@ Result<RedisStore::Verdict> RedisStore::admit(const AdmitArgs& a) {
   return v;
 }
 
-Status RedisStore::finish(std::string_view lease, std::string_view slot_target, std::span<const Settled> spent) {
-  std::vector<std::string> keys = {key("slots", slot_target.empty() ? std::string_view("-") : slot_target)};
-  std::vector<std::string> args = {std::string(lease), events_channel_, fmt::format("freed\x1f{}", slot_target)};
+ScriptCall RedisStore::finish_call(std::string_view lease, std::string_view slot_target,
+                                   std::span<const Settled> spent) const {
+  ScriptCall call{.script = &finish_script(),
+                  .keys = {key("slots", slot_target.empty() ? std::string_view("-") : slot_target)},
+                  .args = {std::string(lease), events_channel_, fmt::format("freed\x1f{}", slot_target)}};
   for (const Settled& s : spent) {
-    keys.emplace_back(s.key);
-    keys.push_back(std::string(s.key) + ":held");
-    args.push_back(number_text(s.usd));
-    args.push_back(std::to_string(s.tokens));
-    args.push_back(std::to_string(s.keep.count()));
+    call.keys.emplace_back(s.key);
+    call.keys.push_back(std::string(s.key) + ":held");
+    call.args.push_back(number_text(s.usd));
+    call.args.push_back(std::to_string(s.tokens));
+    call.args.push_back(std::to_string(s.keep.count()));
   }
-  auto reply = checked(finish_script().run(redis_, keys, args), redis_, "a settlement");
+  return call;
+}
+
+Status RedisStore::finish(std::string_view lease, std::string_view slot_target, std::span<const Settled> spent) {
+  const ScriptCall call = finish_call(lease, slot_target, spent);
+  return status_of(std::move(run_scripts(redis_, std::span(&call, 1)).front()), "a settlement");
+}
+
+Status RedisStore::status_of(Result<RedisReply> answer, std::string_view what) const {
+  auto reply = checked(std::move(answer), redis_, what);
   if (!reply.ok()) return std::move(reply).error();
   return ok_status();
 }
@@ -286,25 +315,30 @@ Status RedisStore::renew(const Renewal& r, std::chrono::milliseconds lease_ttl, 
   return ok_status();
 }
 
+ScriptCall RedisStore::open_breaker_call(std::string_view target, std::string_view why,
+                                         std::chrono::milliseconds open_for, std::string_view origin) const {
+  const std::string ms = std::to_string(std::max<std::int64_t>(1, open_for.count()));
+  return {.script = &open_breaker_script(),
+          .keys = {key("breaker", target)},
+          .args = {std::string(why), ms, events_channel_,
+                   fmt::format("open\x1f{}\x1f{}\x1f{}\x1f{}", origin, target, ms, why)}};
+}
+
 Status RedisStore::open_breaker(std::string_view target, std::string_view why, std::chrono::milliseconds open_for,
                                 std::string_view origin) {
-  const std::string keys[] = {key("breaker", target)};
-  const std::string ms = std::to_string(std::max<std::int64_t>(1, open_for.count()));
-  const std::string args[] = {std::string(why), ms, events_channel_,
-                              fmt::format("open\x1f{}\x1f{}\x1f{}\x1f{}", origin, target, ms, why)};
-  auto reply = checked(open_breaker_script().run(redis_, keys, args), redis_, "a breaker opening");
-  if (!reply.ok()) return std::move(reply).error();
-  return ok_status();
+  const ScriptCall call = open_breaker_call(target, why, open_for, origin);
+  return status_of(std::move(run_scripts(redis_, std::span(&call, 1)).front()), "a breaker opening");
+}
+
+ScriptCall RedisStore::reset_call(std::string_view target, std::string_view origin) const {
+  return {.script = &reset_script(),
+          .keys = {key("breaker", target)},
+          .args = {events_channel_, fmt::format("reset\x1f{}\x1f{}", origin, target)}};
 }
 
 Status RedisStore::reset_target(std::string_view target, std::string_view origin) {
-  const std::string breaker = key("breaker", target);
-  auto deleted = checked(redis_.command({"DEL", breaker}), redis_, "a breaker reset");
-  if (!deleted.ok()) return std::move(deleted).error();
-  const std::string message = fmt::format("reset\x1f{}\x1f{}", origin, target);
-  auto told = checked(redis_.command({"PUBLISH", events_channel_, message}), redis_, "a breaker reset");
-  if (!told.ok()) return std::move(told).error();
-  return ok_status();
+  const ScriptCall call = reset_call(target, origin);
+  return status_of(std::move(run_scripts(redis_, std::span(&call, 1)).front()), "a breaker reset");
 }
 
 Result<std::vector<std::string>> RedisStore::keys_matching(std::string_view pattern) {

@@ -104,6 +104,16 @@ class RedisStore {
   };
   Result<std::vector<OpenBreaker>> open_breakers();
 
+  // The same operations as script runs, for a caller that sends several in
+  // one round trip (run_scripts), and what their replies say.
+  ScriptCall admit_call(const AdmitArgs& args) const;
+  ScriptCall finish_call(std::string_view lease, std::string_view slot_target, std::span<const Settled> spent) const;
+  ScriptCall open_breaker_call(std::string_view target, std::string_view why, std::chrono::milliseconds open_for,
+                               std::string_view origin) const;
+  ScriptCall reset_call(std::string_view target, std::string_view origin) const;
+  Result<Verdict> verdict_of(Result<RedisReply> admit_reply) const;
+  Status status_of(Result<RedisReply> reply, std::string_view what) const;
+
   // The namespace as an operator sees it: budgets spent and reserved,
   // breakers, limits in use, as one JSON object.
   Result<std::string> snapshot_json(std::int64_t now_ms = 0);

@@ -70,6 +70,15 @@ class Fleet {
   virtual void breaker_opened(std::size_t target, ErrorCategory why, std::chrono::milliseconds open_for) = 0;
   // Client::reset_target: for the fleet.
   virtual void reset(std::size_t target) = 0;
+
+  // For Client::metrics(): whether the shared state answers, and the work
+  // it has cost so far.
+  struct Stats {
+    bool reachable = true;
+    std::uint64_t round_trips = 0;  // each one pipeline of scripts
+    std::uint64_t scripts = 0;      // admissions, settlements, renewals, breaker news
+  };
+  virtual Stats stats() const = 0;
 };
 
 }  // namespace llmguard::internal
