@@ -261,6 +261,8 @@ void Call::ask_fleet() {
     for (const auto& e : held->entries) request.holds.push_back({e.budget, e.period, e.usd, e.tokens});
   }
   fleet_holds_ = request.holds.size();
+  request.first_on_target = tries_on_target_ == 0;
+  request.retry = std::exchange(retrying_, false);
   if (deadline_) {
     // The fleet's commands are timed by the real clock, whatever clock the client was given.
     request.deadline = std::chrono::steady_clock::now() + (*deadline_ - client_.clock->now());
@@ -293,6 +295,19 @@ void Call::on_admission(std::uint64_t seq, internal::Fleet::Admission admission)
   }
   undo_local_admission();
   const std::string& name = target().config.name;
+  if (admission.retry_refused) {
+    // The retry the policy chose is one too many for the fleet: fall back, as
+    // when this process's own retry budget is spent.
+    const Error cause = last_error_ ? *last_error_ : make_error(ErrorCategory::kTransient, *admission.retry_refused);
+    note_step(NextStep::kNextTarget, StepReason::kRetryBudget);
+    emit({.kind = Event::Kind::kRetryBudgetExhausted,
+          .target = name,
+          .category = cause.category,
+          .message = *admission.retry_refused,
+          .reason = StepReason::kRetryBudget});
+    move_to_next_target(cause, StepReason::kRetryBudget);
+    return;
+  }
   if (admission.verdict == Verdict::kWait) {
     const auto now = client_.clock->now();
     const SteadyTime free_at = now + admission.wait;
@@ -539,6 +554,7 @@ void Call::on_failure(Error error) {
     case internal::Step::kRetrySameTarget:
       note_step(NextStep::kRetry, decision.reason);
       health().try_spend_retry(now);
+      retrying_ = true;
       previous_backoff_ = decision.delay;
       last_error_ = std::move(error);
       wait_then_attempt(decision.delay, decision.reason);
@@ -595,6 +611,7 @@ void Call::enter_target(std::size_t from, const Error* cause) {
     }
     target_index_ = i;
     tries_on_target_ = 0;
+    retrying_ = false;
     previous_backoff_ = milliseconds(0);
     pending_wait_ = milliseconds(0);
     last_error_.reset();

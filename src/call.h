@@ -138,7 +138,8 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   bool admitting_ = false;
   std::uint64_t fleet_lease_ = 0;
   std::size_t fleet_holds_ = 0;
-  bool resuming_ = false;               // a wait from here goes back to the front of its tag's queue
+  bool retrying_ = false;  // the next attempt is a retry the policy chose: the fleet's retry budget may refuse it
+  bool resuming_ = false;  // a wait from here goes back to the front of its tag's queue
   std::optional<Error> waiting_cause_;  // the error to end with if the wait outlasts the call
 
   // Loop-thread state.

@@ -288,8 +288,9 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   }
   impl->limit_queue = std::make_shared<internal::LimitQueue>(impl->transport, *impl->clock);
   if (options.shared_state) {
-    auto fleet = internal::RedisFleet::create(*options.shared_state, options.targets, options.budgets, impl->transport,
-                                              fleet_hooks(impl, options.on_event));
+    auto fleet =
+        internal::RedisFleet::create(*options.shared_state, options.targets, options.budgets, options.retry_budget,
+                                     impl->transport, fleet_hooks(impl, options.on_event));
     if (!fleet.ok()) return std::move(fleet).error();
     for (const auto& open : (*fleet)->open_at_start()) {
       impl->health[open.target]->open_from_fleet(open.why, open.left, impl->clock->now());

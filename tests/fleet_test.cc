@@ -48,10 +48,11 @@ struct Events {
     std::lock_guard lock(mu);
     return static_cast<int>(std::count_if(seen.begin(), seen.end(), [&](const auto& e) { return e.first == kind; }));
   }
-  std::string first(Event::Kind kind) {
+  std::string first(Event::Kind kind) { return nth(kind, 0); }
+  std::string nth(Event::Kind kind, int n) {
     std::lock_guard lock(mu);
     for (const auto& e : seen) {
-      if (e.first == kind) return e.second;
+      if (e.first == kind && n-- == 0) return e.second;
     }
     return {};
   }
@@ -209,6 +210,44 @@ TEST_CASE("A target one client finds with a bad key is skipped by the others") {
   REQUIRE(eventually([&] { return third->health().at(0).state == TargetHealth::State::kClosed; }));
 }
 
+TEST_CASE("The retry budget of a target with limits is the fleet's: one client's retries leave less to the others") {
+  auto redis = RedisServer::start({});
+  REQUIRE(redis);
+  auto server = std::move(mock::MockServer::start({}).value());
+  for (int i = 0; i < 6; ++i) server->enqueue("gpt-a", mock::MockReply{.status = 503});
+  auto make = [&](Events& events) {
+    ClientOptions o;
+    o.targets = {
+        {.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.requests_per_minute = 1e5}},
+        {.name = "b", .base_url = server->base_url(), .model = "gpt-b"}};
+    o.retry = {.max_attempts = 3, .base_delay = milliseconds(0), .max_delay = milliseconds(0)};
+    // Each process alone would allow two retries; the fleet allows two in all.
+    o.retry_budget = {.ratio = 0, .min_retries = 2};
+    o.breaker = {.failure_threshold = 0};
+    o.shared_state = shared(*redis);
+    o.on_event = events.sink();
+    return std::move(Client::create(std::move(o)).value());
+  };
+  Events first_events, second_events;
+  auto first = make(first_events);
+  auto second = make(second_events);
+  auto r = first->guarded_chat(ask("hi"));
+  REQUIRE(r.ok());
+  CHECK(r->target == "b");
+  CHECK(server->stats().by_model["gpt-a"] == 3);  // the first try and two retries
+  CHECK(first_events.count(Event::Kind::kRetryBudgetExhausted) == 0);
+
+  auto r2 = second->guarded_chat(ask("hi"));
+  REQUIRE(r2.ok());
+  CHECK(r2->target == "b");
+  CHECK(server->stats().by_model["gpt-a"] == 4);  // its own budget said yes, the fleet's no
+  CHECK(second_events.count(Event::Kind::kRetryBudgetExhausted) == 1);
+  CHECK(second_events.first(Event::Kind::kRetryBudgetExhausted).find("fleet's retry budget") != std::string::npos);
+  REQUIRE(r2->attempts.size() >= 2);
+  CHECK(r2->attempts.at(0).next == NextStep::kNextTarget);
+  CHECK(r2->attempts.at(0).reason == StepReason::kRetryBudget);
+}
+
 TEST_CASE("A long call's slot is renewed past the lease TTL; another client cannot take it meanwhile") {
   auto redis = RedisServer::start({});
   REQUIRE(redis);
@@ -274,6 +313,63 @@ TEST_CASE("Redis away: local mode goes on alone and says so; fail mode ends call
   REQUIRE(eventually([&] { return local_events.count(Event::Kind::kSharedStateRestored) == 1; }));
   REQUIRE(eventually([&] { return fail_events.count(Event::Kind::kSharedStateRestored) == 1; }));
   CHECK(failing->guarded_chat(ask("hi")).ok());
+}
+
+TEST_CASE(
+    "Redis answering errors (out of memory, a read-only replica): local goes on and says so once; fail names it") {
+  auto redis = RedisServer::start({});
+  REQUIRE(redis);
+  auto server = std::move(mock::MockServer::start({}).value());
+  auto make = [&](SharedState::OnUnavailable mode, Events& events) {
+    ClientOptions o;
+    o.targets = {
+        {.name = "a", .base_url = server->base_url(), .model = "gpt-a", .limits = {.requests_per_minute = 1000}}};
+    o.shared_state = shared(*redis);
+    o.shared_state->on_unavailable = mode;
+    o.on_event = events.sink();
+    return std::move(Client::create(std::move(o)).value());
+  };
+  Events local_events, fail_events;
+  auto local = make(SharedState::OnUnavailable::kLocal, local_events);
+  auto failing = make(SharedState::OnUnavailable::kFail, fail_events);
+  CHECK(local->guarded_chat(ask("before")).ok());
+  CHECK(failing->guarded_chat(ask("before")).ok());
+  internal::RedisConnection admin(*internal::parse_redis_url(redis->url()), milliseconds(2000));
+  auto set = [&](std::initializer_list<std::string_view> command) {
+    auto r = admin.command(command);
+    REQUIRE(r.ok());
+    REQUIRE_FALSE(r->is_error());
+  };
+
+  set({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+  set({"CONFIG", "SET", "maxmemory", "1"});
+  for (int i = 0; i < 4; ++i) CHECK(local->guarded_chat(ask("oom")).ok());
+  CHECK(local_events.count(Event::Kind::kSharedStateUnavailable) == 1);
+  CHECK(local_events.first(Event::Kind::kSharedStateUnavailable).find("OOM") != std::string::npos);
+  auto refused = failing->guarded_chat(ask("oom"));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().category == ErrorCategory::kConnection);
+  CHECK(refused.error().message.find("OOM") != std::string::npos);
+  set({"CONFIG", "SET", "maxmemory", "0"});
+  // The probe writes: it finds the server back only once it takes writes again.
+  REQUIRE(eventually([&] { return local_events.count(Event::Kind::kSharedStateRestored) == 1; }));
+  REQUIRE(eventually([&] { return fail_events.count(Event::Kind::kSharedStateRestored) == 1; }));
+  CHECK(failing->guarded_chat(ask("after")).ok());
+
+  // Demoted to a replica of a master that is not there: every write answers READONLY.
+  const std::string nowhere = std::to_string(RedisServer::free_port());
+  set({"REPLICAOF", "127.0.0.1", nowhere});
+  CHECK(local->guarded_chat(ask("replica")).ok());
+  REQUIRE(local_events.count(Event::Kind::kSharedStateUnavailable) == 2);
+  CHECK(local_events.nth(Event::Kind::kSharedStateUnavailable, 1).find("READONLY") != std::string::npos);
+  auto read_only = failing->guarded_chat(ask("replica"));
+  REQUIRE_FALSE(read_only.ok());
+  CHECK(read_only.error().message.find("READONLY") != std::string::npos);
+  set({"REPLICAOF", "NO", "ONE"});
+  REQUIRE(eventually([&] { return local_events.count(Event::Kind::kSharedStateRestored) == 2; }));
+  REQUIRE(eventually([&] { return fail_events.count(Event::Kind::kSharedStateRestored) == 2; }));
+  CHECK(failing->guarded_chat(ask("after")).ok());
+  CHECK(server->stats().requests == 9);  // the failing client sent nothing while Redis refused
 }
 
 TEST_CASE("Redis restarted mid-run, and its script cache flushed: calls go on, the fleet is used again") {

@@ -76,9 +76,7 @@ class RedisServer {
     return spawn(options);
   }
 
- private:
-  RedisServer() = default;
-
+  // A loopback port nothing listens on, for now.
   static int free_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
@@ -90,6 +88,9 @@ class RedisServer {
     ::close(fd);
     return ntohs(addr.sin_port);
   }
+
+ private:
+  RedisServer() = default;
 
   bool spawn(const Options& options) {
     std::vector<std::string> args = {"redis-server", "--port",    std::to_string(port_),

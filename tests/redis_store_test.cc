@@ -232,5 +232,55 @@ TEST_CASE("Error replies (a replica, out of memory) are kConnection errors that 
   CHECK(refused.error().message.find("OOM") != std::string::npos);
 }
 
+TEST_CASE("The retry budget is the fleet's: requests and retries counted in one window for every process") {
+  Fixture f;
+  const Target::Limits limits{.requests_per_minute = 1e6};
+  const RetryBudget budget{.ratio = 0.5, .min_retries = 1, .window = std::chrono::seconds(10)};
+  const std::int64_t t0 = 40'000'000;
+  auto attempt = [&](std::string lease, std::int64_t now, bool first, bool retry) {
+    return admit(f.store, {.target = "a",
+                           .lease = lease,
+                           .limits = limits,
+                           .now_ms = now,
+                           .retry_budget = budget,
+                           .first_on_target = first,
+                           .retry = retry});
+  };
+  // Four calls (two "processes"): four requests, so 0.5 * 4 + 1 = 3 retries.
+  for (int i = 0; i < 4; ++i)
+    CHECK(attempt("p" + std::to_string(i % 2) + ":" + std::to_string(i), t0 + i, true, false).kind == Kind::kGo);
+  CHECK(attempt("p0:r1", t0 + 100, false, true).kind == Kind::kGo);
+  CHECK(attempt("p1:r2", t0 + 200, false, true).kind == Kind::kGo);
+  CHECK(attempt("p0:r3", t0 + 1'100, false, true).kind == Kind::kGo);
+  const auto refused = attempt("p1:r4", t0 + 1'200, false, true);
+  CHECK(refused.kind == Kind::kRetryBudgetSpent);
+  CHECK(refused.retries == 3);
+  CHECK(refused.requests == 4);
+  // A refused retry took nothing: the bucket was last taken from by r3.
+  auto taken_at = f.redis.command({"HGET", f.store.key("bucket", "a"), "at"});
+  REQUIRE(taken_at.ok());
+  CHECK(taken_at->text == std::to_string(t0 + 1'100));
+  // Attempts that are neither a first nor a retry (another try after a fresh credential) are not counted.
+  CHECK(admit(f.store, {.target = "a", .lease = "plain", .limits = limits, .now_ms = t0 + 1'300}).kind == Kind::kGo);
+  // Five requests: room for 3.5 retries, so one more; six: 4, none; seven: 4.5, one.
+  CHECK(attempt("p0:5", t0 + 2'000, true, false).kind == Kind::kGo);
+  CHECK(attempt("p1:r5", t0 + 2'100, false, true).kind == Kind::kGo);
+  CHECK(attempt("p0:6", t0 + 2'200, true, false).kind == Kind::kGo);
+  CHECK(attempt("p1:r6", t0 + 2'300, false, true).kind == Kind::kRetryBudgetSpent);
+  CHECK(attempt("p0:7", t0 + 2'400, true, false).kind == Kind::kGo);
+  CHECK(attempt("p1:r7", t0 + 2'500, false, true).kind == Kind::kGo);
+  // Past the window the old seconds no longer count: min_retries again.
+  const std::int64_t later = t0 + 13'000;
+  CHECK(attempt("p0:r7", later, false, true).kind == Kind::kGo);
+  const auto after = attempt("p0:r8", later + 10, false, true);
+  CHECK(after.kind == Kind::kRetryBudgetSpent);
+  CHECK(after.requests == 0);
+  CHECK(after.retries == 1);
+  // Another target's budget is its own.
+  CHECK(admit(f.store,
+              {.target = "b", .lease = "b:r", .limits = limits, .now_ms = later, .retry_budget = budget, .retry = true})
+            .kind == Kind::kGo);
+}
+
 }  // namespace
 }  // namespace llmguard::internal

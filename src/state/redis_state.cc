@@ -16,6 +16,8 @@ namespace llmguard::internal {
 
 namespace {
 
+bool has_limits(const Target::Limits& l) { return l.max_concurrency || l.requests_per_minute || l.tokens_per_minute; }
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -66,6 +68,7 @@ std::string budget_scope(const Budget& b) {
 
 Result<std::unique_ptr<RedisFleet>> RedisFleet::create(const SharedState& options, const std::vector<Target>& targets,
                                                        const std::vector<Budget>& budgets,
+                                                       const RetryBudget& retry_budget,
                                                        std::shared_ptr<Transport> transport, Hooks hooks) {
   auto endpoint = parse_redis_url(options.redis_url);
   if (!endpoint.ok()) return std::move(endpoint).error();
@@ -87,14 +90,16 @@ Result<std::unique_ptr<RedisFleet>> RedisFleet::create(const SharedState& option
   if (options.command_timeout < milliseconds(1) || options.command_timeout > std::chrono::minutes(1)) {
     return make_error(ErrorCategory::kBadRequest, "shared_state.command_timeout_ms must be from 1 ms to a minute");
   }
-  return std::unique_ptr<RedisFleet>(
-      new RedisFleet(options, std::move(*endpoint), targets, budgets, std::move(transport), std::move(hooks)));
+  return std::unique_ptr<RedisFleet>(new RedisFleet(options, std::move(*endpoint), targets, budgets, retry_budget,
+                                                    std::move(transport), std::move(hooks)));
 }
 
 RedisFleet::RedisFleet(const SharedState& options, RedisEndpoint endpoint, const std::vector<Target>& targets,
-                       const std::vector<Budget>& budgets, std::shared_ptr<Transport> transport, Hooks hooks)
+                       const std::vector<Budget>& budgets, const RetryBudget& retry_budget,
+                       std::shared_ptr<Transport> transport, Hooks hooks)
     : options_(options),
       budgets_(budgets),
+      retry_budget_(retry_budget),
       transport_(std::move(transport)),
       hooks_(std::move(hooks)),
       origin_(process_name()),
@@ -141,11 +146,7 @@ RedisFleet::~RedisFleet() {
   if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
-bool RedisFleet::involved(std::size_t target, bool budgeted) const {
-  if (budgeted) return true;
-  const Target::Limits& l = limits_[target];
-  return l.max_concurrency || l.requests_per_minute || l.tokens_per_minute;
-}
+bool RedisFleet::involved(std::size_t target, bool budgeted) const { return budgeted || has_limits(limits_[target]); }
 
 void RedisFleet::post(std::function<void()> fn) const { transport_->post(std::move(fn)); }
 
@@ -220,8 +221,8 @@ void RedisFleet::went_away(const Error& error) {
 void RedisFleet::probe() {
   round_trips_.fetch_add(1, std::memory_order_relaxed);
   redis_.set_timeout(options_.command_timeout);
-  auto pong = redis_.command({"PING"});
-  if (!pong.ok() || pong->is_error()) {
+  scripts_.fetch_add(1, std::memory_order_relaxed);
+  if (!store_.probe(origin_).ok()) {
     probe_backoff_ = std::min(probe_backoff_ * 2, kLongestProbe);
     next_probe_ = Clock::now() + probe_backoff_;
     return;
@@ -335,12 +336,19 @@ RedisFleet::Outgoing RedisFleet::prepare(AdmitJob& job) {
     job.held.hold_keep.push_back(holds.back().keep);
   }
   if (limits_[r.target].max_concurrency) job.held.slot_target = target_names_[r.target];
+  // The retry budget is shared for a target with limits: every attempt to it
+  // is admitted here, so the fleet's requests and retries are all counted,
+  // at no extra cost. Elsewhere it stays the process's (no traffic for that).
+  const bool shares_retries = has_limits(limits_[r.target]);
   return {.call = store_.admit_call({.target = target_names_[r.target],
                                      .lease = lease_name(job.lease),
                                      .lease_ttl = options_.lease_ttl,
                                      .limits = limits_[r.target],
                                      .tokens = r.tokens,
-                                     .holds = holds}),
+                                     .holds = holds,
+                                     .retry_budget = shares_retries ? std::optional(retry_budget_) : std::nullopt,
+                                     .first_on_target = r.first_on_target,
+                                     .retry = r.retry}),
           .timeout = timeout};
 }
 
@@ -381,6 +389,14 @@ void RedisFleet::complete(AdmitJob& job, Result<RedisReply> reply, milliseconds 
       a.verdict = Admission::Verdict::kWait;
       a.wait = v.wait;
       a.slots_taken = v.kind == Kind::kSlotsTaken;
+      break;
+    case Kind::kRetryBudgetSpent:
+      a.verdict = Admission::Verdict::kSkip;
+      a.retry_refused = fmt::format(
+          "the fleet's retry budget for this target is spent: {} retries for {} requests "
+          "in the last {} s across namespace \"{}\" (at most {:g} of the requests plus {})",
+          v.retries, v.requests, std::chrono::duration_cast<std::chrono::seconds>(retry_budget_.window).count(),
+          options_.name_space, retry_budget_.ratio, retry_budget_.min_retries);
       break;
     case Kind::kBudgetRefused: {
       const Budget& b = budgets_[r.holds[v.budget].budget];

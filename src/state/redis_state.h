@@ -41,7 +41,7 @@ class RedisFleet final : public Fleet {
 
   // kBadRequest for an unusable URL, namespace or TTL. Redis need not be up.
   static Result<std::unique_ptr<RedisFleet>> create(const SharedState& options, const std::vector<Target>& targets,
-                                                    const std::vector<Budget>& budgets,
+                                                    const std::vector<Budget>& budgets, const RetryBudget& retry_budget,
                                                     std::shared_ptr<Transport> transport, Hooks hooks);
   ~RedisFleet() override;
 
@@ -93,7 +93,8 @@ class RedisFleet final : public Fleet {
   };
 
   RedisFleet(const SharedState& options, RedisEndpoint endpoint, const std::vector<Target>& targets,
-             const std::vector<Budget>& budgets, std::shared_ptr<Transport> transport, Hooks hooks);
+             const std::vector<Budget>& budgets, const RetryBudget& retry_budget, std::shared_ptr<Transport> transport,
+             Hooks hooks);
   void enqueue(Job job);
   void work();
   void listen();
@@ -121,6 +122,7 @@ class RedisFleet final : public Fleet {
   std::vector<std::string> target_names_;
   std::vector<Target::Limits> limits_;
   std::vector<Budget> budgets_;
+  const RetryBudget retry_budget_;
   const std::shared_ptr<Transport> transport_;
   const Hooks hooks_;
   std::string origin_;  // this process's (and client's) name in leases and on the channel

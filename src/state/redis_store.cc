@@ -38,15 +38,40 @@ local function keep(key, seconds)
 end
 )lua";
 
-// KEYS: breaker, slots, bucket, then a budget hash and its held set per hold.
-// ARGV: now, lease, ttl, max_concurrency, rpm, tpm, tokens, then per hold
-// limit_usd, limit_tokens (empty: none), usd, tokens, keep seconds.
+// KEYS: breaker, slots, bucket, retries, then a budget hash and its held set
+// per hold. ARGV: now, lease, ttl, max_concurrency, rpm, tpm, tokens, then
+// the retry budget: window seconds (0: not shared), ratio, min_retries,
+// whether the attempt is a target's first (a request) or a retry; then per
+// hold limit_usd, limit_tokens (empty: none), usd, tokens, keep seconds.
+// The retries hash is a ring of one-second slots: s<i> (the second), r<i>
+// (requests), x<i> (retries).
 constexpr std::string_view kAdmit = R"lua(
 local now = now_ms(ARGV[1])
 local lease, ttl = ARGV[2], tonumber(ARGV[3])
 local slots, rpm, tpm, tokens = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local window, ratio, min_retries = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local first, retry = ARGV[11] == '1', ARGV[12] == '1'
 local open_left = redis.call('PTTL', KEYS[1])
 if open_left > 0 then return {'open', open_left, redis.call('GET', KEYS[1]) or ''} end
+local second = math.floor(now / 1000)
+if window > 0 and retry then
+  local fields = {}
+  for i = 0, window - 1 do
+    fields[#fields + 1] = 's' .. i
+    fields[#fields + 1] = 'r' .. i
+    fields[#fields + 1] = 'x' .. i
+  end
+  local ring = redis.call('HMGET', KEYS[4], unpack(fields))
+  local requests, retries = 0, 0
+  for i = 0, window - 1 do
+    local at = tonumber(ring[3 * i + 1])
+    if at and at > second - window and at <= second then
+      requests = requests + (tonumber(ring[3 * i + 2]) or 0)
+      retries = retries + (tonumber(ring[3 * i + 3]) or 0)
+    end
+  end
+  if retries >= ratio * requests + min_retries then return {'retry', retries, requests} end
+end
 if slots > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   if redis.call('ZCARD', KEYS[2]) >= slots then
@@ -70,9 +95,9 @@ if rpm > 0 or tpm > 0 then
   end
   if wait > 0 then return {'bucket', wait} end
 end
-local holds = (#KEYS - 3) / 2
+local holds = (#KEYS - 4) / 2
 for i = 1, holds do
-  local budget, held = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local budget, held = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now)
   for _, gone in ipairs(expired) do
     if give_back(budget, gone) then redis.call('HINCRBY', budget, 'expired', 1) end
@@ -81,7 +106,7 @@ for i = 1, holds do
   local s = redis.call('HMGET', budget, 'spent_usd', 'spent_tokens', 'held_usd', 'held_tokens')
   local spent_usd, spent_tokens = tonumber(s[1]) or 0, tonumber(s[2]) or 0
   local held_usd, held_tokens = math.max(0, tonumber(s[3]) or 0), math.max(0, tonumber(s[4]) or 0)
-  local a = 8 + 5 * (i - 1)
+  local a = 13 + 5 * (i - 1)
   local limit_usd, limit_tokens = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   local usd, want = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   if (limit_usd and spent_usd + held_usd + usd > limit_usd + 1e-12) or
@@ -99,9 +124,18 @@ if rpm > 0 or tpm > 0 then
   redis.call('HSET', KEYS[3], 'at', now)
   redis.call('PEXPIRE', KEYS[3], 120000)
 end
+if window > 0 and (first or retry) then
+  local slot = second % window
+  if tonumber(redis.call('HGET', KEYS[4], 's' .. slot)) ~= second then
+    redis.call('HSET', KEYS[4], 's' .. slot, second, 'r' .. slot, 0, 'x' .. slot, 0)
+  end
+  if first then redis.call('HINCRBY', KEYS[4], 'r' .. slot, 1) end
+  if retry then redis.call('HINCRBY', KEYS[4], 'x' .. slot, 1) end
+  redis.call('PEXPIRE', KEYS[4], 2000 * window)
+end
 for i = 1, holds do
-  local budget, held = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-  local a = 8 + 5 * (i - 1)
+  local budget, held = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+  local a = 13 + 5 * (i - 1)
   redis.call('HINCRBYFLOAT', budget, 'held_usd', ARGV[a + 2])
   redis.call('HINCRBY', budget, 'held_tokens', ARGV[a + 3])
   redis.call('HSET', budget, 'h:' .. lease, ARGV[a + 2] .. ' ' .. ARGV[a + 3])
@@ -148,6 +182,13 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 )lua";
 
+// KEYS: the probe key. ARGV: who asks. A write, so that a server that
+// answers but cannot write (out of memory, a read-only replica) fails it.
+constexpr std::string_view kProbe = R"lua(
+redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000)
+return 1
+)lua";
+
 // KEYS: breaker. ARGV: channel, message.
 constexpr std::string_view kReset = R"lua(
 redis.call('DEL', KEYS[1])
@@ -171,6 +212,10 @@ const RedisScript& renew_script() {
 }
 const RedisScript& open_breaker_script() {
   static const RedisScript script(with_prelude(kOpenBreaker));
+  return script;
+}
+const RedisScript& probe_script() {
+  static const RedisScript script(with_prelude(kProbe));
   return script;
 }
 const RedisScript& reset_script() {
@@ -221,12 +266,22 @@ std::string RedisStore::budget_key(std::string_view caller_tag, Budget::Period p
 }
 
 ScriptCall RedisStore::admit_call(const AdmitArgs& a) const {
-  ScriptCall call{.script = &admit_script(),
-                  .keys = {key("breaker", a.target), key("slots", a.target), key("bucket", a.target)},
-                  .args = {std::to_string(a.now_ms), std::string(a.lease), std::to_string(a.lease_ttl.count()),
-                           std::to_string(a.limits.max_concurrency.value_or(0)),
-                           number_text(a.limits.requests_per_minute.value_or(0)),
-                           std::to_string(a.limits.tokens_per_minute.value_or(0)), std::to_string(a.tokens)}};
+  ScriptCall call{
+      .script = &admit_script(),
+      .keys = {key("breaker", a.target), key("slots", a.target), key("bucket", a.target), key("retries", a.target)},
+      .args = {std::to_string(a.now_ms), std::string(a.lease), std::to_string(a.lease_ttl.count()),
+               std::to_string(a.limits.max_concurrency.value_or(0)),
+               number_text(a.limits.requests_per_minute.value_or(0)),
+               std::to_string(a.limits.tokens_per_minute.value_or(0)), std::to_string(a.tokens)}};
+  const std::int64_t window_s =
+      a.retry_budget ? std::clamp<std::int64_t>(
+                           std::chrono::duration_cast<std::chrono::seconds>(a.retry_budget->window).count(), 1, 60)
+                     : 0;
+  call.args.push_back(std::to_string(window_s));
+  call.args.push_back(number_text(a.retry_budget ? a.retry_budget->ratio : 0));
+  call.args.push_back(std::to_string(a.retry_budget ? a.retry_budget->min_retries : 0));
+  call.args.push_back(a.first_on_target ? "1" : "0");
+  call.args.push_back(a.retry ? "1" : "0");
   for (const Hold& h : a.holds) {
     call.keys.push_back(h.key);
     call.keys.push_back(h.key + ":held");
@@ -266,6 +321,10 @@ Result<RedisStore::Verdict> RedisStore::verdict_of(Result<RedisReply> answer) co
   } else if (kind == "bucket" && e.size() >= 2) {
     v.kind = Verdict::Kind::kBucketEmpty;
     v.wait = milliseconds(as_int(e[1]));
+  } else if (kind == "retry" && e.size() >= 3) {
+    v.kind = Verdict::Kind::kRetryBudgetSpent;
+    v.retries = as_int(e[1]);
+    v.requests = as_int(e[2]);
   } else if (kind == "budget" && e.size() >= 6) {
     v.kind = Verdict::Kind::kBudgetRefused;
     v.budget = static_cast<std::size_t>(std::max<std::int64_t>(1, as_int(e[1])) - 1);
@@ -334,6 +393,11 @@ ScriptCall RedisStore::reset_call(std::string_view target, std::string_view orig
   return {.script = &reset_script(),
           .keys = {key("breaker", target)},
           .args = {events_channel_, fmt::format("reset\x1f{}\x1f{}", origin, target)}};
+}
+
+Status RedisStore::probe(std::string_view origin) {
+  const ScriptCall call{.script = &probe_script(), .keys = {key("probe", "last")}, .args = {std::string(origin)}};
+  return status_of(std::move(run_scripts(redis_, std::span(&call, 1)).front()), "a probe");
 }
 
 Status RedisStore::reset_target(std::string_view target, std::string_view origin) {

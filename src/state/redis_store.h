@@ -8,6 +8,9 @@
 //   breaker:<target>        a string with a TTL: the target is out until it expires
 //   slots:<target>          sorted set, lease -> expiry (ms): concurrency slots in use
 //   bucket:<target>         hash {req, tok, at}: the request and token allowances at `at`
+//   probe:last              the last process that probed a Redis it had lost (a minute's TTL)
+//   retries:<target>        hash, a ring of one-second slots {s<i>, r<i>, x<i>}: requests and
+//                           retries in the retry budget's window
 //   budget:<n>:<tag>:<period>:<id>        hash {spent_usd, spent_tokens, held_usd, held_tokens,
 //                                         h:<lease> = "usd tokens"}
 //   budget:<n>:<tag>:<period>:<id>:held   sorted set, lease -> expiry (ms)
@@ -58,9 +61,14 @@ class RedisStore {
     std::int64_t tokens = 0;  // the attempt's estimate, for tokens_per_minute
     std::span<const Hold> holds;
     std::int64_t now_ms = 0;
+    // Shared for this target: its requests and retries are counted across
+    // the fleet, and a retry is refused past the budget. nullopt: not shared.
+    std::optional<RetryBudget> retry_budget;
+    bool first_on_target = false;  // the call's first attempt here: one request
+    bool retry = false;            // a retry the call's policy chose
   };
   struct Verdict {
-    enum class Kind : std::uint8_t { kGo, kBreakerOpen, kSlotsTaken, kBucketEmpty, kBudgetRefused };
+    enum class Kind : std::uint8_t { kGo, kBreakerOpen, kSlotsTaken, kBucketEmpty, kBudgetRefused, kRetryBudgetSpent };
     Kind kind = Kind::kGo;
     std::chrono::milliseconds wait{0};  // kBreakerOpen: left open; kSlotsTaken: until the first lease expires;
                                         // kBucketEmpty: until it refills
@@ -68,6 +76,7 @@ class RedisStore {
     std::size_t budget = 0;             // kBudgetRefused: which hold
     double spent_usd = 0, held_usd = 0;
     std::int64_t spent_tokens = 0, held_tokens = 0;
+    std::int64_t retries = 0, requests = 0;  // kRetryBudgetSpent: the fleet's, in the window
   };
   // Checks the breaker, a concurrency slot, the buckets and every hold, and
   // takes them all, or takes nothing.
@@ -97,6 +106,8 @@ class RedisStore {
   Status open_breaker(std::string_view target, std::string_view why, std::chrono::milliseconds open_for,
                       std::string_view origin);
   Status reset_target(std::string_view target, std::string_view origin);
+  // Whether the server takes the fleet's commands again: one small write.
+  Status probe(std::string_view origin);
   // Targets open now: name, category, time left.
   struct OpenBreaker {
     std::string target, reason;

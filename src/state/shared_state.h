@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "llmguard/error.h"
@@ -35,6 +36,8 @@ class Fleet {
     std::int64_t tokens = 0;  // the attempt's estimate, for tokens_per_minute
     std::vector<Hold> holds;
     std::optional<SteadyTime> deadline;  // no Redis command outlasts it
+    bool first_on_target = false;        // the call's first attempt on this target: a request
+    bool retry = false;                  // a retry the call's policy chose: the retry budget may refuse it
   };
   struct Admission {
     enum class Verdict : std::uint8_t { kGo, kSkip, kWait };
@@ -43,8 +46,10 @@ class Fleet {
     // away and the process goes on alone).
     std::uint64_t lease = 0;
     // kSkip: why (kCircuitOpen, kBudgetExceeded; kConnection when Redis is
-    // away and on_unavailable is kFail, which ends the call).
+    // away and on_unavailable is kFail, which ends the call), or
+    // retry_refused: the retry would overrun the fleet's retry budget.
     std::optional<Error> refusal;
+    std::optional<std::string> retry_refused;
     // kWait: a slot or the bucket is taken; look again after this long at
     // most (a slot freed anywhere in the fleet wakes the waiting line sooner).
     std::chrono::milliseconds wait{0};
