@@ -138,6 +138,8 @@ void Call::begin_attempt() {
 }
 
 void Call::send_attempt() {
+  leave_line(/*went=*/true);
+  if (std::exchange(owes_wake_, false)) client_.limit_queue->wake();
   ++tries_on_target_;
   Result<HttpRequest> http = build_http_request();
   const std::uint64_t seq = ++attempt_seq_;
@@ -275,7 +277,11 @@ void Call::ask_fleet() {
 }
 
 void Call::undo_local_admission() {
-  release_limit_slot();
+  // Quietly: waking the line now would send the calls behind straight to
+  // the fleet that just said no (a loop of round trips to Redis). If this
+  // call waits, the fleet's wake-up serves them; if it goes on, so does it.
+  if (holding_limit_slot_) owes_wake_ = true;
+  release_limit_slot(/*wake=*/false);
   settle_budget(Spent::kNothing, nullptr);
   health().on_abandoned();
 }
@@ -672,6 +678,8 @@ void Call::finish_past_deadline() {
 void Call::finish(Result<ChatResponse> result) {
   if (finished_) return;
   finished_ = true;
+  leave_line(/*went=*/true);
+  if (std::exchange(owes_wake_, false)) client_.limit_queue->wake();
   const std::shared_ptr<Call> parked = std::move(parked_self_);  // a parked call ends (cancelled, past its deadline)
   Transport& transport = *client_.transport;
   if (wait_timer_) transport.cancel_timer(*wait_timer_);

@@ -90,7 +90,7 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   void log(const std::string& line) const;
   internal::TargetHealth& health() const { return *client_.health[target_index_]; }
   internal::TargetLimiter& limiter() const { return client_.limiters[target_index_]; }
-  void release_limit_slot();
+  void release_limit_slot(bool wake = true);
   void wait_then_attempt(std::chrono::milliseconds delay, StepReason reason);
   void on_deadline();
   void finish_past_deadline();
@@ -107,6 +107,9 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   void wait_for_limits(std::optional<SteadyTime> free_at, const Error* cause);
   bool still_waiting() const override;
   void resume() override;
+  bool deciding() const override;
+  // Tells the line how a resumed call's asynchronous turn went, once.
+  void leave_line(bool went);
   const ChatRequest& current_request() const { return shrunk_request_ ? *shrunk_request_ : request_; }
 
   // Co-owned: the client may be destroyed while this call finishes.
@@ -138,8 +141,10 @@ class Call : public std::enable_shared_from_this<Call>, public internal::LimitQu
   bool admitting_ = false;
   std::uint64_t fleet_lease_ = 0;
   std::size_t fleet_holds_ = 0;
-  bool retrying_ = false;  // the next attempt is a retry the policy chose: the fleet's retry budget may refuse it
-  bool resuming_ = false;  // a wait from here goes back to the front of its tag's queue
+  bool retrying_ = false;   // the next attempt is a retry the policy chose: the fleet's retry budget may refuse it
+  bool resuming_ = false;   // inside resume(): the line sees a wait from here itself
+  bool owes_wake_ = false;  // gave a slot back without waking the line (see undo_local_admission)
+  bool from_line_ = false;  // resumed, and not yet sent, parked again or finished: the line waits for its word
   std::optional<Error> waiting_cause_;  // the error to end with if the wait outlasts the call
 
   // Loop-thread state.

@@ -12,29 +12,43 @@ namespace llmguard {
 
 using std::chrono::milliseconds;
 
-void Call::release_limit_slot() {
+void Call::release_limit_slot(bool wake) {
   if (!holding_limit_slot_) return;
   holding_limit_slot_ = false;
   limiter().release();
-  client_.limit_queue->wake();  // a slot is free
+  if (wake) client_.limit_queue->wake();  // a slot is free
 }
 
 void Call::wait_for_limits(std::optional<SteadyTime> free_at, const Error* cause) {
   waiting_cause_ = cause ? std::optional<Error>(*cause) : std::nullopt;
   waiting_for_limits_ = true;
+  owes_wake_ = false;  // the calls behind are woken with this one
   parked_self_ = shared_from_this();
-  client_.limit_queue->park(request_.caller_tag, weak_from_this(), /*front=*/resuming_);
+  client_.limit_queue->park(request_.caller_tag, weak_from_this(), id_);
   if (free_at) client_.limit_queue->arm(*free_at);
+  if (resuming_) {
+    from_line_ = false;  // the line sees it parked again when resume() returns
+  } else {
+    leave_line(/*went=*/false);
+  }
 }
 
 bool Call::still_waiting() const { return !finished_ && waiting_for_limits_; }
+
+bool Call::deciding() const { return from_line_ && !finished_ && !waiting_for_limits_; }
+
+void Call::leave_line(bool went) {
+  if (!std::exchange(from_line_, false)) return;
+  client_.limit_queue->decided(request_.caller_tag, went);
+}
 
 void Call::resume() {
   const std::shared_ptr<Call> self = std::move(parked_self_);  // until this returns; whatever goes on owns it then
   waiting_for_limits_ = false;
   std::optional<Error> cause = std::move(waiting_cause_);
   waiting_cause_.reset();
-  resuming_ = true;  // a wait from here keeps its place at the front of its tag's line
+  resuming_ = true;
+  from_line_ = true;  // the line waits for its word if it goes on to ask the fleet
   enter_target(0, cause ? &*cause : nullptr);
   resuming_ = false;
 }

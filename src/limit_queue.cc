@@ -1,19 +1,16 @@
 #include "limit_queue.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace llmguard::internal {
 
-void LimitQueue::park(const std::string& tag, std::weak_ptr<Waiter> waiter, bool front) {
+void LimitQueue::park(const std::string& tag, std::weak_ptr<Waiter> waiter, std::uint64_t arrival) {
   auto& queue = by_tag_[tag];
-  const bool tag_waiting = !queue.empty() || std::find(turn_.begin(), turn_.end(), tag) != turn_.end();
-  if (front) {
-    queue.push_front(std::move(waiter));
-  } else {
-    queue.push_back(std::move(waiter));
-  }
-  // A resumed waiter's tag is put back in turn by serve().
-  if (!tag_waiting && !front) turn_.push_back(tag);
+  const auto later = std::find_if(queue.begin(), queue.end(), [&](const InLine& w) { return w.arrival > arrival; });
+  queue.insert(later, InLine{arrival, std::move(waiter)});
+  // A waiter parked again while serve() or decided() runs has its tag's turn put back first by them.
+  if (std::find(turn_.begin(), turn_.end(), tag) == turn_.end()) turn_.push_back(tag);
 }
 
 void LimitQueue::arm(SteadyTime due) {
@@ -42,9 +39,52 @@ void LimitQueue::wake() {
   });
 }
 
+void LimitQueue::decided(const std::string& tag, bool went) {
+  if (!deciding_tag_ || *deciding_tag_ != tag) return;
+  deciding_tag_.reset();
+  deciding_.reset();
+  const bool again = std::exchange(serve_again_, false);
+  if (went) {
+    pass_turn(tag);
+    wake();
+    return;
+  }
+  take_turn_back(tag);
+  if (again) wake();  // a slot freed or a bucket refilled while it asked
+}
+
+void LimitQueue::take_turn_back(const std::string& tag) {
+  turn_.erase(std::remove(turn_.begin(), turn_.end(), tag), turn_.end());
+  turn_.push_front(tag);
+}
+
+void LimitQueue::pass_turn(const std::string& tag) {
+  auto found = by_tag_.find(tag);
+  if (found == by_tag_.end()) return;
+  if (found->second.empty()) {
+    by_tag_.erase(found);
+    turn_.erase(std::remove(turn_.begin(), turn_.end(), tag), turn_.end());
+    return;
+  }
+  if (std::find(turn_.begin(), turn_.end(), tag) == turn_.end()) turn_.push_back(tag);
+}
+
 void LimitQueue::serve() {
-  // One waiter per tag in turn, until one finds every target still limited:
-  // then that tag keeps its turn, and a timer or a freed slot wakes the line.
+  if (deciding_tag_) {
+    const auto waiter = deciding_.lock();
+    if (waiter && waiter->deciding()) {
+      serve_again_ = true;
+      return;
+    }
+    // Gone without a word (finished meanwhile): as if it went.
+    const std::string tag = std::move(*deciding_tag_);
+    deciding_tag_.reset();
+    serve_again_ = false;
+    pass_turn(tag);
+  }
+  // One waiter per tag in turn, until one finds every target still limited
+  // (then that tag keeps its turn, and a timer or a freed slot wakes the
+  // line) or has to wait for an answer (then the line waits for it too).
   while (!turn_.empty()) {
     const std::string tag = turn_.front();
     turn_.pop_front();
@@ -53,7 +93,7 @@ void LimitQueue::serve() {
     auto& queue = found->second;
     std::shared_ptr<Waiter> waiter;
     while (!queue.empty() && !waiter) {
-      waiter = queue.front().lock();
+      waiter = queue.front().waiter.lock();
       queue.pop_front();
       if (waiter && !waiter->still_waiting()) waiter.reset();
     }
@@ -64,17 +104,16 @@ void LimitQueue::serve() {
     waiter->resume();
     if (waiter->still_waiting()) {
       // Parked again at the front of its line: this tag is next once more.
-      turn_.push_front(tag);
+      take_turn_back(tag);
+      return;
+    }
+    if (waiter->deciding()) {
+      deciding_tag_ = tag;
+      deciding_ = waiter;
       return;
     }
     // `queue` may have been touched by resume (other waiters parked).
-    auto again = by_tag_.find(tag);
-    if (again == by_tag_.end()) continue;
-    if (again->second.empty()) {
-      by_tag_.erase(again);
-    } else {
-      turn_.push_back(tag);
-    }
+    pass_turn(tag);
   }
 }
 

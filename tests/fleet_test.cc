@@ -35,6 +35,12 @@ SharedState shared(const RedisServer& redis, std::string ns = "test") {
   return {.redis_url = redis.url(), .name_space = std::move(ns)};
 }
 
+std::string joined(const std::vector<std::string>& order) {
+  std::string out;
+  for (const auto& o : order) out += o + " ";
+  return out;
+}
+
 struct Events {
   std::mutex mu;
   std::vector<std::pair<Event::Kind, std::string>> seen;
@@ -273,6 +279,74 @@ TEST_CASE("A long call's slot is renewed past the lease TTL; another client cann
   CHECK(server->stats().requests == 1);
   long_call.join();
   CHECK(other->guarded_chat(ask("now")).ok());  // given back when the call ended, not left to expire
+}
+
+TEST_CASE("Calls waiting for the fleet's slot are served in turn by caller tag, not in arrival order") {
+  auto redis = RedisServer::start({});
+  REQUIRE(redis);
+  // The holder's target and the waiters' have the same name, so one fleet
+  // slot, but different upstreams: the holder's answer can be held back
+  // until every waiter is in line, whatever the timing.
+  auto holder_upstream = std::move(mock::MockServer::start({}).value());
+  auto upstream = std::move(mock::MockServer::start({}).value());
+  auto make = [&](const mock::MockServer& to) {
+    ClientOptions o;
+    o.targets = {{.name = "a", .base_url = to.base_url(), .model = "gpt-a", .limits = {.max_concurrency = 1}}};
+    o.shared_state = shared(*redis);
+    o.deadline = milliseconds(20'000);
+    return o;
+  };
+  auto holder = std::move(Client::create(make(*holder_upstream)).value());
+  Events events;
+  ClientOptions waiting_options = make(*upstream);
+  waiting_options.on_event = events.sink();
+  auto waiting = std::move(Client::create(std::move(waiting_options)).value());
+
+  holder_upstream->hold_until_concurrent(2);
+  std::thread held([&] { CHECK(holder->guarded_chat(ask("holding")).ok()); });
+  REQUIRE(eventually([&] { return holder_upstream->stats().in_flight == 1; }));
+
+  std::atomic<int> done{0};
+  auto submit = [&](std::string text, std::string tag) {
+    waiting->guarded_chat_async(ask(std::move(text), std::move(tag)), {}, [&](Result<ChatResponse> r) {
+      CHECK(r.ok());
+      ++done;
+    });
+  };
+  submit("bulk-1", "bulk");
+  submit("bulk-2", "bulk");
+  submit("bulk-3", "bulk");
+  submit("interactive-1", "interactive");
+  REQUIRE(eventually([&] { return events.count(Event::Kind::kTargetSkipped) == 4; }));  // all four in line
+  CHECK(upstream->stats().requests == 0);
+  auto scripts_run = [&] {
+    const std::string text = waiting->metrics();
+    const auto at = text.find("\nllmguard_shared_state_scripts_total ");
+    return std::stol(text.substr(at + std::string_view("\nllmguard_shared_state_scripts_total ").size()));
+  };
+  // Parked, they wait for the fleet's word: no round trips meanwhile (a line
+  // woken by its own calls' refusals asked Redis ~10,000 times a second).
+  const long scripts_parked = scripts_run();
+  std::this_thread::sleep_for(milliseconds(100));
+  CHECK(scripts_run() - scripts_parked <= 1);
+
+  // A second request to the holder's upstream lets both answers go.
+  auto bystander = std::move(
+      Client::create({.targets = {{.name = "b", .base_url = holder_upstream->base_url(), .model = "gpt-a"}}}).value());
+  CHECK(bystander->guarded_chat(ask("release")).ok());
+  held.join();
+  REQUIRE(eventually([&] { return done == 4; }));
+
+  std::vector<std::string> order;
+  for (const auto& request : upstream->recent_requests()) {
+    for (const char* text : {"bulk-1", "bulk-2", "bulk-3", "interactive-1"}) {
+      if (request.body.find(text) != std::string::npos) order.emplace_back(text);
+    }
+  }
+  INFO(joined(order));
+  // In arrival order the interactive call would be last, behind the burst.
+  CHECK(order == std::vector<std::string>{"bulk-1", "interactive-1", "bulk-2", "bulk-3"});
+  CHECK(upstream->stats().max_in_flight == 1);
 }
 
 TEST_CASE("Redis away: local mode goes on alone and says so; fail mode ends calls naming Redis") {

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,23 +20,40 @@ using testing::FakeClock;
 using testing::FakeTransport;
 
 // A waiter that records its turn; `parks_again` times it finds the target
-// still limited and goes back to the front of its line.
+// still limited and parks again. One that `asks` goes on to wait for an
+// answer (as a call asking the fleet does), told later by answer().
 struct Waiter : LimitQueue::Waiter {
   std::string name, tag;
+  std::uint64_t arrival = 0;
   std::vector<std::string>* served;
   LimitQueue* queue;
   int parks_again = 0;
+  bool asks = false;
   bool waiting = true;
+  bool asking = false;
 
   bool still_waiting() const override { return waiting; }
+  bool deciding() const override { return asking; }
   void resume() override {
     served->push_back(name);
     waiting = false;
+    if (asks) {
+      asking = true;
+      return;
+    }
     if (parks_again > 0) {
       --parks_again;
       waiting = true;
-      queue->park(tag, weak_self, /*front=*/true);
+      queue->park(tag, weak_self, arrival);
     }
+  }
+  void answer(bool go) {
+    asking = false;
+    if (!go) {
+      waiting = true;
+      queue->park(tag, weak_self, arrival);
+    }
+    queue->decided(tag, go);
   }
   std::weak_ptr<Waiter> weak_self;
 };
@@ -46,16 +64,19 @@ struct Line {
   std::shared_ptr<LimitQueue> queue = std::make_shared<LimitQueue>(transport, clock);
   std::vector<std::string> served;
   std::vector<std::shared_ptr<Waiter>> waiters;
+  std::uint64_t arrivals = 0;
 
-  std::shared_ptr<Waiter> add(std::string name, std::string tag, int parks_again = 0) {
+  std::shared_ptr<Waiter> add(std::string name, std::string tag, int parks_again = 0,
+                              std::optional<std::uint64_t> arrival = std::nullopt) {
     auto w = std::make_shared<Waiter>();
     w->name = std::move(name);
     w->tag = std::move(tag);
+    w->arrival = arrival ? *arrival : ++arrivals;
     w->served = &served;
     w->queue = queue.get();
     w->parks_again = parks_again;
     w->weak_self = w;
-    queue->park(w->tag, w, /*front=*/false);
+    queue->park(w->tag, w, w->arrival);
     waiters.push_back(w);
     return w;
   }
@@ -84,6 +105,79 @@ TEST_CASE("A waiter that must wait again keeps the head of the line, and the oth
   l.queue->wake();                                     // a slot frees
   l.transport->run_until_idle();
   CHECK(l.served == std::vector<std::string>{"a-1", "a-1", "b-1"});
+}
+
+TEST_CASE("Within a tag the line keeps arrival order, whenever each call parked") {
+  Line l;
+  l.add("bulk-2", "bulk");
+  l.add("bulk-3", "bulk");
+  l.add("user-1", "user");
+  l.add("bulk-1", "bulk", 0, /*arrival=*/0);  // came first, parked last (it was asking the fleet)
+  l.queue->wake();
+  l.transport->run_until_idle();
+  CHECK(l.served == std::vector<std::string>{"bulk-1", "user-1", "bulk-2", "bulk-3"});
+}
+
+TEST_CASE("A waiter asking for an answer holds the line; a wake meanwhile is served once it went") {
+  Line l;
+  auto asking = l.add("a-1", "a");
+  asking->asks = true;
+  l.add("b-1", "b");
+  l.add("a-2", "a");
+  l.queue->wake();
+  l.transport->run_until_idle();
+  CHECK(l.served == std::vector<std::string>{"a-1"});  // nobody overtakes it, nobody asks beside it
+  l.queue->wake();                                     // a slot frees meanwhile
+  l.transport->run_until_idle();
+  CHECK(l.served == std::vector<std::string>{"a-1"});
+  asking->answer(/*go=*/true);
+  l.transport->run_until_idle();
+  CHECK(l.served == std::vector<std::string>{"a-1", "b-1", "a-2"});
+  CHECK(l.queue->empty());
+}
+
+TEST_CASE("A waiter told to wait keeps its turn and its place; the line waits for the next wake") {
+  Line l;
+  auto asking = l.add("a-1", "a");
+  asking->asks = true;
+  l.add("b-1", "b");
+  l.queue->wake();
+  l.transport->run_until_idle();
+  asking->answer(/*go=*/false);
+  l.transport->run_until_idle();
+  CHECK(l.served == std::vector<std::string>{"a-1"});  // no wake came: nothing is asked again
+  asking->asks = false;
+  l.queue->wake();
+  l.transport->run_until_idle();
+  CHECK(l.served == std::vector<std::string>{"a-1", "a-1", "b-1"});
+
+  // A wake while it asked, then a "wait": the line is served again at once.
+  Line m;
+  auto again = m.add("a-1", "a");
+  again->asks = true;
+  m.add("b-1", "b");
+  m.queue->wake();
+  m.transport->run_until_idle();
+  m.queue->wake();
+  m.transport->run_until_idle();
+  again->asks = false;
+  again->answer(/*go=*/false);
+  m.transport->run_until_idle();
+  CHECK(m.served == std::vector<std::string>{"a-1", "a-1", "b-1"});
+}
+
+TEST_CASE("A waiter that ends while asking, without a word, does not hold the line for good") {
+  Line l;
+  auto asking = l.add("a-1", "a");
+  asking->asks = true;
+  l.add("b-1", "b");
+  l.queue->wake();
+  l.transport->run_until_idle();
+  l.waiters.erase(l.waiters.begin());  // destroyed while its answer was on its way
+  asking.reset();
+  l.queue->wake();
+  l.transport->run_until_idle();
+  CHECK(l.served == std::vector<std::string>{"a-1", "b-1"});
 }
 
 TEST_CASE("Gone and finished waiters are passed over") {
