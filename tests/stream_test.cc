@@ -309,6 +309,70 @@ std::vector<std::string> anthropic_events(const std::string& start_usage, const 
           R"({"type":"message_stop"})"};
 }
 
+// One OpenAI chunk fed alone to a fresh decoder: the error it ends with, if any, and the text it gave.
+std::pair<std::optional<Error>, std::string> one_openai_chunk(const std::string& data) {
+  auto decoder = internal::wire_api(Provider::kOpenAI).stream_decoder();
+  std::string text;
+  auto error = decoder->feed("data: " + data + "\n\n",
+                             [&](const StreamDelta& d) {
+                               if (d.kind == StreamDelta::Kind::kText) text.append(d.text);
+                             },
+                             200, {});
+  return {std::move(error), std::move(text)};
+}
+
+TEST_CASE("OpenAI chunks that are not one whole JSON object fail as malformed and give no text") {
+  const std::string whole = R"({"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}],"obfuscation":"x"})";
+  CHECK(one_openai_chunk(whole).second == "hi");
+  for (const std::string& bad : std::vector<std::string>{
+           whole.substr(0, whole.size() - 1),                                 // the last brace missing
+           whole.substr(0, whole.size() - 6),                                 // cut inside a string
+           whole + "}",                                                       // one brace too many
+           whole + R"({"choices":[]})",                                       // two objects in one event
+           R"({"choices":[{"index":0,"delta":{"content":"hi"}}],"x":[1,2})",  // an array left open
+           R"({"choices":[{"index":0,"delta":{"content":"hi"}}] "x":1})",     // a comma missing
+           R"([{"choices":[]}])",                                             // not an object
+           R"("just a string")",
+       }) {
+    CAPTURE(bad);
+    auto [error, text] = one_openai_chunk(bad);
+    REQUIRE(error.has_value());
+    CHECK(error->category == ErrorCategory::kTransient);
+    CHECK(text.empty());  // nothing from a chunk that did not prove whole
+  }
+}
+
+TEST_CASE("OpenAI chunks: the first choice only, escapes undone, odd member types passed over") {
+  auto decoder = internal::wire_api(Provider::kOpenAI).stream_decoder();
+  std::string text;
+  auto feed = [&](const std::string& data) {
+    return decoder->feed("data: " + data + "\n\n",
+                         [&](const StreamDelta& d) {
+                           if (d.kind == StreamDelta::Kind::kText) text.append(d.text);
+                         },
+                         200, {});
+  };
+  CHECK_FALSE(feed(R"({"id":"chatcmpl-1","model":"gpt-x","choices":[{"index":0,"delta":{"role":"assistant",)"
+                   R"("content":"caf\u00e9 \"q\"\n"}},{"index":1,"delta":{"content":"other choice"}}]})"));
+  CHECK_FALSE(feed(R"({"choices":"not a list","usage":null})"));
+  CHECK_FALSE(feed(R"({"choices":[{"index":0,"delta":"not an object"}]})"));
+  CHECK_FALSE(feed(R"({"choices":[{"index":0,"delta":{"content":null,"refusal":"no"},"finish_reason":"stop"}]})"));
+  CHECK_FALSE(feed(R"({"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}})"));
+  CHECK_FALSE(feed("[DONE]"));
+  internal::ReportedUsage reported;
+  auto r = decoder->finish(200, &reported);
+  REQUIRE(r.ok());
+  CHECK(text == "caf\xc3\xa9 \"q\"\n");
+  CHECK(r->content == text);
+  CHECK(r->refusal == "no");
+  CHECK(r->id == "chatcmpl-1");
+  CHECK(r->model == "gpt-x");
+  CHECK(r->finish == FinishReason::kStop);
+  CHECK(r->usage.prompt_tokens == 7);
+  CHECK(r->usage.completion_tokens == 3);
+  CHECK_FALSE(r->usage.estimated);
+}
+
 TEST_CASE("Hostile usage in streams: negative counts are reported as such and never accounted") {
   Streamed o =
       stream_events(Provider::kOpenAI, openai_events(R"("usage":{"prompt_tokens":-5000,"completion_tokens":-7})"));

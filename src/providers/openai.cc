@@ -75,12 +75,25 @@ class OpenAIStreamDecoder final : public SseStreamDecoder {
   ReportedUsage final_usage() override { return usage_; }
 
  private:
-  std::optional<Error> on_choice(element choice, const Emit& emit);
+  // What one chunk says, read in a single pass and acted on only once the
+  // whole chunk has proved well formed: views into the parser's buffers,
+  // valid until the next chunk.
+  struct Chunk {
+    std::string_view id, model, content, refusal, finish_reason, tool_calls, usage;
+    bool has_content = false, has_refusal = false;
+  };
+  static simdjson::error_code read_chunk(simdjson::ondemand::object root, Chunk& out, bool& error_member);
+  static simdjson::error_code read_choice(simdjson::ondemand::value choices, Chunk& out);
   std::optional<Error> on_tool_call_deltas(simdjson::dom::array calls, const Emit& emit);
 
   ReportedUsage usage_;
 };
 
+// Each event is read on demand rather than parsed into a DOM: a chunk is
+// mostly fields nobody needs (obfuscation padding, logprobs, fingerprints),
+// and building their tape cost more than reading the few that matter. Values
+// left unread are checked for structure only (brackets, strings); the chunk
+// must end where its object does.
 std::optional<Error> OpenAIStreamDecoder::on_event(const SseEvent& event, const Emit& emit, int http_status,
                                                    const Headers& headers) {
   const std::string_view data = event.data;
@@ -88,68 +101,130 @@ std::optional<Error> OpenAIStreamDecoder::on_event(const SseEvent& event, const 
     mark_complete();
     return std::nullopt;
   }
-  thread_local simdjson::dom::parser parser;
-  element root;
-  simdjson::dom::object chunk;
-  if (parse_allowing_out_of_range_numbers(parser, data.data(), data.size(), true, root) != simdjson::SUCCESS ||
-      root.get_object().get(chunk) != simdjson::SUCCESS) {
+  thread_local simdjson::ondemand::parser parser;
+  thread_local std::string padded;
+  padded.reserve(data.size() + simdjson::SIMDJSON_PADDING);
+  padded.assign(data);
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object root;
+  Chunk chunk;
+  bool error_member = false;
+  if (parser.iterate(padded.data(), padded.size(), padded.capacity()).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(root) != simdjson::SUCCESS || read_chunk(root, chunk, error_member) != simdjson::SUCCESS ||
+      doc.current_location().error() != simdjson::OUT_OF_BOUNDS) {
     return malformed_stream("an event's data is not a JSON object");
   }
-  // One walk over the chunk's members: each lookup by name would walk them again.
-  element choices;
-  bool has_choices = false, has_usage = false;
-  for (simdjson::dom::key_value_pair member : chunk) {
-    const std::string_view key = member.key;
-    if (key == "choices") {
-      choices = member.value;
-      has_choices = true;
-    } else if (key == "error") {
-      if (!member.value.is_null()) return classify_response(http_status, headers, data);
-    } else if (key == "id" || key == "model") {
-      std::string_view text;
-      std::string& field = key == "id" ? reply_.id : reply_.model;
-      if (member.value.get_string().get(text) == simdjson::SUCCESS && !text.empty() && text != field) {
-        field.assign(text);
-      }
-    } else if (!has_usage) {
-      has_usage = read_usage_member(key, member.value, usage_);
-      if (has_usage) mark_usage_seen();
+  if (error_member) return classify_response(http_status, headers, data);
+  if (!chunk.usage.empty()) {
+    thread_local simdjson::dom::parser usage_parser;
+    element usage;
+    if (parse_allowing_out_of_range_numbers(usage_parser, chunk.usage.data(), chunk.usage.size(), true, usage) ==
+            simdjson::SUCCESS &&
+        read_usage_member("usage", usage, usage_)) {
+      mark_usage_seen();
     }
   }
-  simdjson::dom::array choice_list;
-  if (!has_choices || choices.get_array().get(choice_list) != simdjson::SUCCESS || choice_list.size() == 0) {
-    return std::nullopt;
-  }
-  return on_choice(choice_list.at(0).value_unsafe(), emit);  // n > 1: the first is the answer
-}
-
-std::optional<Error> OpenAIStreamDecoder::on_choice(element choice, const Emit& emit) {
-  if (auto reason = text_of(choice, "finish_reason"); !reason.empty()) reply_.finish_reason.assign(reason);
-  element delta_value;
-  simdjson::dom::object delta;
-  if (choice["delta"].get(delta_value) != simdjson::SUCCESS ||
-      delta_value.get_object().get(delta) != simdjson::SUCCESS) {
-    return std::nullopt;
-  }
-  element tool_calls;
-  bool has_tool_calls = false;
-  for (simdjson::dom::key_value_pair member : delta) {
-    const std::string_view key = member.key;
-    std::string_view text;
-    if (key == "content") {
-      if (member.value.get_string().get(text) == simdjson::SUCCESS) emit_text(text, emit);
-    } else if (key == "refusal") {
-      if (member.value.get_string().get(text) == simdjson::SUCCESS) reply_.refusal.append(text);
-    } else if (key == "tool_calls") {
-      tool_calls = member.value;
-      has_tool_calls = true;
-    }
-  }
+  if (!chunk.id.empty() && chunk.id != reply_.id) reply_.id.assign(chunk.id);
+  if (!chunk.model.empty() && chunk.model != reply_.model) reply_.model.assign(chunk.model);
+  if (!chunk.finish_reason.empty()) reply_.finish_reason.assign(chunk.finish_reason);
+  if (chunk.has_content) emit_text(chunk.content, emit);
+  if (chunk.has_refusal) reply_.refusal.append(chunk.refusal);
+  if (chunk.tool_calls.empty()) return std::nullopt;
+  // Tool call fragments are rarer than text: their few bytes get a DOM of their own.
+  thread_local simdjson::dom::parser tools_parser;
+  element calls_value;
   simdjson::dom::array calls;
-  if (has_tool_calls && tool_calls.get_array().get(calls) == simdjson::SUCCESS) return on_tool_call_deltas(calls, emit);
-  return std::nullopt;
+  if (tools_parser.parse(chunk.tool_calls.data(), chunk.tool_calls.size()).get(calls_value) != simdjson::SUCCESS ||
+      calls_value.get_array().get(calls) != simdjson::SUCCESS) {
+    return std::nullopt;  // not an array: nothing to add, as before
+  }
+  return on_tool_call_deltas(calls, emit);
 }
 
+simdjson::error_code OpenAIStreamDecoder::read_chunk(simdjson::ondemand::object root, Chunk& out, bool& error_member) {
+  bool choices_seen = false;
+  for (auto member : root) {
+    simdjson::ondemand::field field;
+    std::string_view key;
+    if (auto ec = std::move(member).get(field); ec != simdjson::SUCCESS) return ec;
+    if (auto ec = field.unescaped_key().get(key); ec != simdjson::SUCCESS) return ec;
+    simdjson::ondemand::value value = field.value();
+    if (key == "choices" && !choices_seen) {
+      choices_seen = true;
+      if (auto ec = read_choice(value, out); ec != simdjson::SUCCESS) return ec;
+    } else if (key == "error") {
+      bool null = false;
+      if (auto ec = value.is_null().get(null); ec != simdjson::SUCCESS) return ec;
+      error_member = error_member || !null;
+    } else if (key == "usage" && out.usage.empty()) {
+      simdjson::ondemand::json_type type;
+      if (auto ec = value.type().get(type); ec != simdjson::SUCCESS) return ec;
+      if (type == simdjson::ondemand::json_type::object) {
+        simdjson::ondemand::object usage;
+        if (auto ec = value.get_object().get(usage); ec != simdjson::SUCCESS) return ec;
+        if (auto ec = usage.raw_json().get(out.usage); ec != simdjson::SUCCESS) return ec;
+      }
+    } else if (key == "id" || key == "model") {
+      std::string_view& text = key == "id" ? out.id : out.model;
+      if (value.get_string().get(text) != simdjson::SUCCESS) text = {};
+    }
+  }
+  return simdjson::SUCCESS;
+}
+
+// The first choice is the answer (n > 1 streams the others beside it).
+simdjson::error_code OpenAIStreamDecoder::read_choice(simdjson::ondemand::value choices, Chunk& out) {
+  using simdjson::ondemand::json_type;
+  json_type type;
+  if (auto ec = choices.type().get(type); ec != simdjson::SUCCESS) return ec;
+  if (type != json_type::array) return simdjson::SUCCESS;
+  simdjson::ondemand::array list;
+  if (auto ec = choices.get_array().get(list); ec != simdjson::SUCCESS) return ec;
+  bool first = true;
+  for (auto item : list) {
+    simdjson::ondemand::value choice;
+    if (auto ec = std::move(item).get(choice); ec != simdjson::SUCCESS) return ec;
+    if (!std::exchange(first, false)) continue;
+    if (auto ec = choice.type().get(type); ec != simdjson::SUCCESS) return ec;
+    if (type != json_type::object) continue;
+    simdjson::ondemand::object fields;
+    if (auto ec = choice.get_object().get(fields); ec != simdjson::SUCCESS) return ec;
+    for (auto member : fields) {
+      simdjson::ondemand::field field;
+      std::string_view key;
+      if (auto ec = std::move(member).get(field); ec != simdjson::SUCCESS) return ec;
+      if (auto ec = field.unescaped_key().get(key); ec != simdjson::SUCCESS) return ec;
+      simdjson::ondemand::value value = field.value();
+      if (key == "finish_reason") {
+        if (value.get_string().get(out.finish_reason) != simdjson::SUCCESS) out.finish_reason = {};
+      } else if (key == "delta") {
+        if (auto ec = value.type().get(type); ec != simdjson::SUCCESS) return ec;
+        if (type != json_type::object) continue;
+        simdjson::ondemand::object delta;
+        if (auto ec = value.get_object().get(delta); ec != simdjson::SUCCESS) return ec;
+        for (auto part : delta) {
+          simdjson::ondemand::field f;
+          std::string_view name;
+          if (auto ec = std::move(part).get(f); ec != simdjson::SUCCESS) return ec;
+          if (auto ec = f.unescaped_key().get(name); ec != simdjson::SUCCESS) return ec;
+          simdjson::ondemand::value v = f.value();
+          if (name == "content") {
+            out.has_content = v.get_string().get(out.content) == simdjson::SUCCESS;
+          } else if (name == "refusal") {
+            out.has_refusal = v.get_string().get(out.refusal) == simdjson::SUCCESS;
+          } else if (name == "tool_calls") {
+            if (auto ec = v.type().get(type); ec != simdjson::SUCCESS) return ec;
+            if (type != json_type::array) continue;
+            simdjson::ondemand::array calls;
+            if (auto ec = v.get_array().get(calls); ec != simdjson::SUCCESS) return ec;
+            if (auto ec = calls.raw_json().get(out.tool_calls); ec != simdjson::SUCCESS) return ec;
+          }
+        }
+      }
+    }
+  }
+  return simdjson::SUCCESS;
+}
 std::optional<Error> OpenAIStreamDecoder::on_tool_call_deltas(simdjson::dom::array calls, const Emit& emit) {
   for (element call : calls) {
     const std::int64_t index = int_of(call, "index");
