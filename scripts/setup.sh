@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages llmguard builds with. Idempotent: installs only
 # what is missing. Needs root (or sudo) the first time.
+#   scripts/setup.sh           what the library, the demo and the tests need
+#   scripts/setup.sh --bench   also what bench/ needs (nginx as the upstream, valgrind)
 set -euo pipefail
 
 packages=(g++ cmake ninja-build pkg-config
@@ -8,6 +10,9 @@ packages=(g++ cmake ninja-build pkg-config
           doctest-dev libbenchmark-dev
           libhiredis-dev redis-server  # shared state across processes; the tests start their own server
           python3-prometheus-client)  # the tests read metrics back with Prometheus's own parser
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(nginx valgrind)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

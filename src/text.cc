@@ -1,6 +1,8 @@
 #include "text.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 namespace llmguard::internal {
 
@@ -24,8 +26,29 @@ bool icontains(std::string_view haystack, std::string_view needle) noexcept {
 
 std::string to_lower(std::string_view text) {
   std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
+  ascii_lower_in_place(out.data(), out.size());
   return out;
+}
+
+void ascii_lower_in_place(char* text, std::size_t size) noexcept {
+  constexpr std::uint64_t kEach = 0x0101010101010101;
+  constexpr std::uint64_t kHigh = 0x80 * kEach;
+  std::size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, text + i, 8);
+    // Per byte, with the high bit cleared so that no sum carries into the
+    // next byte: adding 0x80 - 'A' sets the high bit from 'A' up, adding
+    // 0x80 - 'Z' - 1 sets it past 'Z'. A byte that had its own high bit set
+    // is not ASCII and stays as it is.
+    const std::uint64_t low7 = word & ~kHigh;
+    const std::uint64_t from_a = low7 + (0x80 - 'A') * kEach;
+    const std::uint64_t past_z = low7 + (0x80 - 'Z' - 1) * kEach;
+    const std::uint64_t upper = from_a & ~past_z & ~word & kHigh;
+    word |= upper >> 2;  // 0x80 >> 2 is 0x20, the case bit
+    std::memcpy(text + i, &word, 8);
+  }
+  for (; i < size; ++i) text[i] = ascii_lower(text[i]);
 }
 
 std::optional<double> parse_double(std::string_view text) noexcept {

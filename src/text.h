@@ -39,6 +39,9 @@ constexpr std::string_view trim(std::string_view text) noexcept {
   return text;
 }
 std::string to_lower(std::string_view text);
+// Lower-cases ASCII letters in place, eight bytes at a time; other bytes
+// (UTF-8 included) are left alone. Header names go through this per reply.
+void ascii_lower_in_place(char* text, std::size_t size) noexcept;
 
 // Strict decimal number parsing of the whole (trimmed) text; nullopt for
 // anything else, including NaN, infinities and trailing garbage.

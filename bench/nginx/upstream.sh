@@ -10,6 +10,9 @@
 # shellcheck shell=bash
 nginx_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
+if [ ! -x "$NGINX" ] || ! command -v valgrind >/dev/null; then
+  "$nginx_here/../../scripts/setup.sh" --bench
+fi
 # shellcheck disable=SC2034  # FIXTURES_ALL is for the scripts that source this file
 mapfile -t FIXTURES_ALL < <(python3 "$nginx_here/gen_fixtures.py" --list | awk '{print $1}')
 UPSTREAM_DIR="" UPSTREAM_PID="" UPSTREAM=""
