@@ -85,6 +85,20 @@ inline std::chrono::system_clock::time_point response_time(const Headers& header
   return std::chrono::system_clock::time_point(std::chrono::hours(24 * 365 * 55));
 }
 
+// The slices no rule was written from, in the order they were gathered: each
+// was set aside whole when it was collected, so its score measures how the
+// rules carry over to responses they have not seen.
+struct Slice {
+  const char* file;
+  const char* name;
+  const char* title;
+};
+inline constexpr Slice kUnseenSlices[] = {
+    {"heldback.jsonl", "held-back", "Held back (set aside from the first gathering)"},
+    {"fresh.jsonl", "fresh", "Fresh (a second gathering, from sources the first did not use)"},
+    {"fresh2.jsonl", "fresh-2", "Fresh 2 (a third gathering, from sources neither used)"},
+};
+
 // True when `category` is the case's label or its second one.
 inline bool labelled(const Case& c, std::string_view category) {
   return category == c.expected || (!c.also.empty() && category == c.also);

@@ -1,7 +1,7 @@
 // Prints how the classifier does on the real error responses of
 // tests/corpus: the corpus its rules were written from, and the held-back
-// slice no rule was written from, by slice, provider, source and category;
-// also the fresh slice (fresh.jsonl) when the directory has one.
+// slices no rule was written from (corpus::kUnseenSlices, those the directory
+// has), each and together, by provider, source and category.
 //   corpus_report [--misses] [--min-heldback FRACTION] CORPUS_DIR
 // Exits 1 when the held-back slice scores below FRACTION (a regression
 // guard: its cases are never used to write rules).
@@ -161,24 +161,35 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const auto written_from = llmguard::corpus::load(dir + "/errors.jsonl");
-    const auto held_back = llmguard::corpus::load(dir + "/heldback.jsonl");
-    const auto a = llmguard::evaluate(written_from, "corpus");
-    const auto b = llmguard::evaluate(held_back, "held-back");
-    const bool has_fresh = std::filesystem::exists(dir + "/fresh.jsonl");
-    const auto f =
-        has_fresh ? llmguard::evaluate(llmguard::corpus::load(dir + "/fresh.jsonl"), "fresh") : llmguard::Report{};
+    using llmguard::Report;
+    const Report corpus = llmguard::evaluate(llmguard::corpus::load(dir + "/errors.jsonl"), "corpus");
+    std::vector<std::pair<const llmguard::corpus::Slice*, Report>> unseen;
+    std::vector<llmguard::corpus::Case> all_unseen;
+    for (const auto& slice : llmguard::corpus::kUnseenSlices) {
+      const std::string path = dir + "/" + slice.file;
+      if (!std::filesystem::exists(path)) continue;
+      const auto cases = llmguard::corpus::load(path);
+      all_unseen.insert(all_unseen.end(), cases.begin(), cases.end());
+      unseen.emplace_back(&slice, llmguard::evaluate(cases, slice.name));
+    }
     fmt::print("# Classifier on real error responses\n");
-    llmguard::print_report("Held back (no rule was written from these)", b);
-    if (has_fresh) llmguard::print_report("Fresh (gathered after both, no rule was written from these)", f);
-    llmguard::print_report("Corpus (the rules were written from these)", a);
+    for (const auto& [slice, report] : unseen) llmguard::print_report(slice->title, report);
+    if (unseen.size() > 1) {
+      llmguard::print_report("Every slice no rule was written from, together",
+                             llmguard::evaluate(all_unseen, "unseen"));
+    }
+    llmguard::print_report("Corpus (the rules were written from these)", corpus);
     if (show_misses) {
       fmt::print("\n## Misses\n\n");
-      for (const auto* r : {&b, &f, &a}) {
-        for (const auto& m : r->misses) fmt::print("- {}\n", m);
+      for (const auto& [slice, report] : unseen) {
+        for (const auto& m : report.misses) fmt::print("- {}\n", m);
       }
+      for (const auto& m : corpus.misses) fmt::print("- {}\n", m);
     }
-    const double heldback_score = b.total.cases ? static_cast<double>(b.total.category) / b.total.cases : 0;
+    const Report* held_back = unseen.empty() ? nullptr : &unseen.front().second;
+    const double heldback_score = held_back && held_back->total.cases
+                                      ? static_cast<double>(held_back->total.category) / held_back->total.cases
+                                      : 0;
     if (heldback_score < min_heldback) {
       fmt::print(stderr, "held-back accuracy {:.3f} is below {:.3f}\n", heldback_score, min_heldback);
       return 1;
