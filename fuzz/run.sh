@@ -4,7 +4,8 @@
 # Targets: classify_fuzzer (seeds: the classifier corpus), config_fuzzer
 # (seeds: every config in the repo's tests, examples and docs),
 # eventstream_fuzzer (seeds: the event-stream test vectors), request_fuzzer
-# (seeds: the request files in the CLI's tests).
+# (seeds: the request files in the CLI's tests), reply_fuzzer (seeds: the
+# nginx benchmark's reply bodies and JSON strings with every escape).
 # Findings land in fuzz/findings/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +15,8 @@ if [[ $# -gt 0 && ! $1 =~ ^[0-9]+$ ]]; then target=$1; shift; fi
 seconds=${1:-600}
 jobs=${2:-1}
 case "$target" in
-  classify_fuzzer|config_fuzzer|eventstream_fuzzer|request_fuzzer) ;;
-  *) echo "fuzz: unknown target $target (classify_fuzzer, config_fuzzer, eventstream_fuzzer, request_fuzzer)" >&2; exit 2 ;;
+  classify_fuzzer|config_fuzzer|eventstream_fuzzer|request_fuzzer|reply_fuzzer) ;;
+  *) echo "fuzz: unknown target $target (classify_fuzzer, config_fuzzer, eventstream_fuzzer, request_fuzzer, reply_fuzzer)" >&2; exit 2 ;;
 esac
 command -v clang++ >/dev/null || { echo "fuzz: needs clang (apt-get install clang)" >&2; exit 1; }
 build=build-fuzz
@@ -90,6 +91,17 @@ for t in texts:
     n += 1
 print(f'fuzz: {n} request seeds', file=sys.stderr)
 PY
+    ;;
+  reply_fuzzer)
+    corpus=fuzz/corpus-run-reply
+    # Whole bodies (first byte even), and content pieces to be repeated (odd).
+    python3 bench/nginx/gen_fixtures.py "$seeds/fixtures" 1 >/dev/null
+    for f in "$seeds"/fixtures/www/plain-*/v1/chat/completions; do
+      { printf '\x00'; cat "$f"; } >"$seeds/body-$(basename "$(dirname "$(dirname "$(dirname "$f")")")")"
+    done
+    rm -rf "$seeds/fixtures"
+    printf '\x07line \\"1\\" of code:\\n\\tx = y \\\\ 2;\\n' >"$seeds/escapes"
+    printf '\x05caf\\u00e9 \\/ \\b\\f\\r' >"$seeds/unicode"
     ;;
 esac
 dict=()

@@ -103,6 +103,16 @@ bool has_error_member(element root) {
   return root["type"].get_string().get(type) == simdjson::SUCCESS && type == "error";
 }
 
+// Replies from this size up are offered to WireApi::read_long_reply first:
+// below it a DOM parse costs too little for a second reader to pay off.
+constexpr std::size_t kLongReply = 8 * 1024;
+
+Result<ChatResponse> finished_reply(ChatResponse response, const ReportedUsage& usage, ReportedUsage* reported) {
+  response.usage = checked_usage(usage, 0, estimate_tokens(reply_bytes(response)));
+  if (reported) *reported = usage;
+  return response;
+}
+
 }  // namespace
 
 Result<std::string> build_request_body(Provider provider, const ChatRequest& request, std::string_view model,
@@ -136,6 +146,15 @@ Result<ChatResponse> parse_response_body(Provider provider, int http_status, con
   if (body.empty()) return malformed(http_status, "empty body");
   const std::size_t size = body.size();
   body.reserve(size + simdjson::SIMDJSON_PADDING);
+  const WireApi& api = wire_api(provider);
+  if (size >= kLongReply) {
+    ChatResponse response;
+    ReportedUsage usage;
+    if (api.read_long_reply(std::string_view(body.data(), size), response, usage)) {
+      response.finish = normalised_finish(response.finish_reason, !response.tool_calls.empty());
+      return finished_reply(std::move(response), usage, reported);
+    }
+  }
   // One parser per loop thread, reused: its buffers grow once.
   thread_local simdjson::dom::parser parser;
   element root;
@@ -146,7 +165,6 @@ Result<ChatResponse> parse_response_body(Provider provider, int http_status, con
     return malformed(http_status, simdjson::error_message(ec));
   }
   if (!root.is_object()) return malformed(http_status, "not a JSON object");
-  const WireApi& api = wire_api(provider);
   ChatResponse response;
   ReportedUsage usage;
   const ReplyShape shape = api.read_reply(root, response, usage);
@@ -158,9 +176,7 @@ Result<ChatResponse> parse_response_body(Provider provider, int http_status, con
     refused->http_status = http_status;
     return std::move(*refused);
   }
-  response.usage = checked_usage(usage, 0, estimate_tokens(reply_bytes(response)));
-  if (reported) *reported = usage;
-  return response;
+  return finished_reply(std::move(response), usage, reported);
 }
 
 }  // namespace llmguard::internal

@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include "classify.h"
+#include "json_unescape.h"
 #include "json_writer.h"
 #include "providers/wire.h"
 #include "providers/wire_api.h"
@@ -333,8 +334,149 @@ class OpenAIChat : public WireApi {
     return ok ? ReplyShape::kAnswer : ReplyShape::kWrongType;
   }
 
+  bool read_long_reply(std::string_view body, ChatResponse& r, ReportedUsage& usage) const override;
+
   std::unique_ptr<StreamDecoder> stream_decoder() const override { return std::make_unique<OpenAIStreamDecoder>(); }
 };
+
+// A long completion is almost all message content, and parsing it into a DOM
+// spends most of its time unescaping that one string a mispredicted branch
+// per escape. Here the body is read on demand and the content unescaped a
+// block at a time (json_unescape.h); everything else is read as read_reply
+// reads it. Anything this reader does not expect (an error member, tool
+// calls, a refusal, a repeated key, a \u escape in the content, a value of
+// another type) leaves the reply to the DOM path, so both give one answer.
+// As in the stream decoder, values left unread are checked for structure
+// only, and the document must end where its object does.
+namespace long_reply {
+
+using simdjson::SUCCESS;
+using simdjson::ondemand::json_type;
+using simdjson::ondemand::object;
+using simdjson::ondemand::value;
+
+// A string or null into `out` (read_text's rule); false for another type.
+bool text(value v, std::string& out) {
+  json_type type;
+  if (v.type().get(type) != SUCCESS) return false;
+  if (type == json_type::null) return v.is_null().value_unsafe();
+  std::string_view s;
+  if (type != json_type::string || v.get_string().get(s) != SUCCESS) return false;
+  out.assign(s);
+  return true;
+}
+
+bool is_null(value v) {
+  bool null = false;
+  return v.is_null().get(null) == SUCCESS && null;
+}
+
+bool message(value message_value, std::string_view body, ChatResponse& r) {
+  object fields;
+  if (message_value.get_object().get(fields) != SUCCESS) return false;
+  bool content_seen = false, refusal_seen = false;
+  for (auto member : fields) {
+    simdjson::ondemand::field field;
+    std::string_view key;
+    if (std::move(member).get(field) != SUCCESS || field.unescaped_key().get(key) != SUCCESS) return false;
+    value v = field.value();
+    if (key == "content") {
+      if (std::exchange(content_seen, true)) return false;
+      json_type type;
+      if (v.type().get(type) != SUCCESS) return false;
+      if (type == json_type::null) {
+        if (!is_null(v)) return false;
+        continue;
+      }
+      simdjson::ondemand::raw_json_string raw;
+      if (type != json_type::string || v.get_raw_json_string().get(raw) != SUCCESS) return false;
+      const char* at = raw.raw();
+      if (!append_unescaped(at, body.data() + body.size(), r.content)) return false;
+    } else if (key == "refusal" || key == "tool_calls") {
+      if ((key == "refusal" && std::exchange(refusal_seen, true)) || !is_null(v)) return false;
+    }
+  }
+  return true;
+}
+
+bool first_choice(value v, std::string_view body, ChatResponse& r) {
+  simdjson::ondemand::array choices;
+  if (v.get_array().get(choices) != SUCCESS) return false;
+  bool first = true, read = false;
+  for (auto item : choices) {
+    value choice;
+    if (std::move(item).get(choice) != SUCCESS) return false;
+    if (!std::exchange(first, false)) continue;  // n > 1: the first is the answer
+    object fields;
+    if (choice.get_object().get(fields) != SUCCESS) return false;
+    bool finish_seen = false, message_seen = false;
+    for (auto member : fields) {
+      simdjson::ondemand::field field;
+      std::string_view key;
+      if (std::move(member).get(field) != SUCCESS || field.unescaped_key().get(key) != SUCCESS) return false;
+      if (key == "finish_reason") {
+        if (std::exchange(finish_seen, true) || !text(field.value(), r.finish_reason)) return false;
+      } else if (key == "message") {
+        if (std::exchange(message_seen, true) || !message(field.value(), body, r)) return false;
+      }
+    }
+    read = message_seen;
+  }
+  return read;
+}
+
+}  // namespace long_reply
+
+bool OpenAIChat::read_long_reply(std::string_view body, ChatResponse& r, ReportedUsage& usage) const {
+  if (!block_unescape_available()) return false;
+  thread_local simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object root;
+  if (parser.iterate(body.data(), body.size(), body.size() + simdjson::SIMDJSON_PADDING).get(doc) !=
+          simdjson::SUCCESS ||
+      doc.get_object().get(root) != simdjson::SUCCESS) {
+    return false;
+  }
+  ChatResponse reply;
+  std::string_view usage_json;
+  bool id_seen = false, model_seen = false, choices_seen = false;
+  for (auto member : root) {
+    simdjson::ondemand::field field;
+    std::string_view key;
+    if (std::move(member).get(field) != simdjson::SUCCESS || field.unescaped_key().get(key) != simdjson::SUCCESS) {
+      return false;
+    }
+    long_reply::value v = field.value();
+    if (key == "id" || key == "model") {
+      if (std::exchange(key == "id" ? id_seen : model_seen, true)) return false;
+      if (!long_reply::text(v, key == "id" ? reply.id : reply.model)) return false;
+    } else if (key == "choices") {
+      if (std::exchange(choices_seen, true) || !long_reply::first_choice(v, body, reply)) return false;
+    } else if (key == "usage") {
+      if (!usage_json.empty()) return false;
+      simdjson::ondemand::object counts;
+      if (v.get_object().get(counts) != simdjson::SUCCESS || counts.raw_json().get(usage_json) != simdjson::SUCCESS) {
+        return false;
+      }
+    } else if (key == "error" || key == "type") {
+      return false;  // maybe an error reply: the general path judges it
+    }
+  }
+  if (!choices_seen || doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return false;
+  ReportedUsage counts;
+  if (!usage_json.empty()) {
+    thread_local simdjson::dom::parser usage_parser;
+    element parsed;
+    if (parse_allowing_out_of_range_numbers(usage_parser, usage_json.data(), usage_json.size(), true, parsed) !=
+            simdjson::SUCCESS ||
+        !read_usage_member("usage", parsed, counts)) {
+      return false;
+    }
+  }
+  r = std::move(reply);
+  usage = counts;
+  return true;
+}
 
 // Azure OpenAI: the same body and replies at a deployment's URL, with the
 // key in `api-key` and the API version in the query.

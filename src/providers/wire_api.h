@@ -108,6 +108,17 @@ class WireApi {
   // Reads a parsed 2xx body into `reply` and `usage` (as reported).
   virtual ReplyShape read_reply(simdjson::dom::element root, ChatResponse& reply, ReportedUsage& usage) const = 0;
 
+  // A quicker reading of a long 2xx body (`body` readable up to
+  // SIMDJSON_PADDING past its end) for APIs whose replies are mostly one long
+  // text: true when it read the whole reply into `reply` and `usage`, as
+  // read_reply would have; false, with nothing to undo, for anything it
+  // leaves to the general path (an error member, tool calls, a refusal, a
+  // field of an unexpected type). Replies it reads skip withheld(), so only
+  // APIs without one implement it.
+  virtual bool read_long_reply(std::string_view /*body*/, ChatResponse& /*reply*/, ReportedUsage& /*usage*/) const {
+    return false;
+  }
+
   // A 2xx body whose answer the provider withheld (a safety verdict in a 200
   // reply) as the error the caller gets; nullopt for a real answer.
   virtual std::optional<Error> withheld(simdjson::dom::element /*root*/, const ChatResponse& /*reply*/) const {
