@@ -62,7 +62,8 @@ constexpr std::string_view kQuota =
     "of credits|no credits|can only afford|billing|"
     "payment required|exceeded your current quota|quota exceeded|exceeded your monthly|spending limit|budget has been "
     "exceeded|budget exceeded|exceeded budget|usage limit|arrearage|in arrears|good standing|used up|used all your|"
-    "free allocation|recharge|top up|balance is not enough|not enough balance|account balance|余额不足|欠费|充值|"
+    "free allocation|recharge|top up|overdue|balance is not enough|not enough balance|account "
+    "balance|余额不足|欠费|充值|"
     "资源包|额度";
 constexpr std::string_view kPerWindow =
     "per minute|perminute|per second|persecond|requests per min|tokens per min|rpm|tpm|qps|rps";

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "classify.h"
+#include "provider_codes.h"
 #include "text.h"
 
 namespace llmguard::internal {
@@ -215,25 +216,47 @@ bool read_safety_verdict(element root, ErrorFields& f) {
 }
 
 // Envelopes of APIs that do not use {"error": {...}}: the error object they
-// use instead, if the body is one.
-std::optional<element> regional_error(element root) {
+// use instead, if the body is one, and the code table its codes are from.
+struct RegionalError {
+  element error;
+  CodeTable table = CodeTable::kNone;
+};
+
+std::optional<RegionalError> regional_error(element root) {
   if (auto r = member(root, "base_resp")) {  // MiniMax: status_code 0 is success
-    if (member_text(*r, "status_code") != "0") return r;
+    if (member_text(*r, "status_code") != "0") return RegionalError{*r, CodeTable::kMiniMax};
   }
   if (auto r = member(root, "Response")) {  // Tencent Cloud
-    if (auto e = member(*r, "Error")) return e;
+    if (auto e = member(*r, "Error")) return RegionalError{*e, CodeTable::kTencent};
+  }
+  // iFlytek Spark: the reply's header carries the code; 0 is success.
+  if (auto h = member(root, "header"); h && h->is_object()) {
+    if (auto code = member(*h, "code"); code && code->is_number() && member_text(*h, "code") != "0") {
+      return RegionalError{*h, CodeTable::kSpark};
+    }
   }
   if (auto s = member(root, "status"); s && s->is_object()) {  // NAVER CLOVA Studio
-    if (const std::string code = member_text(*s, "code"); !code.empty() && code != "20000") return s;
+    if (const std::string code = member_text(*s, "code"); !code.empty() && code != "20000") return RegionalError{*s};
   }
   simdjson::dom::array errors;  // Cloudflare's API envelope
   if (auto e = member(root, "errors"); e && e->get_array().get(errors) == simdjson::SUCCESS && errors.size() > 0) {
-    return errors.at(0).value_unsafe();
+    return RegionalError{errors.at(0).value_unsafe()};
   }
   if (auto r = member(root, "response")) {  // OpenAI Responses API: response.failed
-    if (auto e = member(*r, "error"); e && e->is_object()) return e;
+    if (auto e = member(*r, "error"); e && e->is_object()) return RegionalError{*e};
   }
   return std::nullopt;
+}
+
+// Zhipu's error codes are four-digit strings from 1000 ("1261"), in an
+// error object without a type; other APIs' numeric codes are HTTP statuses.
+bool zhipu_style_code(const ErrorFields& f) {
+  return f.type.empty() && f.code.size() == 4 && f.code >= "1000" && f.code <= "1399" && is_digit(f.code[3]) &&
+         is_digit(f.code[1]) && is_digit(f.code[2]);
+}
+
+void add_documented_meaning(CodeTable table, ErrorFields& f) {
+  append_word(f.details, documented_meaning(table, f.code));
 }
 
 void read_root(element root, ErrorFields& f) {
@@ -243,6 +266,7 @@ void read_root(element root, ErrorFields& f) {
     if (err->is_object()) {
       read_error_object(*err, f);
       read_delay_member(*err, f);
+      if (zhipu_style_code(f)) add_documented_meaning(CodeTable::kZhipu, f);
     } else {
       f.found = true;
       f.message = scalar_text(*err);
@@ -252,7 +276,8 @@ void read_root(element root, ErrorFields& f) {
     }
   } else if (read_problem_details(root, f)) {
   } else if (auto regional = regional_error(root)) {
-    read_error_object(*regional, f);
+    read_error_object(regional->error, f);
+    add_documented_meaning(regional->table, f);
   } else if (member_text(root, "object") == "error" || member_text(root, "type") == "error" ||
              member(root, "message") || member(root, "detail") || member(root, "error_msg") ||
              (member(root, "code") && member(root, "msg"))) {
@@ -260,6 +285,10 @@ void read_root(element root, ErrorFields& f) {
     // Baidu {"error_code":..,"error_msg":..}, Qianfan {"code":..,"msg":..}
     read_error_object(root, f);
     if (f.type == "error") f.type.clear();
+    if (member(root, "error_code")) {  // Baidu's codes are its own, not HTTP statuses (110: token invalid)
+      f.stated_status = 0;
+      add_documented_meaning(CodeTable::kBaidu, f);
+    }
   }
 }
 

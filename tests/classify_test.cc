@@ -25,6 +25,69 @@ TEST_CASE("Status alone decides when the body says nothing") {
   CHECK(classify_response(418, {}, "").category == ErrorCategory::kUnknown);
 }
 
+// Regional APIs answer with their own code tables, often at HTTP 200 and with
+// terse or Chinese messages: the documented meaning of the code decides.
+TEST_CASE("Documented codes of regional APIs decide where their messages say little") {
+  struct Case {
+    int status;
+    const char* body;
+    ErrorCategory expected;
+  };
+  const Case cases[] = {
+      // iFlytek Spark, the header of a chat reply (xfyun.cn Spark API error codes)
+      {200, R"({"header":{"code":10013,"message":"input content audit failed","sid":"cht000b1234@dx1"}})",
+       ErrorCategory::kContentFilter},
+      {200, R"({"header":{"code":10907,"message":"Request failed","sid":"cht000b1235@dx1"}})",
+       ErrorCategory::kContextOverflow},
+      {200, R"({"header":{"code":11202,"message":"licc failed","sid":"cht000b1236@dx1"}})", ErrorCategory::kRateLimit},
+      {200, R"({"header":{"code":11201,"message":"licc failed","sid":"cht000b1237@dx1"}})",
+       ErrorCategory::kQuotaExhausted},
+      {200, R"({"header":{"code":11200,"message":"licc failed","sid":"cht000b1238@dx1"}})", ErrorCategory::kPermission},
+      // Tencent Cloud API 3.0 (hunyuan/v20230901/errorcodes.py)
+      {200,
+       R"({"Response":{"Error":{"Code":"ResourceUnavailable.LowBalance","Message":"资源不可用"},"RequestId":"r1"}})",
+       ErrorCategory::kQuotaExhausted},
+      {200,
+       R"({"Response":{"Error":{"Code":"FailedOperation.EngineServerLimitExceeded","Message":"引擎层内部错误"},"RequestId":"r2"}})",
+       ErrorCategory::kRateLimit},
+      {200,
+       R"({"Response":{"Error":{"Code":"OperationDenied.TextIllegalDetected","Message":"文本包含违法违规信息"},"RequestId":"r3"}})",
+       ErrorCategory::kContentFilter},
+      {200, R"({"Response":{"Error":{"Code":"InvalidParameterValue.Model","Message":"模型不合法"},"RequestId":"r4"}})",
+       ErrorCategory::kModelNotFound},
+      {200,
+       R"({"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"The provided credentials could not be validated."},"RequestId":"r5"}})",
+       ErrorCategory::kAuth},
+      // MiniMax base_resp (platform.minimax.io error codes)
+      {200, R"({"id":"","base_resp":{"status_code":1008,"status_msg":"balance"}})", ErrorCategory::kQuotaExhausted},
+      {200, R"({"id":"","base_resp":{"status_code":1026,"status_msg":"input new_sensitive"}})",
+       ErrorCategory::kContentFilter},
+      {200, R"({"id":"","base_resp":{"status_code":2049,"status_msg":"request failed"}})", ErrorCategory::kAuth},
+      // Baidu Qianfan / ERNIE: error_code 110 is an invalid token, not an HTTP status
+      {200, R"({"error_code":110,"error_msg":"Access token invalid or no longer valid"})", ErrorCategory::kAuth},
+      {200, R"({"error_code":17,"error_msg":"Open api request limit reached"})", ErrorCategory::kQuotaExhausted},
+      {200, R"({"error_code":336103,"error_msg":"the sum of prompt tokens and max_output_tokens is too large"})",
+       ErrorCategory::kContextOverflow},
+      // Zhipu (docs.bigmodel.cn API error codes)
+      {400, R"({"error":{"code":"1261","message":"Prompt 超长"}})", ErrorCategory::kContextOverflow},
+      {429, R"({"error":{"code":"1113","message":"请求失败"}})", ErrorCategory::kQuotaExhausted},
+      {400, R"({"error":{"code":"1211","message":"请求失败"}})", ErrorCategory::kModelNotFound},
+      {429, R"({"error":{"code":"1302","message":"您当前使用该API的并发数过高"}})", ErrorCategory::kRateLimit},
+      // Volcengine Ark: an account in arrears
+      {403,
+       R"({"error":{"code":"AccountOverdueError","message":"The request failed because your account has an overdue balance.","type":"Forbidden"}})",
+       ErrorCategory::kQuotaExhausted},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.body);
+    CHECK(classify_response(c.status, {}, c.body).category == c.expected);
+  }
+  // A code another table holds means nothing in this one: Spark's 10013 under
+  // MiniMax's envelope is left to the message.
+  CHECK(classify_response(200, {}, R"({"base_resp":{"status_code":10013,"status_msg":"failed"}})").category !=
+        ErrorCategory::kContentFilter);
+}
+
 TEST_CASE("Bedrock: exceptions of a model or service that may answer next time are transient at any status") {
   struct Case {
     int status;
